@@ -1,0 +1,3 @@
+"""localsearch: search your own files by meaning, offline."""
+
+__version__ = "0.1.0"

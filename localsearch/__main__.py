@@ -1,0 +1,3 @@
+from localsearch.cli import main
+
+raise SystemExit(main())

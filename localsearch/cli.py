@@ -1,0 +1,228 @@
+"""The `localsearch` command line: everything the window does, scriptable, with JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from localsearch import __version__, paths
+from localsearch.core.indexer import IndexProgress
+from localsearch.errors import LocalSearchError, UserFacingError
+
+log = logging.getLogger("localsearch")
+
+
+def _configure_logging(verbose: bool) -> None:
+    handlers: list[logging.Handler] = []
+    try:
+        handlers.append(logging.FileHandler(paths.log_dir() / "localsearch.log", encoding="utf-8"))
+    except OSError:
+        pass
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    handlers.append(stream)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logging.getLogger("gguf").setLevel(logging.WARNING)
+
+
+class _ProgressPrinter:
+    """A live line on a terminal; a line every few seconds in a log; JSON lines on demand."""
+
+    def __init__(self, stream: TextIO, as_json: bool) -> None:
+        self.stream = stream
+        self.as_json = as_json
+        self.live = stream.isatty() and not as_json
+        self.last = 0.0
+
+    def __call__(self, progress: IndexProgress) -> None:
+        for message in progress.messages:
+            self.stream.write(message + "\n")
+        progress.messages.clear()
+        if self.as_json:
+            self.stream.write(json.dumps(progress.as_dict()) + "\n")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        final = progress.phase in ("done", "cancelled")
+        if progress.phase == "scanning" and not self.live:
+            return
+        if not final and now - self.last < (0.2 if self.live else 5.0):
+            return
+        self.last = now
+        rate = progress.tokens_embedded / progress.elapsed if progress.elapsed else 0.0
+        line = (
+            f"{progress.phase}: {progress.files_done}/{progress.files_total} files, "
+            f"{progress.chunks_added} chunks, {rate:,.0f} tokens/s"
+        )
+        if progress.current and not final:
+            line += f" — {Path(progress.current).name}"
+        if self.live:
+            self.stream.write("\r\033[K" + line[:200] + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _open_service():  # type: ignore[no-untyped-def]
+    from localsearch.core.service import LocalSearch
+
+    return LocalSearch()
+
+
+def _report(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from localsearch.core.service import resolve_model_path
+
+    printer = _ProgressPrinter(sys.stderr, args.progress_json)
+    with _open_service() as service:
+        resolve_model_path(service.settings, report=_report)
+        missing = [p for p in args.paths if not Path(p).exists()]
+        for path in missing:
+            sys.stderr.write(f"localsearch: {path}: no such file or folder\n")
+        targets = [p for p in args.paths if Path(p).exists()]
+        final: IndexProgress | None = None
+        for progress in service.index_paths(targets):
+            printer(progress)
+            final = progress
+        if args.json and final is not None:
+            print(json.dumps(final.as_dict(), indent=2))
+    return 1 if missing and not targets else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    query = " ".join(args.query)
+    with _open_service() as service:
+        if service.index.counts()["chunks"] == 0:
+            sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")
+        hits = service.search(query, limit=args.limit)
+    if args.json:
+        print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("No results.")
+    for rank, hit in enumerate(hits, 1):
+        page = f"  (page {hit.page})" if hit.page else ""
+        print(f"{rank:2d}. {hit.score:.3f}  {hit.path}{page}")
+        print(f"    {hit.snippet}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open_service() as service:
+        status = service.status()
+    if args.json:
+        print(json.dumps(status, indent=2, ensure_ascii=False))
+        return 0
+    print(f"Model:      {status['model']} ({status['dimensions'] or '?'} dimensions)")
+    print(f"Database:   {status['database']}")
+    folders = status["folders"]
+    assert isinstance(folders, list)
+    print(f"Folders:    {len(folders)}")
+    for folder in folders:
+        print(f"  {folder}")
+    print(f"Files:      {status['files']}")
+    print(f"Chunks:     {status['chunks']}")
+    failed = status["failed"]
+    assert isinstance(failed, list)
+    print(f"Not indexed: {len(failed)}")
+    for item in failed:
+        print(f"  {item['path']}: {item['reason']}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open_service() as service:
+        removed = service.remove_paths(args.paths)
+    for path in removed:
+        print(f"removed {path}")
+    not_found = {str(Path(p).absolute()) for p in args.paths} - set(removed)
+    for path in sorted(not_found):
+        sys.stderr.write(f"localsearch: {path} was not an indexed folder\n")
+    return 0 if removed or not args.paths else 1
+
+
+def cmd_models_build(args: argparse.Namespace) -> int:
+    from localsearch.core.models.default import build_default_model
+
+    path = build_default_model(quant=args.quant, report=_report)
+    print(path)
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from localsearch.gui.app import run
+
+    return run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="localsearch",
+        description="Search your own files by meaning, offline. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"localsearch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="add folders or files to the index and index them")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
+    p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search the index by meaning")
+    p.add_argument("query", nargs="+", help="what to look for, in your own words")
+    p.add_argument("--limit", type=int, default=10, help="how many files to return (default 10)")
+    p.add_argument("--json", action="store_true", help="print results as a JSON array")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", help="what is indexed, and which files could not be")
+    p.add_argument("--json", action="store_true", help="print status as JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("remove", help="remove folders or files from the index")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="indexed folders or files to forget")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("models", help="manage embedding models")
+    models = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    b = models.add_parser("build", help="build the offline default model (all-MiniLM-L6-v2) if missing")
+    b.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_k_m"], help="weight type")
+    b.set_defaults(func=cmd_models_build)
+
+    p = sub.add_parser("gui", help="open the desktop window (the default)")
+    p.set_defaults(func=cmd_gui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    func = getattr(args, "func", cmd_gui)
+    try:
+        return int(func(args))
+    except UserFacingError as exc:
+        sys.stderr.write(f"localsearch: {exc}\n")
+        return 1
+    except LocalSearchError as exc:
+        log.exception("failed")
+        sys.stderr.write(f"localsearch: internal error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("localsearch: interrupted\n")
+        return 130

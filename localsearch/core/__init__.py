@@ -1,0 +1,1 @@
+"""The service layer: never imports Qt."""

@@ -1,0 +1,132 @@
+"""Cut extracted text into chunks measured in the model's own tokens.
+
+Text is split into segments at paragraph and sentence ends, each segment is tokenized
+once, and segments are packed greedily into chunks that fit the model, with trailing
+segments repeated at the start of the next chunk as overlap. Chunks never cross pages,
+so each keeps its page. The token ids travel with the chunk so the engine never
+tokenizes the same text twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from localsearch.core.extract import Document
+
+Tokenize = Callable[[str], list[int]]
+
+# A paragraph break, or whitespace after a sentence end (Latin and CJK punctuation).
+_BOUNDARY = re.compile(r"\n[ \t]*\n\s*|(?<=[.!?;:])\s+|(?<=[。！？])\s*|\n(?=\s*[-*•#>]|\s*\d+[.)]\s)")
+_WORD_GAP = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ordinal: int
+    text: str
+    page: int | None
+    start_char: int  # offsets into the page's text (the file's text when unpaged)
+    end_char: int
+    tokens: list[int]  # content tokens, without the model's special tokens
+
+
+@dataclass(frozen=True)
+class _Segment:
+    start: int
+    end: int
+    tokens: list[int]
+
+
+def _segments(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of non-blank text between boundaries."""
+    position = 0
+    for match in _BOUNDARY.finditer(text):
+        if match.start() > position:
+            yield position, match.start()
+        position = max(position, match.end())
+    if position < len(text):
+        yield position, len(text)
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _split_long(text: str, start: int, end: int, tokenize: Tokenize, limit: int) -> list[_Segment]:
+    """A segment over the limit is cut at word gaps, halving until every piece fits;
+    a single word longer than the limit is cut by characters."""
+    tokens = tokenize(text[start:end])
+    if len(tokens) <= limit:
+        return [_Segment(start, end, tokens)] if tokens else []
+    middle = (start + end) // 2
+    gaps = [m for m in _WORD_GAP.finditer(text, start, end) if start < m.start() < end]
+    if gaps:
+        gap = min(gaps, key=lambda m: abs(m.start() - middle))
+        left_end, right_start = gap.start(), gap.end()
+    else:
+        left_end = right_start = middle
+    if left_end <= start or right_start >= end:
+        left_end = right_start = middle
+    if middle == start:  # one character that alone exceeds the limit: keep what fits
+        return [_Segment(start, end, tokens[:limit])]
+    return _split_long(text, start, left_end, tokenize, limit) + _split_long(
+        text, right_start, end, tokenize, limit
+    )
+
+
+def chunk_document(
+    document: Document, tokenize: Tokenize, *, max_tokens: int, overlap: int
+) -> list[Chunk]:
+    """Chunks of at most max_tokens content tokens with about `overlap` tokens repeated."""
+    if max_tokens < 8:
+        raise ValueError("max_tokens must be at least 8")
+    overlap = max(0, min(overlap, max_tokens // 2))
+    chunks: list[Chunk] = []
+    for page in document.pages:
+        text = page.text
+        segments: list[_Segment] = []
+        for raw_start, raw_end in _segments(text):
+            start, end = _strip_span(text, raw_start, raw_end)
+            if start < end:
+                segments.extend(_split_long(text, start, end, tokenize, max_tokens))
+        current: list[_Segment] = []
+        size = 0
+
+        def emit() -> None:
+            tokens = [t for seg in current for t in seg.tokens]
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    text=text[current[0].start : current[-1].end],
+                    page=page.number,
+                    start_char=current[0].start,
+                    end_char=current[-1].end,
+                    tokens=tokens,
+                )
+            )
+
+        for segment in segments:
+            if current and size + len(segment.tokens) > max_tokens:
+                emit()
+                # Carry the trailing segments that fit in the overlap budget.
+                carried: list[_Segment] = []
+                carried_size = 0
+                for previous in reversed(current):
+                    if carried_size + len(previous.tokens) > overlap:
+                        break
+                    carried.insert(0, previous)
+                    carried_size += len(previous.tokens)
+                if carried_size + len(segment.tokens) > max_tokens:
+                    carried, carried_size = [], 0
+                current, size = carried, carried_size
+            current.append(segment)
+            size += len(segment.tokens)
+        if current:
+            emit()
+    return chunks

@@ -1,0 +1,68 @@
+"""Text extraction: a registry of extractors keyed by file extension.
+
+An extractor turns a file into pages of text or raises ExtractionError with a reason a
+person can act on. Only the PDF extractor imports pypdf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from localsearch.errors import ExtractionError
+
+
+@dataclass(frozen=True)
+class Page:
+    text: str
+    number: int | None  # 1-based for paged formats, else None
+
+
+@dataclass(frozen=True)
+class Document:
+    pages: list[Page]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def char_count(self) -> int:
+        return sum(len(p.text) for p in self.pages)
+
+
+Extractor = Callable[[Path, bytes], Document]
+
+_REGISTRY: dict[str, Extractor] = {}
+
+
+def register(extensions: list[str], extractor: Extractor) -> None:
+    for ext in extensions:
+        _REGISTRY[ext.lower()] = extractor
+
+
+def supported(path: Path) -> bool:
+    return path.suffix.lower() in _REGISTRY
+
+
+def supported_extensions() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def extract(path: Path, data: bytes) -> Document:
+    """Extract the text of a file whose bytes were already read (and hashed) by the caller."""
+    extractor = _REGISTRY.get(path.suffix.lower())
+    if extractor is None:
+        raise ExtractionError(f"unsupported file type {path.suffix or '(no extension)'}")
+    document = extractor(path, data)
+    if not any(p.text.strip() for p in document.pages):
+        raise ExtractionError("no text: the file is empty")
+    return document
+
+
+def _register_builtin() -> None:
+    from localsearch.core.extract import pdf, text
+
+    register(text.EXTENSIONS, text.extract_text)
+    register([".pdf"], pdf.extract_pdf)
+
+
+_register_builtin()

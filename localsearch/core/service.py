@@ -1,0 +1,132 @@
+"""The application service used by both the command line and the GUI.
+
+One instance per thread: it owns one database connection and, once needed, one
+embedding context. Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from localsearch import paths
+from localsearch.core.embedding import Embedder, LlamaEmbedder
+from localsearch.core.indexer import Indexer, IndexOptions, IndexProgress
+from localsearch.core.models.default import DEFAULT_MODEL, Report, build_default_model
+from localsearch.core.searcher import Searcher, SearchHit
+from localsearch.core.storage import Index, Space
+from localsearch.errors import ModelError
+from localsearch.settings import Settings
+from localsearch.settings import load as load_settings
+
+EmbedderFactory = Callable[[Settings], Embedder]
+
+
+def resolve_model_path(settings: Settings, report: Report | None = None) -> Path:
+    """The GGUF file for the configured model, building the offline default if needed."""
+    name = settings.model
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelError(f"Model file not found: {path}")
+        return path
+    if name == DEFAULT_MODEL:
+        return build_default_model(report=report or (lambda message: None))
+    raise ModelError(f"Unknown model {name!r}; the available model is {DEFAULT_MODEL!r}")
+
+
+def default_embedder_factory(settings: Settings) -> Embedder:
+    return LlamaEmbedder(
+        resolve_model_path(settings),
+        name=settings.model,
+        threads=settings.threads,
+        # A context the size of one chunk measured fastest: one sequence per batch.
+        max_tokens=settings.chunk_tokens,
+    )
+
+
+class LocalSearch:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db_path: Path | None = None,
+        embedder_factory: EmbedderFactory = default_embedder_factory,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.db_path = db_path or paths.index_db_path()
+        self.index = Index.open(self.db_path)
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._space: Space | None = None
+
+    def close(self) -> None:
+        self.index.close()
+        close = getattr(self._embedder, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> LocalSearch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._embedder_factory(self.settings)
+        return self._embedder
+
+    @property
+    def space(self) -> Space:
+        if self._space is None:
+            native = self.embedder.dimensions
+            wanted = self.settings.dimensions
+            dimensions = wanted if 0 < wanted < native else native
+            self._space = self.index.ensure_space(self.settings.model, dimensions)
+        return self._space
+
+    def index_paths(
+        self, roots: Iterable[Path | str], *, cancelled: Callable[[], bool] = lambda: False
+    ) -> Iterator[IndexProgress]:
+        options = IndexOptions(
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap=self.settings.chunk_overlap,
+            max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
+        )
+        indexer = Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled)
+        yield from indexer.run([Path(r) for r in roots])
+
+    def reindex_all(self, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
+        yield from self.index_paths([Path(p) for _, p in self.index.folders()], cancelled=cancelled)
+
+    def remove_paths(self, roots: Iterable[Path | str]) -> list[str]:
+        removed = []
+        for root in roots:
+            key = os.path.abspath(root)
+            if self.index.remove_folder(key):
+                removed.append(key)
+        return removed
+
+    def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        if self.index.counts()["chunks"] == 0:
+            return []
+        return Searcher(self.index, self.embedder, self.space).search(query, limit)
+
+    def folders(self) -> list[str]:
+        return [p for _, p in self.index.folders()]
+
+    def status(self) -> dict[str, object]:
+        counts = self.index.counts()
+        space = self.index.find_space(self.settings.model)
+        return {
+            "folders": self.folders(),
+            "files": counts["files"],
+            "chunks": counts["chunks"],
+            "model": self.settings.model,
+            "dimensions": space.dimensions if space else None,
+            "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
+            "database": str(self.db_path),
+        }

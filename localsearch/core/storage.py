@@ -1,0 +1,415 @@
+"""The index database: every SQL statement of localsearch lives here.
+
+SQLite (through sqlean, a sqlite3 build that can load extensions on every platform)
+with sqlite-vec for vectors. WAL, foreign keys, a busy timeout, numbered migrations
+recorded in the database, a backup before migrating, one transaction per file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlean as sqlite3
+import sqlite_vec
+
+from localsearch.errors import StorageError
+
+Connection = sqlite3.Connection
+DatabaseError = sqlite3.DatabaseError
+
+
+def _run_script(conn: Connection, script: str) -> None:
+    # executescript() would COMMIT the migration's transaction; run statements one by one.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migration_1(conn: Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            added_at REAL NOT NULL
+        );
+        CREATE TABLE embedding_spaces (
+            id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            dimensions INTEGER NOT NULL,
+            table_name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            UNIQUE (model, dimensions)
+        );
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL,
+            content_hash TEXT,
+            status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
+            reason TEXT,
+            space_id INTEGER REFERENCES embedding_spaces(id),
+            indexed_at REAL NOT NULL
+        );
+        CREATE INDEX files_folder ON files(folder_id);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            page INTEGER,
+            start_char INTEGER NOT NULL,
+            end_char INTEGER NOT NULL,
+            n_tokens INTEGER NOT NULL,
+            UNIQUE (file_id, ordinal)
+        );
+        """,
+    )
+
+
+# Ordered, append-only: a migration only adds. The version is the position + 1.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("folders, files, chunks and embedding spaces", _migration_1),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> Connection:
+    """Open the index: load sqlite-vec, set WAL, foreign keys and a busy timeout, migrate."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=True, timeout=30)
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"Cannot open the index {path}: {exc}") from exc
+    if migrate:
+        _migrate(conn, path)
+    return conn
+
+
+def schema_version(conn: Connection) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def _migrate(conn: Connection, path: Path) -> None:
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        conn.close()
+        raise StorageError(
+            f"The index {path} was written by a newer localsearch (schema {current}, "
+            f"this version knows {SCHEMA_VERSION}). Update localsearch to open it."
+        )
+    if current == SCHEMA_VERSION:
+        return
+    if current > 0:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup = path.with_name(f"{path.name}.v{current}.bak")
+        shutil.copy2(path, backup)
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        name, apply = MIGRATIONS[version - 1]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, time.time()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    ordinal: int
+    text: str
+    page: int | None
+    start_char: int
+    end_char: int
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class FileState:
+    id: int
+    size: int
+    mtime: float
+    content_hash: str | None
+    status: str
+    reason: str | None
+    space_id: int | None
+
+
+@dataclass(frozen=True)
+class Space:
+    id: int
+    model: str
+    dimensions: int
+    table_name: str
+
+
+@dataclass(frozen=True)
+class ChunkHit:
+    chunk_id: int
+    distance: float
+    path: str
+    text: str
+    page: int | None
+    start_char: int
+    end_char: int
+    ordinal: int
+
+
+_TABLE_NAME = re.compile(r"^vec_[0-9]+$")
+
+
+class Index:
+    """Typed access to one index database through one connection (one per thread)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @classmethod
+    def open(cls, path: Path | str) -> Index:
+        return cls(connect(path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- folders -------------------------------------------------------------
+    def add_folder(self, path: str) -> int:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO folders (path, added_at) VALUES (?, ?)", (path, time.time())
+        )
+        row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
+        return int(row[0])
+
+    def folders(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in self.conn.execute("SELECT id, path FROM folders ORDER BY path")]
+
+    def remove_folder(self, path: str) -> bool:
+        row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return False
+        with self.transaction():
+            file_ids = [r[0] for r in self.conn.execute("SELECT id FROM files WHERE folder_id = ?", (row[0],))]
+            for file_id in file_ids:
+                self._delete_vectors_of_file(file_id)
+            self.conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
+        return True
+
+    # -- embedding spaces ----------------------------------------------------
+    def ensure_space(self, model: str, dimensions: int) -> Space:
+        """The vector table for (model, dimensions), created on first use."""
+        row = self.conn.execute(
+            "SELECT id, table_name FROM embedding_spaces WHERE model = ? AND dimensions = ?",
+            (model, dimensions),
+        ).fetchone()
+        if row is None:
+            with self.transaction():
+                cur = self.conn.execute(
+                    "INSERT INTO embedding_spaces (model, dimensions, table_name, created_at) "
+                    "VALUES (?, ?, '', ?)",
+                    (model, dimensions, time.time()),
+                )
+                space_id = int(cur.lastrowid or 0)
+                table = f"vec_{space_id}"
+                self.conn.execute(
+                    "UPDATE embedding_spaces SET table_name = ? WHERE id = ?", (table, space_id)
+                )
+                self.conn.execute(
+                    f"CREATE VIRTUAL TABLE {table} USING vec0("
+                    f"chunk_id INTEGER PRIMARY KEY, embedding float[{int(dimensions)}] distance_metric=cosine)"
+                )
+            return Space(space_id, model, dimensions, table)
+        return Space(int(row[0]), model, dimensions, str(row[1]))
+
+    def find_space(self, model: str) -> Space | None:
+        """The most recently created space of a model, if any."""
+        row = self.conn.execute(
+            "SELECT id, model, dimensions, table_name FROM embedding_spaces WHERE model = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (model,),
+        ).fetchone()
+        return Space(int(row[0]), str(row[1]), int(row[2]), str(row[3])) if row else None
+
+    def _spaces(self) -> list[Space]:
+        rows = self.conn.execute("SELECT id, model, dimensions, table_name FROM embedding_spaces")
+        spaces = [Space(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+        for space in spaces:
+            if not _TABLE_NAME.match(space.table_name):
+                raise StorageError(f"Unexpected vector table name {space.table_name!r}")
+        return spaces
+
+    # -- files ---------------------------------------------------------------
+    def file_state(self, path: str) -> FileState | None:
+        row = self.conn.execute(
+            "SELECT id, size, mtime, content_hash, status, reason, space_id FROM files WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return FileState(*row) if row else None
+
+    def file_paths(self, folder_id: int) -> list[str]:
+        return [str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))]
+
+    def replace_file(
+        self,
+        *,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime: float,
+        content_hash: str,
+        space: Space,
+        chunks: Sequence[ChunkRecord],
+        vectors: np.ndarray,
+    ) -> None:
+        """Replace a file's chunks and vectors in one transaction: a crash leaves old or new."""
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction():
+            file_id = self._upsert_file(
+                folder_id, path, size, mtime, content_hash, "indexed", None, space.id
+            )
+            self._delete_chunks_of_file(file_id)
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                cur = self.conn.execute(
+                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (file_id, chunk.ordinal, chunk.text, chunk.page, chunk.start_char, chunk.end_char, chunk.n_tokens),
+                )
+                self.conn.execute(
+                    f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
+                    (cur.lastrowid, vector.tobytes()),
+                )
+
+    def record_failure(
+        self, *, folder_id: int, path: str, size: int, mtime: float, content_hash: str | None, reason: str
+    ) -> None:
+        """Mark a file failed with a reason; its old chunks go (they no longer match the file)."""
+        with self.transaction():
+            file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "failed", reason, None)
+            self._delete_chunks_of_file(file_id)
+
+    def touch_file(self, file_id: int, size: int, mtime: float) -> None:
+        """Same content under a new mtime (e.g. touched or copied back): just remember it."""
+        self.conn.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (size, mtime, file_id))
+
+    def delete_file(self, path: str) -> None:
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return
+        with self.transaction():
+            self._delete_chunks_of_file(int(row[0]))
+            self.conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
+
+    def _upsert_file(
+        self,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime: float,
+        content_hash: str | None,
+        status: str,
+        reason: str | None,
+        space_id: int | None,
+    ) -> int:
+        self.conn.execute(
+            "INSERT INTO files (folder_id, path, size, mtime, content_hash, status, reason, space_id, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size, "
+            "mtime = excluded.mtime, content_hash = excluded.content_hash, status = excluded.status, "
+            "reason = excluded.reason, space_id = excluded.space_id, indexed_at = excluded.indexed_at",
+            (folder_id, path, size, mtime, content_hash, status, reason, space_id, time.time()),
+        )
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        return int(row[0])
+
+    def _delete_vectors_of_file(self, file_id: int) -> None:
+        for space in self._spaces():
+            self.conn.execute(
+                f"DELETE FROM {space.table_name} WHERE chunk_id IN (SELECT id FROM chunks WHERE file_id = ?)",
+                (file_id,),
+            )
+
+    def _delete_chunks_of_file(self, file_id: int) -> None:
+        self._delete_vectors_of_file(file_id)
+        self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+
+    # -- search --------------------------------------------------------------
+    def nearest_chunks(self, space: Space, query: np.ndarray, k: int) -> list[ChunkHit]:
+        """The k chunks nearest to the query by cosine distance, nearest first."""
+        if k <= 0:
+            return []
+        blob = np.ascontiguousarray(query, dtype=np.float32).tobytes()
+        rows = self.conn.execute(
+            f"WITH knn AS (SELECT chunk_id, distance FROM {space.table_name} "
+            "WHERE embedding MATCH ? AND k = ?) "
+            "SELECT knn.chunk_id, knn.distance, f.path, c.text, c.page, c.start_char, c.end_char, c.ordinal "
+            "FROM knn JOIN chunks c ON c.id = knn.chunk_id JOIN files f ON f.id = c.file_id "
+            "ORDER BY knn.distance",
+            (blob, min(k, 4096)),
+        ).fetchall()
+        return [ChunkHit(int(r[0]), float(r[1]), str(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]), int(r[7])) for r in rows]
+
+    # -- status --------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        one = self.conn.execute
+        return {
+            "folders": int(one("SELECT COUNT(*) FROM folders").fetchone()[0]),
+            "files": int(one("SELECT COUNT(*) FROM files WHERE status = 'indexed'").fetchone()[0]),
+            "chunks": int(one("SELECT COUNT(*) FROM chunks").fetchone()[0]),
+        }
+
+    def failures(self) -> list[tuple[str, str]]:
+        rows = self.conn.execute("SELECT path, reason FROM files WHERE status = 'failed' ORDER BY path")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    # -- transactions --------------------------------------------------------
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; nests as a no-op."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> Connection:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self.outer:
+            return
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

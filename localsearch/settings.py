@@ -1,0 +1,67 @@
+"""The typed settings schema: defaults and descriptions in one place, saved as TOML."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from localsearch import paths
+from localsearch.errors import UserFacingError
+
+
+def _setting(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass
+class Settings:
+    model: str = _setting("all-minilm-l6-v2", "Embedding model (a name from `localsearch models list`).")
+    dimensions: int = _setting(0, "Stored vector dimensions; 0 keeps the model's native size.")
+    chunk_tokens: int = _setting(
+        256, "Model tokens per chunk, special tokens included; capped by the model's context."
+    )
+    chunk_overlap: int = _setting(32, "Tokens shared by neighbouring chunks of one document.")
+    max_file_mb: int = _setting(50, "Files larger than this many megabytes are skipped.")
+    threads: int = _setting(0, "CPU threads for embedding; 0 uses every core.")
+
+    @classmethod
+    def describe(cls) -> dict[str, str]:
+        return {f.name: f.metadata["description"] for f in fields(cls)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load(path: Path | None = None) -> Settings:
+    path = path or paths.settings_path()
+    if not path.is_file():
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserFacingError(f"Cannot read settings file {path}: {exc}") from exc
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            continue  # a setting from a newer or older version: ignore rather than fail
+        default = known[key].default
+        if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+            raise UserFacingError(
+                f"Setting {key!r} in {path} must be {type(default).__name__}, got {value!r}"
+            )
+        values[key] = value
+    return Settings(**values)
+
+
+def save(settings: Settings, path: Path | None = None) -> None:
+    path = path or paths.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(settings.to_dict()), encoding="utf-8")
+    tmp.replace(path)
