@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from localsearch import __version__, paths
 from localsearch.core.indexer import IndexProgress
 from localsearch.errors import LocalSearchError, UserFacingError
+
+if TYPE_CHECKING:
+    from localsearch.core.service import LocalSearch
 
 log = logging.getLogger("localsearch")
 
 
 def _configure_logging(verbose: bool) -> None:
     handlers: list[logging.Handler] = []
-    try:
+    with contextlib.suppress(OSError):  # a read-only home must not stop the command
         handlers.append(logging.FileHandler(paths.log_dir() / "localsearch.log", encoding="utf-8"))
-    except OSError:
-        pass
     stream = logging.StreamHandler(sys.stderr)
     stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handlers.append(stream)
@@ -74,7 +76,7 @@ class _ProgressPrinter:
         self.stream.flush()
 
 
-def _open_service():  # type: ignore[no-untyped-def]
+def _open_service() -> LocalSearch:
     from localsearch.core.service import LocalSearch
 
     return LocalSearch()

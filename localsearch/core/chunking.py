@@ -80,9 +80,18 @@ def _split_long(text: str, start: int, end: int, tokenize: Tokenize, limit: int)
     )
 
 
-def chunk_document(
-    document: Document, tokenize: Tokenize, *, max_tokens: int, overlap: int
-) -> list[Chunk]:
+def _make_chunk(ordinal: int, text: str, page: int | None, segments: list[_Segment]) -> Chunk:
+    return Chunk(
+        ordinal=ordinal,
+        text=text[segments[0].start : segments[-1].end],
+        page=page,
+        start_char=segments[0].start,
+        end_char=segments[-1].end,
+        tokens=[t for seg in segments for t in seg.tokens],
+    )
+
+
+def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, overlap: int) -> list[Chunk]:
     """Chunks of at most max_tokens content tokens with about `overlap` tokens repeated."""
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
@@ -97,23 +106,9 @@ def chunk_document(
                 segments.extend(_split_long(text, start, end, tokenize, max_tokens))
         current: list[_Segment] = []
         size = 0
-
-        def emit() -> None:
-            tokens = [t for seg in current for t in seg.tokens]
-            chunks.append(
-                Chunk(
-                    ordinal=len(chunks),
-                    text=text[current[0].start : current[-1].end],
-                    page=page.number,
-                    start_char=current[0].start,
-                    end_char=current[-1].end,
-                    tokens=tokens,
-                )
-            )
-
         for segment in segments:
             if current and size + len(segment.tokens) > max_tokens:
-                emit()
+                chunks.append(_make_chunk(len(chunks), text, page.number, current))
                 # Carry the trailing segments that fit in the overlap budget.
                 carried: list[_Segment] = []
                 carried_size = 0
@@ -128,5 +123,5 @@ def chunk_document(
             current.append(segment)
             size += len(segment.tokens)
         if current:
-            emit()
+            chunks.append(_make_chunk(len(chunks), text, page.number, current))
     return chunks

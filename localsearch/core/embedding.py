@@ -8,6 +8,7 @@ returned L2-normalized as float32 rows.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -15,7 +16,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -130,15 +131,25 @@ class LlamaEmbedder:
         ctx_params.n_threads = n_threads
         ctx_params.n_threads_batch = n_threads
         ctx_params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attention
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         self._ctx = llama_cpp.llama_init_from_model(self._model, ctx_params)
         if not self._ctx:
             llama_cpp.llama_model_free(self._model)
             raise ModelError(f"llama.cpp could not create a context for {self.model_path}")
 
-        self._bos = int(llama_cpp.llama_vocab_bos(self._vocab)) if llama_cpp.llama_vocab_get_add_bos(self._vocab) else -1
-        self._eos = int(llama_cpp.llama_vocab_eos(self._vocab)) if llama_cpp.llama_vocab_get_add_eos(self._vocab) else -1
+        self._bos = (
+            int(llama_cpp.llama_vocab_bos(self._vocab))
+            if llama_cpp.llama_vocab_get_add_bos(self._vocab)
+            else -1
+        )
+        self._eos = (
+            int(llama_cpp.llama_vocab_eos(self._vocab))
+            if llama_cpp.llama_vocab_get_add_eos(self._vocab)
+            else -1
+        )
         self.special_tokens = int(self._bos >= 0) + int(self._eos >= 0)
 
         # A batch whose arrays are numpy buffers: filled with slices, not per-token ctypes calls.
@@ -151,7 +162,8 @@ class LlamaEmbedder:
         int_p = ctypes.POINTER(ctypes.c_int32)
         base = self._seq_ids.ctypes.data
         self._seq_id_ptrs = (int_p * n)(*[ctypes.cast(base + 4 * i, int_p) for i in range(n)])
-        self._batch = llama_cpp.llama_batch()
+        # Typed as Any: the bindings declare these pointer fields as arrays.
+        self._batch: Any = cast(Any, llama_cpp.llama_batch())
         self._batch.token = self._tokens.ctypes.data_as(int_p)
         self._batch.embd = ctypes.POINTER(ctypes.c_float)()
         self._batch.pos = self._positions.ctypes.data_as(int_p)
@@ -173,10 +185,8 @@ class LlamaEmbedder:
             self._model = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
             self.close()
-        except Exception:  # interpreter shutdown: the library may already be gone
-            pass
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8", errors="replace")
@@ -259,9 +269,7 @@ def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Pat
     params.ftype = ftypes[key]
     params.nthread = threads or os.cpu_count() or 1
     partial = output.with_name(output.name + ".partial")
-    status = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(partial).encode(), ctypes.byref(params)
-    )
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
     if status != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         raise ModelError(f"llama.cpp could not quantize {source} to {quant} (status {status})")

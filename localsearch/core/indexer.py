@@ -26,8 +26,20 @@ log = logging.getLogger(__name__)
 
 # Folders that hold tools' state rather than a person's documents.
 SKIPPED_DIRS = {
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", ".idea", ".vscode",
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".cache",
+    ".idea",
+    ".vscode",
 }
 
 
@@ -152,8 +164,12 @@ class Indexer:
 
         def fail(reason: str, digest: str | None = None) -> str:
             self.index.record_failure(
-                folder_id=folder_id, path=key, size=info.st_size, mtime=info.st_mtime,
-                content_hash=digest, reason=reason,
+                folder_id=folder_id,
+                path=key,
+                size=info.st_size,
+                mtime=info.st_mtime,
+                content_hash=digest,
+                reason=reason,
             )
             return "failed"
 
@@ -189,14 +205,24 @@ class Indexer:
         vectors = truncate_dimensions(vectors, self.space.dimensions)
         records = [
             ChunkRecord(
-                c.ordinal, c.text, c.page, c.start_char, c.end_char,
+                c.ordinal,
+                c.text,
+                c.page,
+                c.start_char,
+                c.end_char,
                 len(c.tokens) + self.embedder.special_tokens,
             )
             for c in chunks
         ]
         self.index.replace_file(
-            folder_id=folder_id, path=key, size=info.st_size, mtime=info.st_mtime,
-            content_hash=digest, space=self.space, chunks=records, vectors=vectors,
+            folder_id=folder_id,
+            path=key,
+            size=info.st_size,
+            mtime=info.st_mtime,
+            content_hash=digest,
+            space=self.space,
+            chunks=records,
+            vectors=vectors,
         )
         progress.chunks_added += len(chunks)
         progress.tokens_embedded += sum(r.n_tokens for r in records)

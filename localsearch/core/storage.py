@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlean as sqlite3
@@ -20,8 +21,8 @@ import sqlite_vec
 
 from localsearch.errors import StorageError
 
-Connection = sqlite3.Connection
-DatabaseError = sqlite3.DatabaseError
+Connection = Any  # sqlean ships no type information; it mirrors sqlite3.Connection
+DatabaseError: type[Exception] = sqlite3.DatabaseError
 
 
 def _run_script(conn: Connection, script: str) -> None:
@@ -200,21 +201,23 @@ class Index:
 
     # -- folders -------------------------------------------------------------
     def add_folder(self, path: str) -> int:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO folders (path, added_at) VALUES (?, ?)", (path, time.time())
-        )
+        self.conn.execute("INSERT OR IGNORE INTO folders (path, added_at) VALUES (?, ?)", (path, time.time()))
         row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
         return int(row[0])
 
     def folders(self) -> list[tuple[int, str]]:
-        return [(int(r[0]), str(r[1])) for r in self.conn.execute("SELECT id, path FROM folders ORDER BY path")]
+        return [
+            (int(r[0]), str(r[1])) for r in self.conn.execute("SELECT id, path FROM folders ORDER BY path")
+        ]
 
     def remove_folder(self, path: str) -> bool:
         row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
         if row is None:
             return False
         with self.transaction():
-            file_ids = [r[0] for r in self.conn.execute("SELECT id FROM files WHERE folder_id = ?", (row[0],))]
+            file_ids = [
+                r[0] for r in self.conn.execute("SELECT id FROM files WHERE folder_id = ?", (row[0],))
+            ]
             for file_id in file_ids:
                 self._delete_vectors_of_file(file_id)
             self.conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
@@ -240,8 +243,8 @@ class Index:
                     "UPDATE embedding_spaces SET table_name = ? WHERE id = ?", (table, space_id)
                 )
                 self.conn.execute(
-                    f"CREATE VIRTUAL TABLE {table} USING vec0("
-                    f"chunk_id INTEGER PRIMARY KEY, embedding float[{int(dimensions)}] distance_metric=cosine)"
+                    f"CREATE VIRTUAL TABLE {table} USING vec0(chunk_id INTEGER PRIMARY KEY, "
+                    f"embedding float[{int(dimensions)}] distance_metric=cosine)"
                 )
             return Space(space_id, model, dimensions, table)
         return Space(int(row[0]), model, dimensions, str(row[1]))
@@ -272,7 +275,9 @@ class Index:
         return FileState(*row) if row else None
 
     def file_paths(self, folder_id: int) -> list[str]:
-        return [str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))]
+        return [
+            str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))
+        ]
 
     def replace_file(
         self,
@@ -291,15 +296,21 @@ class Index:
             raise ValueError("one vector per chunk")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self.transaction():
-            file_id = self._upsert_file(
-                folder_id, path, size, mtime, content_hash, "indexed", None, space.id
-            )
+            file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
             for chunk, vector in zip(chunks, vectors, strict=True):
                 cur = self.conn.execute(
                     "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (file_id, chunk.ordinal, chunk.text, chunk.page, chunk.start_char, chunk.end_char, chunk.n_tokens),
+                    (
+                        file_id,
+                        chunk.ordinal,
+                        chunk.text,
+                        chunk.page,
+                        chunk.start_char,
+                        chunk.end_char,
+                        chunk.n_tokens,
+                    ),
                 )
                 self.conn.execute(
                     f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
@@ -338,8 +349,8 @@ class Index:
         space_id: int | None,
     ) -> int:
         self.conn.execute(
-            "INSERT INTO files (folder_id, path, size, mtime, content_hash, status, reason, space_id, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO files (folder_id, path, size, mtime, content_hash, status, reason, space_id, "
+            "indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size, "
             "mtime = excluded.mtime, content_hash = excluded.content_hash, status = excluded.status, "
             "reason = excluded.reason, space_id = excluded.space_id, indexed_at = excluded.indexed_at",
@@ -373,7 +384,10 @@ class Index:
             "ORDER BY knn.distance",
             (blob, min(k, 4096)),
         ).fetchall()
-        return [ChunkHit(int(r[0]), float(r[1]), str(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]), int(r[7])) for r in rows]
+        return [
+            ChunkHit(int(r[0]), float(r[1]), str(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]), int(r[7]))
+            for r in rows
+        ]
 
     # -- status --------------------------------------------------------------
     def counts(self) -> dict[str, int]:

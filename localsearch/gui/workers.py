@@ -1,0 +1,210 @@
+"""Work that must not run on the UI thread, talking to it only through signals.
+
+Searching runs on a QThread that owns its own service (its own database connection and
+embedding context). Indexing runs in a child process (`localsearch index
+--progress-json`): llama.cpp can abort the whole process on an internal assertion, and
+a child that dies cannot take the window with it; every file is committed on its own,
+so the index stays whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Signal, Slot
+
+from localsearch.core.service import LocalSearch
+from localsearch.errors import LocalSearchError
+
+log = logging.getLogger(__name__)
+
+ServiceFactory = Callable[[], LocalSearch]
+
+
+class _SearchWorker(QObject):
+    results = Signal(int, str, list)  # generation, query, hits
+    failed = Signal(int, str)  # generation, message
+    status = Signal(dict)
+
+    def __init__(self, factory: ServiceFactory) -> None:
+        super().__init__()
+        self._factory = factory
+        self._service: LocalSearch | None = None
+        self.latest = 0  # written by the UI thread; a newer query makes older ones moot
+
+    def _get_service(self) -> LocalSearch:
+        if self._service is None:
+            self._service = self._factory()
+        return self._service
+
+    @Slot(int, str, int)
+    def search(self, generation: int, query: str, limit: int) -> None:
+        if generation != self.latest:
+            return
+        try:
+            hits = self._get_service().search(query, limit)
+        except LocalSearchError as exc:
+            self.failed.emit(generation, str(exc))
+            return
+        except Exception as exc:  # never let a bug kill the thread silently
+            log.exception("search failed")
+            self.failed.emit(generation, f"Search failed: {exc}")
+            return
+        self.results.emit(generation, query, hits)
+
+    @Slot()
+    def refresh_status(self) -> None:
+        try:
+            self.status.emit(self._get_service().status())
+        except Exception:
+            log.exception("status failed")
+
+    @Slot()
+    def shutdown(self) -> None:
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+class SearchLane(QObject):
+    """Queries go in with a generation number; only the newest answer comes out."""
+
+    results = Signal(str, list)
+    failed = Signal(str)
+    status = Signal(dict)
+    _request = Signal(int, str, int)
+    _request_status = Signal()
+    _shutdown = Signal()
+
+    def __init__(self, factory: ServiceFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._generation = 0
+        self._thread = QThread()
+        self._thread.setObjectName("search-lane")
+        self._worker = _SearchWorker(factory)
+        self._worker.moveToThread(self._thread)
+        self._request.connect(self._worker.search)
+        self._request_status.connect(self._worker.refresh_status)
+        self._shutdown.connect(self._worker.shutdown)
+        self._worker.results.connect(self._on_results)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.status.connect(self.status)
+        self._thread.start()
+
+    def search(self, query: str, limit: int = 50) -> None:
+        self._generation += 1
+        self._worker.latest = self._generation
+        self._request.emit(self._generation, query, limit)
+
+    def refresh_status(self) -> None:
+        self._request_status.emit()
+
+    def _on_results(self, generation: int, query: str, hits: list) -> None:
+        if generation == self._generation:
+            self.results.emit(query, hits)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if generation == self._generation:
+            self.failed.emit(message)
+
+    def stop(self) -> None:
+        self._worker.latest = -1
+        self._shutdown.emit()
+        self._thread.quit()
+        self._thread.wait(10_000)
+
+
+class IndexLane(QObject):
+    """Runs `localsearch index` in a child process and reports its progress."""
+
+    progress = Signal(dict)
+    message = Signal(str)
+    finished = Signal(bool, str)  # ok, summary
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._process: QProcess | None = None
+        self._buffer = b""
+        self._last: dict = {}
+        self._queued: list[str] = []
+        self._cancelled = False
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def index(self, paths: list[str]) -> None:
+        if self._process is not None:
+            self._queued.extend(p for p in paths if p not in self._queued)
+            return
+        process = QProcess(self)
+        process.setProgram(sys.executable)
+        process.setArguments(["-m", "localsearch", "index", "--progress-json", *paths])
+        process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
+        process.readyReadStandardError.connect(self._read)
+        process.finished.connect(self._done)
+        process.errorOccurred.connect(self._error)
+        self._process = process
+        self._buffer = b""
+        self._last = {}
+        self._cancelled = False
+        process.start()
+
+    def cancel(self) -> None:
+        self._queued.clear()
+        if self._process is not None:
+            self._cancelled = True
+            self._process.terminate()
+            if not self._process.waitForFinished(3000):
+                self._process.kill()
+
+    def _read(self) -> None:
+        assert self._process is not None
+        self._buffer += bytes(self._process.readAllStandardError().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    self._last = json.loads(line)
+                except ValueError:
+                    continue
+                self.progress.emit(self._last)
+            else:
+                self.message.emit(line.removeprefix("localsearch: "))
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._finish(False, "Could not start the indexer.")
+
+    def _done(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._read()
+        if self._cancelled:
+            self._finish(True, "Indexing paused. What was indexed is kept.")
+        elif status == QProcess.ExitStatus.CrashExit or code not in (0,):
+            self._finish(
+                False,
+                f"Indexing stopped unexpectedly (exit {code}). The index is intact; "
+                "files indexed so far are kept.",
+            )
+        else:
+            done = self._last.get("files_indexed", 0)
+            failed = self._last.get("files_failed", 0)
+            summary = f"Indexed {done} new or changed files"
+            if failed:
+                summary += f", {failed} could not be read"
+            self._finish(True, summary + ".")
+
+    def _finish(self, ok: bool, summary: str) -> None:
+        if self._process is not None:
+            self._process.deleteLater()
+        self._process = None
+        self.finished.emit(ok, summary)
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self.index(queued)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localsearch.core import extract
+from localsearch.errors import ExtractionError
+from tests.conftest import PDF_DIR
+
+
+def _text(path: Path, data: bytes) -> str:
+    return "".join(p.text for p in extract.extract(path, data).pages)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("Grüße aus Köln".encode(), "Grüße aus Köln"),
+        ("Grüße aus Köln, schöne Straße".encode("latin-1"), "Grüße aus Köln, schöne Straße"),
+        ("Ελληνικά κείμενα εδώ".encode("utf-16"), "Ελληνικά κείμενα εδώ"),
+        ("\ufeffwith bom".encode(), "with bom"),
+        (b"line one\r\nline two", "line one\nline two"),
+    ],
+)
+def test_text_encodings_are_detected(data: bytes, expected: str) -> None:
+    assert _text(Path("a.txt"), data) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"   \n\n", "empty"),
+        (b"\x00" * 100, "binary"),
+    ],
+)
+def test_unusable_text_files_get_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(ExtractionError, match=reason):
+        extract.extract(Path("a.txt"), data)
+
+
+def test_unsupported_extension() -> None:
+    with pytest.raises(ExtractionError, match="unsupported"):
+        extract.extract(Path("a.xyz"), b"hello")
+
+
+EXPECTED_PDF_FAILURES = {
+    "samplefiles_libreoffice-writer-password.pdf": "encrypted PDF: needs a password",
+    "pdfminer_rc4-40.pdf": "encrypted PDF: needs a password",
+    "ocrmypdf_invalid.pdf": "broken PDF",
+    "ocrmypdf_c02-22.pdf": "scanned PDF: no text layer",
+    "ocrmypdf_linn.pdf": "scanned PDF: no text layer",
+    "ocrmypdf_francais.pdf": "scanned PDF: no text layer",
+    "ocrmypdf_skew.pdf": "scanned PDF: no text layer",
+    "pdfminer_pdf-with-jbig2.pdf": "scanned PDF: no text layer",
+    "ocrmypdf_vector.pdf": "scanned PDF: no text layer",
+    "pdfminer_jo.pdf": "unreadable",
+    "pdfminer_nlp2004slides.pdf": "unreadable",
+}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PDF_DIR.glob("*.pdf")))
+def test_every_sample_pdf_is_read_or_explained(name: str) -> None:
+    path = PDF_DIR / name
+    if name in EXPECTED_PDF_FAILURES:
+        with pytest.raises(ExtractionError, match=EXPECTED_PDF_FAILURES[name]):
+            extract.extract(path, path.read_bytes())
+        return
+    document = extract.extract(path, path.read_bytes())
+    assert document.pages
+    assert all(p.number is not None and p.number >= 1 for p in document.pages)
+
+
+def test_pdf_pages_keep_their_numbers() -> None:
+    path = PDF_DIR / "pdfminer_dmca.pdf"  # encrypted with an empty user password: opens for anyone
+    document = extract.extract(path, path.read_bytes())
+    assert [p.number for p in document.pages] == list(range(1, 19))
+    assert "Digital Millennium Copyright Act" in document.pages[0].text
+
+
+def test_non_latin_pdf_text_survives() -> None:
+    path = PDF_DIR / "pdfminer_issue_566_test_2.pdf"
+    assert "中国饮料有限公司" in _text(path, path.read_bytes())

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localsearch.core import storage
+from localsearch.core.storage import ChunkRecord, Index
+from localsearch.errors import StorageError
+
+
+def _tables(index: Index) -> set[str]:
+    rows = index.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table')")
+    return {r[0] for r in rows}
+
+
+def test_migrations_on_empty_database_create_the_schema(index: Index) -> None:
+    assert {"folders", "files", "chunks", "embedding_spaces", "schema_migrations"} <= _tables(index)
+    versions = [r[0] for r in index.conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == list(range(1, storage.SCHEMA_VERSION + 1))
+    assert index.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert index.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_vector_table_is_sized_from_the_model(index: Index) -> None:
+    space = index.ensure_space("some-model", 48)
+    assert space.table_name in _tables(index)
+    assert index.ensure_space("some-model", 48) == space
+    other = index.ensure_space("some-model", 24)
+    assert other.table_name != space.table_name
+    vector = np.ones(48, dtype=np.float32) / np.sqrt(48)
+    index.add_folder("/f")
+    index.replace_file(
+        folder_id=1,
+        path="/f/a.txt",
+        size=1,
+        mtime=1.0,
+        content_hash="h",
+        space=space,
+        chunks=[ChunkRecord(0, "text", None, 0, 4, 3)],
+        vectors=vector[None, :],
+    )
+    with pytest.raises(storage.DatabaseError):
+        index.replace_file(
+            folder_id=1,
+            path="/f/b.txt",
+            size=1,
+            mtime=1.0,
+            content_hash="h",
+            space=space,
+            chunks=[ChunkRecord(0, "text", None, 0, 4, 3)],
+            vectors=np.ones((1, 12), dtype=np.float32),
+        )
+    # The failed file left nothing behind: its transaction was rolled back whole.
+    assert index.file_state("/f/b.txt") is None
+    assert index.counts()["chunks"] == 1
+
+
+def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    Index.open(path).close()
+    again = Index.open(path)
+    assert (
+        again.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
+    )
+    again.close()
+    assert not list(tmp_path.glob("*.bak"))
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    index = Index.open(path)
+    index.conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
+    index.close()
+    with pytest.raises(StorageError, match="newer localsearch"):
+        Index.open(path)
+
+
+def test_replacing_a_file_replaces_exactly_its_chunks_and_vectors(index: Index) -> None:
+    space = index.ensure_space("m", 4)
+    folder = index.add_folder("/f")
+
+    def put(path: str, texts: list[str]) -> None:
+        index.replace_file(
+            folder_id=folder,
+            path=path,
+            size=len(texts),
+            mtime=1.0,
+            content_hash=path + str(texts),
+            space=space,
+            chunks=[ChunkRecord(i, t, None, 0, len(t), 2) for i, t in enumerate(texts)],
+            vectors=np.eye(4, dtype=np.float32)[: len(texts)],
+        )
+
+    put("/f/a", ["a1", "a2", "a3"])
+    put("/f/b", ["b1"])
+    b_ids = [
+        r[0]
+        for r in index.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = '/f/b'"
+        )
+    ]
+    put("/f/a", ["a-new"])
+    texts = sorted(r[0] for r in index.conn.execute("SELECT text FROM chunks"))
+    assert texts == ["a-new", "b1"]
+    assert [
+        r[0]
+        for r in index.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = '/f/b'"
+        )
+    ] == b_ids
+    vec_count = index.conn.execute(f"SELECT COUNT(*) FROM {space.table_name}").fetchone()[0]
+    assert vec_count == 2
+    index.delete_file("/f/a")
+    assert index.conn.execute(f"SELECT COUNT(*) FROM {space.table_name}").fetchone()[0] == 1
+    assert index.remove_folder("/f")
+    assert index.counts() == {"folders": 0, "files": 0, "chunks": 0}
+    assert index.conn.execute(f"SELECT COUNT(*) FROM {space.table_name}").fetchone()[0] == 0
+
+
+def test_nearest_chunks_orders_by_cosine(index: Index) -> None:
+    space = index.ensure_space("m", 3)
+    folder = index.add_folder("/f")
+    vectors = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)
+    for i, v in enumerate(vectors):
+        index.replace_file(
+            folder_id=folder,
+            path=f"/f/{i}",
+            size=1,
+            mtime=1.0,
+            content_hash=str(i),
+            space=space,
+            chunks=[ChunkRecord(0, f"t{i}", None, 0, 2, 2)],
+            vectors=v[None, :],
+        )
+    hits = index.nearest_chunks(space, np.array([1, 0, 0], dtype=np.float32), 3)
+    assert [h.path for h in hits] == ["/f/0", "/f/1", "/f/2"]
+    assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
+    assert hits[1].distance == pytest.approx(0.2, abs=1e-6)

@@ -1,0 +1,72 @@
+"""The window opens offscreen, takes a query and shows results, with the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from localsearch.core.service import LocalSearch
+from localsearch.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def indexed_home(tmp_path: Path, default_model: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "volcanoes.txt").write_text("Magma rises through the crust and erupts as lava from a volcano.")
+    (docs / "taxes.md").write_text("# Taxes\n\nFile your income tax return before the April deadline.")
+    with LocalSearch() as service:
+        for _ in service.index_paths([docs]):
+            pass
+    return docs
+
+
+def test_window_shows_results_for_a_query(qtbot: QtBot, indexed_home: Path) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.status_shown, timeout=20_000):
+        window.search_lane.refresh_status()
+    assert window.folder_list.count() == 1
+    assert "2 files" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.results_shown, timeout=30_000) as blocker:
+        qtbot.keyClicks(window.search_box, "lava from a mountain")
+    assert blocker.args == [2]
+    first = window.results_model.hits[0]
+    assert first.name == "volcanoes.txt"
+    assert window.stack.currentWidget() is window.results_view
+    assert "closest first" in window.summary_label.text()
+    pixmap = window.grab()
+    assert not pixmap.isNull()
+    window.search_lane.stop()
+
+
+def test_empty_window_invites_to_add_a_folder(qtbot: QtBot) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.status_shown, timeout=20_000):
+        window.search_lane.refresh_status()
+    assert "Add a folder" in window.placeholder.text()
+    assert window.stack.currentWidget() is window.placeholder
+    window.search_lane.stop()
+
+
+def test_indexing_runs_in_a_child_process_and_updates_the_window(
+    qtbot: QtBot, tmp_path: Path, default_model: Path
+) -> None:
+    docs = tmp_path / "notes"
+    docs.mkdir()
+    (docs / "garden.txt").write_text("Water the tomatoes every morning in summer.")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.index_lane.finished, timeout=120_000) as blocker:
+        window.add_folder(str(docs))
+    assert blocker.args[0] is True
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.search_box.setText("vegetable gardening")
+    assert window.results_model.hits[0].name == "garden.txt"
+    window.search_lane.stop()
