@@ -164,15 +164,22 @@ class _PsutilPeak:
         return self.peak
 
 
-def run_index(folder: Path, home: Path) -> tuple[dict[str, Any], float, float | None]:
-    """The CLI's JSON summary, wall seconds and the child's peak RSS in MB."""
+@dataclass(frozen=True)
+class IndexRun:
+    summary: dict[str, Any]  # the CLI's JSON summary
+    wall: float
+    peak_rss_mb: float | None
+    cpu_seconds: float | None  # user + system time of the child, all threads
+
+
+def run_index(folder: Path, home: Path) -> IndexRun:
     try:
         import resource
     except ImportError:  # Windows
         resource = None  # type: ignore[assignment]
     if resource is not None:
         # RUSAGE_CHILDREN keeps the largest child ever waited for, so this must be the first.
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         cli("index", str(folder), "--json"),
@@ -186,14 +193,16 @@ def run_index(folder: Path, home: Path) -> tuple[dict[str, Any], float, float | 
     if process.returncode != 0:
         raise SystemExit(f"localsearch index exited with {process.returncode}")
     peak_mb: float | None = None
+    cpu_seconds: float | None = None
     if resource is not None:
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        if peak > before:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if after.ru_maxrss > before.ru_maxrss:
             # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
-            peak_mb = peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+            peak_mb = after.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+        cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     elif sampler is not None:
         peak_mb = sampler.stop() / (1024 * 1024) or None
-    return json.loads(stdout), wall, peak_mb
+    return IndexRun(json.loads(stdout), wall, peak_mb, cpu_seconds)
 
 
 def run_status(home: Path) -> dict[str, Any]:
@@ -250,6 +259,7 @@ def check_cli_matches(home: Path, queries: Sequence[Query], rankings: dict[str, 
 class Baseline:
     rankings: dict[str, list[str]]
     seconds: float  # tokenizing and embedding the documents
+    cpu_seconds: float  # this process's CPU time over the same span, all threads
     tokens: int
     docs_truncated: int
     query_seconds: float
@@ -261,9 +271,9 @@ def run_baseline(model_path: Path, documents: Sequence[Document], queries: Seque
     embedder = LlamaEmbedder(model_path, max_tokens=256)
     try:
         texts = [d.text for d in documents]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         doc_vectors = embedder.embed_texts(texts)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         # Tokenized again outside the timing, only to count what the engine actually saw.
         lengths = [len(embedder.tokenize(t)) + embedder.special_tokens for t in texts]
         tokens = sum(min(n, embedder.max_tokens) for n in lengths)
@@ -278,7 +288,7 @@ def run_baseline(model_path: Path, documents: Sequence[Document], queries: Seque
         embedder.close()
     ids = [d.id for d in documents]
     rankings = {q.id: [ids[j] for j in row] for q, row in zip(queries, top, strict=True)}
-    return Baseline(rankings, seconds, tokens, truncated, query_seconds)
+    return Baseline(rankings, seconds, cpu_seconds, tokens, truncated, query_seconds)
 
 
 def resolve_model() -> Path:
@@ -382,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         write_documents(dataset.documents, docs_dir)
         print(f"indexing {n_docs} documents from {docs_dir}", file=sys.stderr)
-        summary, wall, peak_mb = run_index(docs_dir, home)
+        run = run_index(docs_dir, home)
         status = run_status(home)
 
         print(f"searching {len(dataset.queries)} queries in-process", file=sys.stderr)
@@ -400,7 +410,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     pipeline_metrics = mean_metrics(pipeline_ids, dataset)
     baseline_metrics = mean_metrics(baseline.rankings, dataset)
+    summary, wall, peak_mb = run.summary, run.wall, run.peak_rss_mb
     tokens = int(summary["tokens_embedded"])
+    # Cores busy on average: well under the core count means other work took the CPU
+    # (llama.cpp's threads degrade badly when they must share cores), so speeds are low.
+    index_cores = None if run.cpu_seconds is None else run.cpu_seconds / wall
+    baseline_cores = baseline.cpu_seconds / baseline.seconds
     n_queries = len(dataset.queries)
     subset_note = (
         None
@@ -423,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tokens_embedded": tokens,
             "tokens_per_second": round(tokens / wall, 1),
             "peak_rss_mb": None if peak_mb is None else round(peak_mb, 1),
+            "cpu_seconds": None if run.cpu_seconds is None else round(run.cpu_seconds, 1),
+            "cores_busy": None if index_cores is None else round(index_cores, 2),
             "chunks": int(summary["chunks_added"]),
             "chunks_per_doc": round(int(summary["chunks_added"]) / n_docs, 3),
             "files_indexed": int(summary["files_indexed"]),
@@ -441,6 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tokens": baseline.tokens,
             "tokens_per_second": round(baseline.tokens / baseline.seconds, 1),
             "docs_truncated": baseline.docs_truncated,
+            "cpu_seconds": round(baseline.cpu_seconds, 1),
+            "cores_busy": round(baseline_cores, 2),
             "query_ms_per_query": round(1000 * baseline.query_seconds / n_queries, 2),
             **{k: round(v, 4) for k, v in baseline_metrics.items()},
         },
@@ -461,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("index documents/s", f"{p['docs_per_second']:.1f}"),
             ("index tokens/s", f"{p['tokens_per_second']:,.0f} ({tokens:,} tokens, {p['chunks']} chunks)"),
             ("index peak RSS", rss),
+            ("index cores busy", "n/a" if index_cores is None else f"{index_cores:.2f} of {os.cpu_count()}"),
             (f"pipeline nDCG@{K}", f"{p[f'ndcg@{K}']:.4f} (recall@{K} {p[f'recall@{K}']:.4f})"),
             ("pipeline search", f"{p['search_ms_per_query']:.1f} ms/query in-process"),
             ("CLI = in-process", f"top {K} identical on {len(checked)} queries"),
@@ -471,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{b['tokens_per_second']:,.0f} ({b['tokens']:,} tokens, "
                 f"{b['docs_truncated']} docs cut at 256)",
             ),
+            ("engine cores busy", f"{baseline_cores:.2f} of {os.cpu_count()}"),
             ("pipeline / engine", f"{results['pipeline_vs_engine_tokens_per_second']:.2f}x tokens/s"),
             ("model", results["machine"]["model_file"]),
             ("machine", f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"),

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
-from localsearch.gui.results import HitRole, ResultDelegate, ResultsModel
+from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
 from localsearch.gui.workers import IndexLane, SearchLane
 
 SEARCH_DELAY_MS = 250
@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
         """Show what is indexed, then bring every folder up to date in the background."""
+        self.search_box.setFocus()
         self.search_lane.refresh_status()
         QTimer.singleShot(0, self._initial_update)
 
@@ -354,8 +355,10 @@ class MainWindow(QMainWindow):
             return
         self.results_model.set_hits(hits)
         if hits:
+            strong = sum(1 for h in hits if h.score >= WEAK_SCORE)
             self.summary_label.setText(
-                f"{len(hits)} file{'s' if len(hits) != 1 else ''} match “{query}”, closest first"
+                f"{strong} close match{'es' if strong != 1 else ''} for “{query}” · "
+                f"{len(hits)} file{'s' if len(hits) != 1 else ''} ranked, closest first"
             )
             self.stack.setCurrentWidget(self.results_view)
             self.results_view.scrollToTop()

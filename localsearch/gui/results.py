@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 from localsearch.core.searcher import SearchHit
 
 HitRole = Qt.ItemDataRole.UserRole + 1
+# Below this cosine, all-MiniLM-L6-v2 pairs are mostly unrelated: such cards are dimmed.
+WEAK_SCORE = 0.2
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -83,6 +85,8 @@ class ResultDelegate(QStyledItemDelegate):
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         card = option.rect.adjusted(4, 3, -4, -3)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if hit.score < WEAK_SCORE:
+            painter.setOpacity(0.6)
         if selected:
             background = palette.color(QPalette.ColorRole.Highlight)
             background.setAlpha(45)

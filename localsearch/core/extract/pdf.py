@@ -72,7 +72,7 @@ def extract_pdf(path: Path, data: bytes) -> Document:
     except FileNotDecryptedError as exc:
         raise ExtractionError("encrypted PDF: needs a password") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
-        raise ExtractionError(f"broken PDF: {exc}") from exc
+        raise ExtractionError(f"broken PDF: the file is damaged or incomplete ({exc})") from exc
     except RecursionError as exc:
         raise ExtractionError("broken PDF: its structure nests too deeply") from exc
 
