@@ -9,11 +9,14 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from localsearch import __version__, paths
 from localsearch.core.indexer import IndexProgress
+from localsearch.core.searcher import METRICS, MODES, SORTS, SearchHit
+from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError, UserFacingError
 
 if TYPE_CHECKING:
@@ -105,21 +108,84 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 1 if missing and not targets else 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    query = " ".join(args.query)
-    with _open_service() as service:
-        if service.index.counts()["chunks"] == 0:
-            sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")
-        hits = service.search(query, limit=args.limit)
-    if args.json:
-        print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
-        return 0
+def _parse_date(text: str) -> float:
+    """YYYY-MM-DD (local midnight) or a full ISO date-time, as seconds since the epoch."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UserFacingError(f"not a date: {text!r} (use YYYY-MM-DD)") from exc
+    return moment.timestamp()
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    extensions = []
+    for kind in args.type or []:
+        for part in kind.split(","):
+            part = part.strip().lower()
+            if part:
+                extensions.append(part if part.startswith(".") else "." + part)
+    before = _parse_date(args.before) if args.before else None
+    if before is not None and len(args.before) == 10:
+        before += 86400  # --before 2024-05-01 includes that whole day
+    return Filters(
+        folders=tuple(str(Path(f).expanduser().absolute()) for f in args.folder or []),
+        extensions=tuple(extensions),
+        after=_parse_date(args.after) if args.after else None,
+        before=before,
+    )
+
+
+def _print_hits(hits: list[SearchHit]) -> None:
     if not hits:
         print("No results.")
     for rank, hit in enumerate(hits, 1):
         page = f"  (page {hit.page})" if hit.page else ""
         print(f"{rank:2d}. {hit.score:.3f}  {hit.path}{page}")
         print(f"    {hit.snippet}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UserFacingError("--limit must be at least 1")
+    filters = _filters(args)
+    options = {"filters": filters, "metric": args.metric}
+    with _open_service() as service:
+        empty = service.index.counts()["chunks"] == 0
+        if empty:
+            sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")
+        if args.batch:
+            return _search_batch(service, args, options)
+        if args.like:
+            hits = service.more_like(args.like, args.limit, chunk=args.like_chunk, **options)
+        else:
+            query = " ".join(args.query)
+            if not query.strip():
+                raise UserFacingError("give a query, --like FILE or --batch FILE")
+            hits = service.search(query, args.limit, mode=args.mode, sort=args.sort, **options)
+    if args.json:
+        print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
+    else:
+        _print_hits(hits)
+    return 0
+
+
+def _search_batch(service: LocalSearch, args: argparse.Namespace, options: dict) -> int:
+    """One JSON line per query line; the model is loaded once for all of them."""
+    source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115
+    with source:
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                query_id, text = item["id"], str(item["text"])
+            except (ValueError, KeyError, TypeError) as exc:
+                sys.stderr.write(
+                    f"localsearch: {args.batch}:{number}: skipped, not {{id, text}} JSON ({exc})\n"
+                )
+                continue
+            hits = service.search(text, args.limit, mode=args.mode, sort=args.sort, **options)
+            print(json.dumps({"id": query_id, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False))
     return 0
 
 
@@ -186,10 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("search", help="search the index by meaning")
-    p.add_argument("query", nargs="+", help="what to look for, in your own words")
+    p = sub.add_parser("search", help="search the index by meaning and by keywords")
+    p.add_argument(
+        "query", nargs="*", help='what to look for, in your own words; "quoted phrases" must match'
+    )
     p.add_argument("--limit", type=int, default=10, help="how many files to return (default 10)")
     p.add_argument("--json", action="store_true", help="print results as a JSON array")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="hybrid (default), semantic or keyword")
+    p.add_argument("--folder", action="append", metavar="P", help="only files under this folder (repeatable)")
+    p.add_argument("--type", action="append", metavar="EXT", help="only these file types, e.g. pdf or md,txt")
+    p.add_argument("--after", metavar="DATE", help="only files modified on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--before", metavar="DATE", help="only files modified before the end of DATE")
+    p.add_argument("--sort", choices=SORTS, default="relevance", help="order of the results")
+    p.add_argument("--metric", choices=METRICS, default="cosine", help="how `score` is computed")
+    p.add_argument("--like", metavar="FILE", help="find files similar to this indexed file")
+    p.add_argument("--like-chunk", type=int, metavar="N", help="with --like: similar to its N-th chunk")
+    p.add_argument(
+        "--batch",
+        metavar="FILE",
+        help='queries as JSON lines {"id", "text"} ("-" for stdin); one line out each',
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", help="what is indexed, and which files could not be")

@@ -65,24 +65,28 @@ def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
 @pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_expected_file_ranks_first(
     indexed: tuple[Path, Path],
     query: str,
     expected: str,
+    mode: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home, _ = indexed
     monkeypatch.setenv("LOCALSEARCH_HOME", str(home))
-    hits = _cli_json(capsys, "search", query, "--json", "--limit", "5")
+    hits = _cli_json(capsys, "search", query, "--json", "--limit", "5", "--mode", mode)
     assert isinstance(hits, list) and hits
     assert Path(hits[0]["path"]).name == expected, [(Path(h["path"]).name, h["score"]) for h in hits]
     top = hits[0]
     assert Path(top["path"]).is_absolute()
     assert 0.0 < top["score"] <= 1.0
     assert top["snippet"]
-    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    # Best first: by cosine in semantic mode, by the fused rank in hybrid mode.
+    order = [h["score"] if mode == "semantic" else h["rank_score"] for h in hits]
+    assert order == sorted(order, reverse=True)
     assert len({h["path"] for h in hits}) == len(hits)
     if expected.endswith(".pdf"):
         assert isinstance(top["page"], int) and top["page"] >= 1
@@ -141,3 +145,43 @@ def test_installed_command_runs_as_a_separate_process(indexed: tuple[Path, Path]
     )
     hits = json.loads(result.stdout)
     assert Path(hits[0]["path"]).name == "passport-renewal.md"
+
+
+def test_batch_search_answers_every_line_in_every_mode(
+    indexed: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home, _ = indexed
+    monkeypatch.setenv("LOCALSEARCH_HOME", str(home))
+    queries = tmp_path / "q.jsonl"
+    lines = [{"id": i, "text": q} for i, (q, _) in enumerate(QUERIES)]
+    queries.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", encoding="utf-8")
+    for mode in ("hybrid", "semantic", "keyword"):
+        capsys.readouterr()
+        assert main(["search", "--batch", str(queries), "--limit", "3", "--json", "--mode", mode]) == 0
+        captured = capsys.readouterr()
+        answers = [json.loads(line) for line in captured.out.splitlines()]
+        assert [a["id"] for a in answers] == [x["id"] for x in lines]
+        assert "skipped" in captured.err
+        if mode != "keyword":
+            firsts = [Path(a["hits"][0]["path"]).name for a in answers]
+            assert firsts == [expected for _, expected in QUERIES]
+
+
+def test_filters_phrases_and_more_like_this_from_the_command_line(
+    indexed: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, docs = indexed
+    monkeypatch.setenv("LOCALSEARCH_HOME", str(home))
+    pdfs = _cli_json(capsys, "search", "how do I renew my passport", "--type", "pdf", "--json")
+    assert isinstance(pdfs, list) and pdfs and all(h["path"].endswith(".pdf") for h in pdfs)
+    notes = _cli_json(capsys, "search", "copyright law", "--folder", str(docs / "pdfs"), "--json")
+    assert isinstance(notes, list) and all(h["path"].startswith(str(docs / "pdfs")) for h in notes)
+    phrase = _cli_json(capsys, "search", '"Digital Millennium Copyright Act"', "--json")
+    assert isinstance(phrase, list) and [Path(h["path"]).name for h in phrase] == ["pdfminer_dmca.pdf"]
+    like = _cli_json(
+        capsys, "search", "--like", str(docs / "pdfs" / "samplefiles_google-doc-document.pdf"), "--json"
+    )
+    assert isinstance(like, list) and Path(like[0]["path"]).name == "pdfminer_zen_of_python_corrupted.pdf"

@@ -1,17 +1,81 @@
-"""Semantic search: embed the query, find the nearest chunks, one result per file."""
+"""Search: keyword (FTS5 BM25), semantic (nearest chunk vectors) and hybrid (both,
+fused by reciprocal rank). One result per file, carrying its best chunk, a snippet with
+the query's words marked, and the file's other matching chunks."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from dataclasses import asdict, dataclass
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from localsearch.core.embedding import Embedder, truncate_dimensions
-from localsearch.core.storage import ChunkHit, Index, Space
+from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space
+
+MODES = ("hybrid", "semantic", "keyword")
+METRICS = ("cosine", "dot", "euclidean")
+SORTS = ("relevance", "date")
+SNIPPET_CHARS = 320
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+MAX_QUERY_CHARS = 4000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PHRASE = re.compile(r'"([^"]*)"')
 _SPACES = re.compile(r"\s+")
-SNIPPET_CHARS = 320
+# Words too common to help a keyword match; dropped from OR-queries only.
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have how i in is it its of on or that the this to was "
+    "were what when where which who why will with do does did my your can me we you".split()
+)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str  # the query for the embedding model: the user's words, quotes removed
+    phrases: tuple[str, ...]  # must appear literally (case-insensitive)
+    terms: tuple[str, ...]  # keyword terms, lower-case
+
+    def fts(self) -> str | None:
+        """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax."""
+        phrases = [" ".join(_WORD.findall(p.lower())) for p in self.phrases]
+        phrases = [p for p in phrases if p]
+        quoted_terms = [f'"{t}"' for t in self.terms]
+        if phrases:
+            required = " AND ".join(f'"{p}"' for p in phrases)
+            if quoted_terms:
+                # The terms rank but do not restrict: the OR includes the phrases themselves.
+                either = " OR ".join(quoted_terms + [f'"{p}"' for p in phrases])
+                return f"({required}) AND ({either})"
+            return required
+        return " OR ".join(quoted_terms) or None
+
+    def has_phrases(self, text: str) -> bool:
+        flat = _SPACES.sub(" ", text).lower()
+        return all(_SPACES.sub(" ", p).strip().lower() in flat for p in self.phrases)
+
+
+def parse_query(raw: str) -> ParsedQuery:
+    raw = raw[:MAX_QUERY_CHARS]
+    phrases = tuple(p.strip() for p in _PHRASE.findall(raw) if p.strip())
+    rest = _PHRASE.sub(" ", raw).replace('"', " ")
+    words = [w.lower() for w in _WORD.findall(rest)]
+    terms = [w for w in words if w not in _STOPWORDS] or words
+    unique = tuple(dict.fromkeys(terms))[:64]
+    text = _SPACES.sub(" ", raw.replace('"', " ")).strip()
+    return ParsedQuery(text=text, phrases=phrases, terms=unique)
+
+
+@dataclass(frozen=True)
+class ChunkMatch:
+    chunk: int
+    page: int | None
+    start_char: int
+    end_char: int
+    score: float
 
 
 @dataclass(frozen=True)
@@ -19,32 +83,58 @@ class SearchHit:
     path: str
     name: str
     folder: str
-    score: float  # cosine similarity of the best-matching chunk
+    score: float  # the best chunk's similarity (cosine by default; see metric)
     snippet: str
     page: int | None
     start_char: int
     end_char: int
     chunk: int
+    modified: float = 0.0
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # spans of snippet to mark
+    rank_score: float = 0.0  # fused reciprocal-rank score in hybrid mode, BM25 in keyword mode
+    matches: list[ChunkMatch] = field(default_factory=list)  # the file's other matching chunks
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
-    """The chunk's text on one line; when it is long, the window holding most query words."""
+def _stem(word: str) -> str:
+    return word[: max(4, len(word) - 2)] if len(word) > 4 else word
+
+
+def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]]]:
+    """The chunk on one line (the window with most query words when long) and the spans
+    of query words in it, matched on word stems so "renewing" marks "renewal"."""
     flat = _SPACES.sub(" ", text).strip()
+    parsed = parse_query(query)
+    stems = {_stem(t) for t in parsed.terms if len(t) > 1}
+    phrases = [_SPACES.sub(" ", p).lower() for p in parsed.phrases]
+
+    def spans(segment: str) -> list[tuple[int, int]]:
+        found = [
+            (m.start(), m.end())
+            for m in _WORD.finditer(segment)
+            if any(m.group().lower().startswith(s) for s in stems)
+        ]
+        lower = segment.lower()
+        for phrase in phrases:
+            start = lower.find(phrase)
+            while start >= 0:
+                found.append((start, start + len(phrase)))
+                start = lower.find(phrase, start + 1)
+        return sorted(set(found))
+
     if len(flat) <= width:
-        return flat
-    words = {w.lower() for w in _WORD.findall(query) if len(w) > 2}
+        return flat, spans(flat)
+    all_spans = spans(flat)
     best_start, best_hits = 0, -1
     step = max(20, width // 4)
     for start in range(0, max(1, len(flat) - width + step), step):
-        window = flat[start : start + width].lower()
-        hits = sum(window.count(w) for w in words)
+        hits = sum(1 for s, _ in all_spans if start <= s < start + width)
         if hits > best_hits:
             best_start, best_hits = start, hits
     start = best_start
-    if start > 0:  # begin at a word
+    if start > 0:
         space = flat.find(" ", start)
         start = space + 1 if 0 <= space < start + 30 else start
     end = min(len(flat), start + width)
@@ -53,47 +143,224 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
         end = space if space > start + width // 2 else end
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(flat) else ""
-    return prefix + flat[start:end] + suffix
+    snippet = prefix + flat[start:end] + suffix
+    return snippet, spans(snippet)
+
+
+def _metric_score(cosine: float, metric: str) -> float:
+    if metric == "euclidean":  # distance between unit vectors: lower is closer
+        return round(math.sqrt(max(0.0, 2.0 - 2.0 * cosine)), 6)
+    return round(cosine, 6)  # vectors are unit length, so the dot product is the cosine
+
+
+@dataclass
+class _FileCandidate:
+    best: ChunkHit
+    cosine: float | None = None
+    semantic_rank: int | None = None
+    keyword_rank: int | None = None
+    bm25: float | None = None
+    chunks: dict[int, tuple[ChunkHit, float]] = field(default_factory=dict)  # id -> (hit, cosine)
 
 
 class Searcher:
-    def __init__(self, index: Index, embedder: Embedder, space: Space) -> None:
+    """One per thread: holds the query-embedding cache of its lane."""
+
+    def __init__(self, index: Index, embedder: Embedder, space: Space, *, cache_size: int = 256) -> None:
         self.index = index
         self.embedder = embedder
         self.space = space
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
 
-    def embed_query(self, query: str) -> object:
-        vector = self.embedder.embed_tokens([self.embedder.tokenize(query)])
-        return truncate_dimensions(vector, self.space.dimensions)[0]
+    def embed_query(self, text: str) -> np.ndarray:
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached
+        tokens = self.embedder.tokenize(text)
+        vector = truncate_dimensions(self.embedder.embed_tokens([tokens]), self.space.dimensions)[0]
+        self._cache[text] = vector
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return vector
 
-    def search(self, query: str, limit: int = 10) -> list[SearchHit]:
-        if limit <= 0 or not query.strip():
-            return []
-        vector = self.embed_query(query)
-        total_chunks = self.index.counts()["chunks"]
-        k = min(max(limit * 8, 64), 4096)
+    # -- retrieval lanes -----------------------------------------------------
+    def _semantic(self, vector: np.ndarray, want_files: int, filters: Filters) -> list[ChunkHit]:
+        """Nearest chunks, widened until they cover enough distinct files."""
+        total = self.index.counts()["chunks"]
+        k = min(max(want_files * 8, 64), 4096)
         while True:
-            best: dict[str, ChunkHit] = {}
-            hits = self.index.nearest_chunks(self.space, vector, k)  # type: ignore[arg-type]
-            for hit in hits:
-                if hit.path not in best:
-                    best[hit.path] = hit
-            # Many chunks of a few files can crowd the k nearest: widen until enough files.
-            if len(best) >= limit or k >= min(total_chunks, 4096):
-                break
+            hits = self.index.nearest_chunks(self.space, vector, k, filters)
+            if len({h.path for h in hits}) >= want_files or k >= min(total, 4096) or filters.active:
+                return hits
             k = min(k * 4, 4096)
-        ranked = sorted(best.values(), key=lambda h: h.distance)[:limit]
-        return [
-            SearchHit(
-                path=h.path,
-                name=os.path.basename(h.path),
-                folder=os.path.dirname(h.path),
-                score=round(1.0 - h.distance, 6),
-                snippet=make_snippet(h.text, query),
-                page=h.page,
-                start_char=h.start_char,
-                end_char=h.end_char,
-                chunk=h.ordinal,
+
+    def _keyword(self, parsed: ParsedQuery, want_files: int, filters: Filters) -> list[ChunkHit]:
+        expression = parsed.fts()
+        if expression is None:
+            return []
+        hits = self.index.keyword_chunks(expression, max(want_files * 8, 200), filters)
+        return [h for h in hits if parsed.has_phrases(h.text)] if parsed.phrases else hits
+
+    # -- the search ----------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        mode: str = "hybrid",
+        filters: Filters = NO_FILTERS,
+        metric: str = "cosine",
+        sort: str = "relevance",
+    ) -> list[SearchHit]:
+        if mode not in MODES or metric not in METRICS or sort not in SORTS:
+            raise ValueError(f"unknown mode, metric or sort: {mode}, {metric}, {sort}")
+        parsed = parse_query(query)
+        if limit <= 0 or not (parsed.text or parsed.phrases):
+            return []
+        want = max(limit, 10) * 3
+        # Embedded in every mode: keyword results report a cosine score too.
+        vector = self.embed_query(parsed.text or " ".join(parsed.phrases))
+        files: dict[str, _FileCandidate] = {}
+
+        if mode in ("semantic", "hybrid"):
+            if parsed.phrases:
+                # A quoted phrase restricts every mode: rank the chunks that contain it.
+                pool = self._keyword(parsed, want * 4, filters)
+                vectors = self.index.chunk_vectors(self.space, [h.chunk_id for h in pool])
+                scored = sorted(
+                    ((h, float(vectors[h.chunk_id] @ vector)) for h in pool if h.chunk_id in vectors),
+                    key=lambda pair: -pair[1],
+                )
+            else:
+                scored = [(h, 1.0 - h.distance) for h in self._semantic(vector, want, filters)]
+            for hit, cosine in scored:
+                entry = files.get(hit.path)
+                if entry is None:
+                    files[hit.path] = _FileCandidate(
+                        best=hit,
+                        cosine=cosine,
+                        semantic_rank=len(files) + 1,
+                        chunks={hit.chunk_id: (hit, cosine)},
+                    )
+                else:
+                    entry.chunks.setdefault(hit.chunk_id, (hit, cosine))
+
+        if mode in ("keyword", "hybrid"):
+            keyword_files: list[str] = []
+            for hit in self._keyword(parsed, want, filters):
+                entry = files.get(hit.path)
+                if hit.path not in keyword_files:
+                    keyword_files.append(hit.path)
+                    if entry is None:
+                        entry = files[hit.path] = _FileCandidate(best=hit)
+                    entry.keyword_rank = len(keyword_files)
+                    entry.bm25 = hit.distance
+                if entry is not None:
+                    entry.chunks.setdefault(hit.chunk_id, (hit, float("nan")))
+
+        if mode == "semantic":
+            ranked = sorted(
+                (f for f in files.values() if f.semantic_rank), key=lambda f: f.semantic_rank or 0
             )
-            for h in ranked
+        elif mode == "keyword":
+            ranked = sorted((f for f in files.values() if f.keyword_rank), key=lambda f: f.keyword_rank or 0)
+        else:
+            ranked = sorted(files.values(), key=lambda f: -self._fused(f))
+        ranked = ranked[:limit]
+        self._fill_cosines(ranked, vector)
+        if sort == "date":
+            ranked.sort(key=lambda f: -f.best.mtime)
+        return [self._result(f, query, mode, metric) for f in ranked]
+
+    @staticmethod
+    def _fused(candidate: _FileCandidate) -> float:
+        score = 0.0
+        if candidate.semantic_rank:
+            score += 1.0 / (RRF_K + candidate.semantic_rank)
+        if candidate.keyword_rank:
+            score += 1.0 / (RRF_K + candidate.keyword_rank)
+        return score
+
+    def _fill_cosines(self, ranked: Sequence[_FileCandidate], vector: np.ndarray) -> None:
+        """Keyword-only chunks get their true cosine too, so every score means the same."""
+        missing = [
+            chunk_id for f in ranked for chunk_id, (_, cosine) in f.chunks.items() if math.isnan(cosine)
         ]
+        if not missing:
+            return
+        vectors = self.index.chunk_vectors(self.space, missing)
+        for f in ranked:
+            for chunk_id, (hit, cosine) in list(f.chunks.items()):
+                if math.isnan(cosine) and chunk_id in vectors:
+                    f.chunks[chunk_id] = (hit, float(vectors[chunk_id] @ vector))
+            if f.cosine is None:
+                f.cosine = f.chunks[f.best.chunk_id][1]
+
+    def _result(self, f: _FileCandidate, query: str, mode: str, metric: str) -> SearchHit:
+        hit = f.best
+        snippet, highlights = make_snippet(hit.text, query)
+        cosine = f.cosine if f.cosine is not None and not math.isnan(f.cosine) else float("nan")
+        others = sorted(
+            (pair for cid, pair in f.chunks.items() if cid != hit.chunk_id),
+            key=lambda pair: -(pair[1] if not math.isnan(pair[1]) else -1.0),
+        )[:5]
+        if mode == "keyword":
+            rank_score = round(-(f.bm25 or 0.0), 6)
+        elif mode == "hybrid":
+            rank_score = round(self._fused(f), 6)
+        else:
+            rank_score = _metric_score(cosine, "cosine") if not math.isnan(cosine) else 0.0
+        return SearchHit(
+            path=hit.path,
+            name=os.path.basename(hit.path),
+            folder=os.path.dirname(hit.path),
+            score=_metric_score(cosine, metric) if not math.isnan(cosine) else 0.0,
+            snippet=snippet,
+            page=hit.page,
+            start_char=hit.start_char,
+            end_char=hit.end_char,
+            chunk=hit.ordinal,
+            modified=hit.mtime,
+            highlights=highlights,
+            rank_score=rank_score,
+            matches=[
+                ChunkMatch(
+                    o.ordinal,
+                    o.page,
+                    o.start_char,
+                    o.end_char,
+                    _metric_score(c, metric) if not math.isnan(c) else 0.0,
+                )
+                for o, c in others
+            ],
+        )
+
+    def more_like(
+        self,
+        path: str,
+        limit: int = 10,
+        *,
+        chunk: int | None = None,
+        filters: Filters = NO_FILTERS,
+        metric: str = "cosine",
+    ) -> list[SearchHit]:
+        """Files similar to a file (the mean of its chunk vectors) or to one of its chunks."""
+        ids = self.index.file_chunk_ids(path)
+        if not ids:
+            return []
+        chosen = [ids[chunk]] if chunk is not None and 0 <= chunk < len(ids) else ids
+        vectors = self.index.chunk_vectors(self.space, chosen)
+        if not vectors:
+            return []
+        mean = np.mean(np.stack(list(vectors.values())), axis=0)
+        query = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+        hits = [h for h in self._semantic(query, limit + 1, filters) if h.path != path]
+        files: dict[str, _FileCandidate] = {}
+        for h in hits:
+            if h.path not in files:
+                files[h.path] = _FileCandidate(best=h, cosine=1.0 - h.distance, semantic_rank=len(files) + 1)
+            files[h.path].chunks.setdefault(h.chunk_id, (h, 1.0 - h.distance))
+        ranked = list(files.values())[:limit]
+        return [self._result(f, "", "semantic", metric) for f in ranked]

@@ -15,7 +15,7 @@ from localsearch.core.embedding import Embedder, LlamaEmbedder
 from localsearch.core.indexer import Indexer, IndexOptions, IndexProgress
 from localsearch.core.models.default import DEFAULT_MODEL, Report, build_default_model
 from localsearch.core.searcher import Searcher, SearchHit
-from localsearch.core.storage import Index, Space
+from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
 from localsearch.errors import ModelError
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
@@ -60,6 +60,7 @@ class LocalSearch:
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._space: Space | None = None
+        self._searcher: Searcher | None = None
 
     def close(self) -> None:
         self.index.close()
@@ -110,10 +111,39 @@ class LocalSearch:
                 removed.append(key)
         return removed
 
-    def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.index, self.embedder, self.space)
+        return self._searcher
+
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        mode: str = "hybrid",
+        filters: Filters = NO_FILTERS,
+        metric: str = "cosine",
+        sort: str = "relevance",
+    ) -> list[SearchHit]:
         if self.index.counts()["chunks"] == 0:
             return []
-        return Searcher(self.index, self.embedder, self.space).search(query, limit)
+        return self.searcher.search(query, limit, mode=mode, filters=filters, metric=metric, sort=sort)
+
+    def more_like(
+        self,
+        path: str,
+        limit: int = 10,
+        *,
+        chunk: int | None = None,
+        filters: Filters = NO_FILTERS,
+        metric: str = "cosine",
+    ) -> list[SearchHit]:
+        if self.index.counts()["chunks"] == 0:
+            return []
+        key = os.path.abspath(path)
+        return self.searcher.more_like(key, limit, chunk=chunk, filters=filters, metric=metric)
 
     def folders(self) -> list[str]:
         return [p for _, p in self.index.folders()]

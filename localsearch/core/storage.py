@@ -7,6 +7,7 @@ recorded in the database, a backup before migrating, one transaction per file.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -26,10 +27,16 @@ DatabaseError: type[Exception] = sqlite3.DatabaseError
 
 
 def _run_script(conn: Connection, script: str) -> None:
-    # executescript() would COMMIT the migration's transaction; run statements one by one.
-    for statement in script.split(";\n"):
-        if statement.strip():
+    # executescript() would COMMIT the migration's transaction; run statements one by one,
+    # cut where SQLite itself says a statement is complete (trigger bodies hold semicolons).
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
             conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        conn.execute(statement)
 
 
 def _migration_1(conn: Connection) -> None:
@@ -77,9 +84,37 @@ def _migration_1(conn: Connection) -> None:
     )
 
 
+def _migration_2(conn: Connection) -> None:
+    # Keyword search over chunk text. External content (the text is stored once, in chunks),
+    # kept in step by triggers. Porter stemming lets "renewing" find "renew"; exact phrases
+    # are checked literally afterwards.
+    _run_script(
+        conn,
+        """
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, content = 'chunks', content_rowid = 'id',
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
+        CREATE INDEX files_mtime ON files(mtime);
+        """,
+    )
+
+
 # Ordered, append-only: a migration only adds. The version is the position + 1.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("folders, files, chunks and embedding spaces", _migration_1),
+    ("full-text index of chunks", _migration_2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,6 +207,58 @@ class Space:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Restrictions on which files a search may return."""
+
+    folders: tuple[str, ...] = ()  # path prefixes
+    extensions: tuple[str, ...] = ()  # lower-case, with the dot
+    after: float | None = None  # mtime bounds, seconds since the epoch
+    before: float | None = None
+    exclude_chunks: tuple[int, ...] = ()
+
+    def sql(self) -> tuple[str, list[object]]:
+        """A condition on `f` (files) and `c` (chunks), with its parameters."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.folders:
+            parts = []
+            for folder in self.folders:
+                prefix = folder.rstrip("/\\")
+                parts.append("(f.path = ? OR substr(f.path, 1, ?) = ?)")
+                params += [prefix, len(prefix) + 1, prefix + os.sep]
+            clauses.append("(" + " OR ".join(parts) + ")")
+        if self.extensions:
+            parts = []
+            for ext in self.extensions:
+                parts.append("lower(substr(f.path, -?)) = ?")
+                params += [len(ext), ext.lower()]
+            clauses.append("(" + " OR ".join(parts) + ")")
+        if self.after is not None:
+            clauses.append("f.mtime >= ?")
+            params.append(self.after)
+        if self.before is not None:
+            clauses.append("f.mtime < ?")
+            params.append(self.before)
+        if self.exclude_chunks:
+            clauses.append(f"c.id NOT IN ({','.join('?' * len(self.exclude_chunks))})")
+            params += list(self.exclude_chunks)
+        return (" AND ".join(clauses) or "1"), params
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.folders
+            or self.extensions
+            or self.after is not None
+            or self.before is not None
+            or self.exclude_chunks
+        )
+
+
+NO_FILTERS = Filters()
+
+
+@dataclass(frozen=True)
 class ChunkHit:
     chunk_id: int
     distance: float
@@ -181,6 +268,26 @@ class ChunkHit:
     start_char: int
     end_char: int
     ordinal: int
+    file_id: int = 0
+    mtime: float = 0.0
+
+
+_HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime"
+
+
+def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> ChunkHit:
+    return ChunkHit(
+        int(chunk_id),
+        float(distance),
+        str(path),
+        str(row[0]),
+        row[1],
+        int(row[2]),
+        int(row[3]),
+        int(row[4]),
+        int(row[5]),
+        float(row[6]),
+    )
 
 
 _TABLE_NAME = re.compile(r"^vec_[0-9]+$")
@@ -371,23 +478,70 @@ class Index:
         self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
 
     # -- search --------------------------------------------------------------
-    def nearest_chunks(self, space: Space, query: np.ndarray, k: int) -> list[ChunkHit]:
+    def nearest_chunks(
+        self, space: Space, query: np.ndarray, k: int, filters: Filters = NO_FILTERS
+    ) -> list[ChunkHit]:
         """The k chunks nearest to the query by cosine distance, nearest first."""
         if k <= 0:
             return []
         blob = np.ascontiguousarray(query, dtype=np.float32).tobytes()
+        where, params = filters.sql()
+        if not filters.active:
+            rows = self.conn.execute(
+                f"WITH knn AS (SELECT chunk_id, distance FROM {space.table_name} "
+                "WHERE embedding MATCH ? AND k = ?) "
+                f"SELECT knn.chunk_id, knn.distance, f.path, {_HIT_COLUMNS} "
+                "FROM knn JOIN chunks c ON c.id = knn.chunk_id JOIN files f ON f.id = c.file_id "
+                "ORDER BY knn.distance",
+                (blob, min(k, 4096)),
+            ).fetchall()
+        else:
+            # Filtered: score exactly the chunks the filters let through.
+            rows = self.conn.execute(
+                f"SELECT v.chunk_id, vec_distance_cosine(v.embedding, ?) AS d, f.path, {_HIT_COLUMNS} "
+                f"FROM {space.table_name} v JOIN chunks c ON c.id = v.chunk_id "
+                f"JOIN files f ON f.id = c.file_id WHERE v.chunk_id IN "
+                f"(SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {where}) "
+                "ORDER BY d LIMIT ?",
+                (blob, *params, k),
+            ).fetchall()
+        return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+
+    def keyword_chunks(self, match: str, k: int, filters: Filters = NO_FILTERS) -> list[ChunkHit]:
+        """Chunks matching an FTS5 expression, best BM25 first (distance = bm25, lower is better)."""
+        where, params = filters.sql()
         rows = self.conn.execute(
-            f"WITH knn AS (SELECT chunk_id, distance FROM {space.table_name} "
-            "WHERE embedding MATCH ? AND k = ?) "
-            "SELECT knn.chunk_id, knn.distance, f.path, c.text, c.page, c.start_char, c.end_char, c.ordinal "
-            "FROM knn JOIN chunks c ON c.id = knn.chunk_id JOIN files f ON f.id = c.file_id "
-            "ORDER BY knn.distance",
-            (blob, min(k, 4096)),
+            f"SELECT c.id, bm25(chunks_fts) AS rank, f.path, {_HIT_COLUMNS} "
+            "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+            (match, *params, k),
         ).fetchall()
-        return [
-            ChunkHit(int(r[0]), float(r[1]), str(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]), int(r[7]))
-            for r in rows
-        ]
+        return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+
+    def chunk_vectors(self, space: Space, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not chunk_ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT chunk_id, embedding FROM {space.table_name} "
+            f"WHERE chunk_id IN ({','.join('?' * len(chunk_ids))})",
+            list(chunk_ids),
+        ).fetchall()
+        return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def file_chunk_ids(self, path: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.ordinal",
+            (path,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def chunk_hit(self, chunk_id: int) -> ChunkHit | None:
+        row = self.conn.execute(
+            f"SELECT c.id, 0.0, f.path, {_HIT_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.id = ?",
+            (chunk_id,),
+        ).fetchone()
+        return _hit(row[0], row[1], row[2], row[3:]) if row else None
 
     # -- status --------------------------------------------------------------
     def counts(self) -> dict[str, int]:

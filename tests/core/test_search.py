@@ -1,0 +1,216 @@
+"""Hybrid, keyword and semantic search, filters and hostile input (fake embedder)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localsearch.core import storage
+from localsearch.core.indexer import Indexer, IndexOptions
+from localsearch.core.searcher import Searcher, make_snippet, parse_query
+from localsearch.core.storage import Filters, Index
+from tests.fakes import FakeEmbedder
+
+DOCS = {
+    "notes/invoice.txt": "Invoice XJ-4471 from Acme Tools is due on the last day of March.",
+    "notes/garden.md": "# Garden\n\nThe tomatoes need water every morning. Prune the vines weekly.",
+    "notes/sub/poem.txt": "The quick brown fox jumps over the lazy dog near the river bank.",
+    "work/report.txt": "Quarterly revenue grew. The brown fox logo was redesigned for the river campaign.",
+    "work/plan.md": "Plan: water the office plants, order new tools, renew the passport before travel.",
+}
+
+
+@pytest.fixture
+def searcher(tmp_path: Path, index: Index) -> Searcher:
+    root = tmp_path / "root"
+    for name, text in DOCS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    os.utime(root / "notes/invoice.txt", (1_600_000_000, 1_600_000_000))  # 2020-09-13
+    os.utime(root / "work/report.txt", (1_700_000_000, 1_700_000_000))  # 2023-11-14
+    embedder = FakeEmbedder()
+    space = index.ensure_space(embedder.name, embedder.dimensions)
+    for _ in Indexer(index, embedder, space, IndexOptions(chunk_tokens=64)).run([root]):
+        pass
+    s = Searcher(index, embedder, space)
+    s.root = root  # type: ignore[attr-defined]
+    return s
+
+
+def _names(hits: list) -> list[str]:
+    return [h.name for h in hits]
+
+
+def test_exact_phrase_must_match_literally(searcher: Searcher) -> None:
+    hits = searcher.search('"quick brown fox"', mode="keyword")
+    assert _names(hits) == ["poem.txt"]  # report.txt has "brown fox" but not the phrase
+    for mode in ("hybrid", "semantic"):
+        assert _names(searcher.search('"quick brown fox" river', mode=mode)) == ["poem.txt"]
+    assert searcher.search('"fox quick brown"', mode="hybrid") == []
+
+
+def test_keyword_only_query_finds_its_file(searcher: Searcher) -> None:
+    for mode in ("keyword", "hybrid"):
+        assert _names(searcher.search("XJ-4471", mode=mode))[0] == "invoice.txt"
+
+
+def test_stemming_finds_other_forms(searcher: Searcher) -> None:
+    assert "plan.md" in _names(searcher.search("renewing passports", mode="keyword"))
+
+
+def test_results_carry_score_snippet_offsets_and_marks(searcher: Searcher) -> None:
+    hit = searcher.search("tomatoes water", mode="hybrid")[0]
+    assert hit.name == "garden.md"
+    assert 0 < hit.score <= 1 and hit.rank_score > 0
+    marked = [hit.snippet[a:b].lower() for a, b in hit.highlights]
+    assert "tomatoes" in marked and "water" in marked
+    assert hit.page is None and hit.end_char > hit.start_char
+
+
+def test_hybrid_ranks_files_found_by_both_lanes_first(searcher: Searcher) -> None:
+    hybrid = searcher.search("brown fox river", mode="hybrid")
+    assert set(_names(hybrid)[:2]) == {"poem.txt", "report.txt"}
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (lambda root: Filters(folders=(str(root / "notes"),)), {"invoice.txt", "garden.md", "poem.txt"}),
+        (lambda root: Filters(folders=(str(root / "notes" / "sub"),)), {"poem.txt"}),
+        (lambda root: Filters(folders=(str(root / "note"),)), set()),  # a prefix of a name is not a folder
+        (lambda root: Filters(extensions=(".md",)), {"garden.md", "plan.md"}),
+        (lambda root: Filters(before=1_650_000_000), {"invoice.txt"}),
+        (lambda root: Filters(after=1_600_000_001, before=1_700_000_001), {"report.txt"}),
+    ],
+)
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_filters_include_and_exclude(searcher: Searcher, filters, expected: set[str], mode: str) -> None:  # type: ignore[no-untyped-def]
+    query = "water fox invoice passport tomatoes revenue"
+    hits = searcher.search(query, 20, mode=mode, filters=filters(searcher.root))  # type: ignore[attr-defined]
+    assert set(_names(hits)) <= expected
+    if mode != "keyword":
+        assert set(_names(hits)) == expected
+
+
+def test_sort_by_date_puts_the_newest_first(searcher: Searcher) -> None:
+    hits = searcher.search("invoice revenue fox water", 10, sort="date")
+    times = [h.modified for h in hits]
+    assert times == sorted(times, reverse=True)
+
+
+def test_metrics_report_the_same_ranking(searcher: Searcher) -> None:
+    cosine = searcher.search("brown fox", mode="semantic", metric="cosine")
+    euclid = searcher.search("brown fox", mode="semantic", metric="euclidean")
+    dot = searcher.search("brown fox", mode="semantic", metric="dot")
+    assert _names(cosine) == _names(euclid) == _names(dot)
+    for c, e, d in zip(cosine, euclid, dot, strict=True):
+        assert e.score == pytest.approx(math.sqrt(2 - 2 * c.score), abs=1e-5)
+        assert d.score == pytest.approx(c.score, abs=1e-6)
+
+
+def test_more_like_this_excludes_the_file_itself(searcher: Searcher) -> None:
+    path = str(searcher.root / "notes/sub/poem.txt")  # type: ignore[attr-defined]
+    hits = searcher.more_like(path, 3)
+    assert hits and path not in [h.path for h in hits]
+    assert hits[0].name == "report.txt"
+
+
+HOSTILE = [
+    "",
+    " ",
+    '"',
+    '""',
+    '"unbalanced quote',
+    "NEAR(fox river)",
+    "fox NEAR river",
+    "* fox*",
+    "-fox",
+    "fox AND OR NOT",
+    "text:fox",
+    "^fox",
+    "(fox",
+    "'; DROP TABLE chunks; --",
+    "1 OR 1=1",
+    "\x00\x01",
+    "🦊 fox 狐狸",
+    "word " * 2500,  # about 12 KB
+    "a" * 10_000,
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_hostile_queries_never_raise(searcher: Searcher, query: str, mode: str) -> None:
+    hits = searcher.search(query, 5, mode=mode)
+    assert isinstance(hits, list)
+    assert searcher.index.counts()["chunks"] > 0
+
+
+def test_parse_query_quotes_every_word() -> None:
+    parsed = parse_query('fox NEAR "lazy dog" -cat*')
+    assert parsed.phrases == ("lazy dog",)
+    assert parsed.fts() == '("lazy dog") AND ("fox" OR "near" OR "cat" OR "lazy dog")'
+    assert parse_query("the of").terms == ("the", "of")  # only stopwords: keep them
+
+
+def test_snippet_window_follows_the_query_words() -> None:
+    text = "filler " * 200 + "the submarine dives under arctic ice " + "filler " * 200
+    snippet, marks = make_snippet(text, "arctic submarine")
+    assert "submarine dives under arctic" in snippet and snippet.startswith("… ")
+    assert {snippet[a:b] for a, b in marks} == {"submarine", "arctic"}
+
+
+def test_migration_adds_full_text_index_to_an_old_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = storage.connect(path, migrate=False)
+    storage.schema_version(conn)
+    conn.execute("BEGIN")
+    storage.MIGRATIONS[0][1](conn)
+    conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
+    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
+    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a.txt', 1, 1, 'h', 'indexed', NULL, NULL, 0)")
+    conn.execute("INSERT INTO chunks VALUES (1, 1, 0, 'an old zeppelin chunk', NULL, 0, 21, 6)")
+    conn.execute("COMMIT")
+    conn.close()
+    index = Index.open(path)
+    hits = index.keyword_chunks('"zeppelin"', 5)
+    assert [h.text for h in hits] == ["an old zeppelin chunk"]
+    assert (tmp_path / "old.sqlite3.v1.bak").is_file()
+    index.close()
+
+
+def test_keyword_index_follows_chunk_changes(index: Index) -> None:
+    space = index.ensure_space("m", 2)
+    folder = index.add_folder("/f")
+    records = [storage.ChunkRecord(0, "alpha bravo", None, 0, 11, 4)]
+    index.replace_file(
+        folder_id=folder,
+        path="/f/a",
+        size=1,
+        mtime=1,
+        content_hash="1",
+        space=space,
+        chunks=records,
+        vectors=np.ones((1, 2), dtype=np.float32),
+    )
+    assert len(index.keyword_chunks('"alpha"', 5)) == 1
+    records = [storage.ChunkRecord(0, "charlie delta", None, 0, 13, 4)]
+    index.replace_file(
+        folder_id=folder,
+        path="/f/a",
+        size=1,
+        mtime=2,
+        content_hash="2",
+        space=space,
+        chunks=records,
+        vectors=np.ones((1, 2), dtype=np.float32),
+    )
+    assert index.keyword_chunks('"alpha"', 5) == []
+    assert len(index.keyword_chunks('"charlie"', 5)) == 1
+    index.remove_folder("/f")
+    assert index.keyword_chunks('"charlie"', 5) == []
