@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -112,6 +113,21 @@ class MainWindow(QMainWindow):
         self.search_box.textChanged.connect(self._query_changed)
         self.search_box.returnPressed.connect(self._run_search)
         top.addWidget(self.search_box, 1)
+        self.mode_box = QComboBox(self)
+        self.mode_box.setMinimumHeight(34)
+        for label, mode, tip in (
+            (
+                "Meaning + words",
+                "hybrid",
+                "Files that match your words or what they mean (best for most searches)",
+            ),
+            ("Meaning", "semantic", "Files about the same thing, even in other words"),
+            ("Exact words", "keyword", 'Files containing your words; "quote" a phrase to match it literally'),
+        ):
+            self.mode_box.addItem(label, mode)
+            self.mode_box.setItemData(self.mode_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.mode_box.currentIndexChanged.connect(self._run_search)
+        top.addWidget(self.mode_box)
         self.add_button = QPushButton("Add folder…", self)
         self.add_button.setMinimumHeight(34)
         self.add_button.clicked.connect(self.choose_folder)
@@ -348,7 +364,7 @@ class MainWindow(QMainWindow):
         query = self.search_box.text().strip()
         if query:
             self.summary_label.setText("Searching…")
-            self.search_lane.search(query)
+            self.search_lane.search(query, mode=str(self.mode_box.currentData()))
 
     def _show_results(self, query: str, hits: list[SearchHit]) -> None:
         if query != self.search_box.text().strip():

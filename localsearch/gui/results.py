@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from localsearch.core.searcher import SearchHit
@@ -144,19 +145,38 @@ class ResultDelegate(QStyledItemDelegate):
             fm_small.elidedText(hit.folder, Qt.TextElideMode.ElideMiddle, folder_rect.width()),
         )
 
-        # Snippet, wrapped to a few lines.
-        painter.setFont(body_font)
-        painter.setPen(text_color)
+        # Snippet, wrapped to a few lines, the query's words in bold.
         fm_body = QFontMetrics(body_font)
         snippet_rect = QRect(
             inner.left(), folder_rect.bottom() + 6, inner.width(), fm_body.lineSpacing() * self.SNIPPET_LINES
         )
-        painter.drawText(
-            snippet_rect,
-            Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
-            _fit_lines(hit.snippet, fm_body, snippet_rect.width(), self.SNIPPET_LINES),
+        fitted = _fit_lines(hit.snippet, fm_body, snippet_rect.width(), self.SNIPPET_LINES)
+        document = QTextDocument()
+        document.setDocumentMargin(0)
+        document.setDefaultFont(body_font)
+        document.setTextWidth(snippet_rect.width())
+        document.setHtml(
+            f'<span style="color: {text_color.name()}">{_marked_html(fitted, hit.highlights)}</span>'
         )
+        painter.save()
+        painter.translate(snippet_rect.topLeft())
+        document.drawContents(painter, QRectF(0, 0, snippet_rect.width(), snippet_rect.height()))
         painter.restore()
+        painter.restore()
+
+
+def _marked_html(text: str, spans: list[tuple[int, int]]) -> str:
+    """HTML of text with the given spans in bold; spans past the end of text are dropped."""
+    out: list[str] = []
+    position = 0
+    for start, end in sorted(spans):
+        if start < position or end > len(text):
+            continue
+        out.append(html.escape(text[position:start]))
+        out.append(f"<b>{html.escape(text[start:end])}</b>")
+        position = end
+    out.append(html.escape(text[position:]))
+    return "".join(out)
 
 
 def _fit_lines(text: str, metrics: QFontMetrics, width: int, lines: int) -> str:

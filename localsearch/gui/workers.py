@@ -40,12 +40,12 @@ class _SearchWorker(QObject):
             self._service = self._factory()
         return self._service
 
-    @Slot(int, str, int)
-    def search(self, generation: int, query: str, limit: int) -> None:
+    @Slot(int, str, int, str)
+    def search(self, generation: int, query: str, limit: int, mode: str) -> None:
         if generation != self.latest:
             return
         try:
-            hits = self._get_service().search(query, limit)
+            hits = self._get_service().search(query, limit, mode=mode)
         except LocalSearchError as exc:
             self.failed.emit(generation, str(exc))
             return
@@ -75,7 +75,7 @@ class SearchLane(QObject):
     results = Signal(str, list)
     failed = Signal(str)
     status = Signal(dict)
-    _request = Signal(int, str, int)
+    _request = Signal(int, str, int, str)
     _request_status = Signal()
     _shutdown = Signal()
 
@@ -94,10 +94,10 @@ class SearchLane(QObject):
         self._worker.status.connect(self.status)
         self._thread.start()
 
-    def search(self, query: str, limit: int = 50) -> None:
+    def search(self, query: str, limit: int = 50, mode: str = "hybrid") -> None:
         self._generation += 1
         self._worker.latest = self._generation
-        self._request.emit(self._generation, query, limit)
+        self._request.emit(self._generation, query, limit, mode)
 
     def refresh_status(self) -> None:
         self._request_status.emit()
