@@ -79,10 +79,10 @@ class _ProgressPrinter:
         self.stream.flush()
 
 
-def _open_service() -> LocalSearch:
+def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> LocalSearch:
     from localsearch.core.service import LocalSearch
 
-    return LocalSearch()
+    return LocalSearch(keep_vectors=keep_vectors, for_queries=for_queries)
 
 
 def _report(message: str) -> None:
@@ -149,7 +149,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UserFacingError("--limit must be at least 1")
     filters = _filters(args)
     options = {"filters": filters, "metric": args.metric}
-    with _open_service() as service:
+    with _open_service(keep_vectors=bool(args.batch), for_queries=True) as service:
         empty = service.index.counts()["chunks"] == 0
         if empty:
             sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")

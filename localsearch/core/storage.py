@@ -528,6 +528,31 @@ class Index:
         ).fetchall()
         return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
+    def all_vectors(self, space: Space) -> tuple[np.ndarray, np.ndarray]:
+        """Every (chunk id, vector) of a space, as an id array and a float32 matrix."""
+        rows = self.conn.execute(f"SELECT chunk_id, embedding FROM {space.table_name}").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+            len(rows), space.dimensions
+        )
+        return ids, matrix
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def chunk_hits(self, chunk_ids: Sequence[int], filters: Filters = NO_FILTERS) -> dict[int, ChunkHit]:
+        """Rows of the given chunks that still exist and pass the filters, by id."""
+        if not chunk_ids:
+            return {}
+        where, params = filters.sql()
+        rows = self.conn.execute(
+            f"SELECT c.id, 0.0, f.path, {_HIT_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE c.id IN ({','.join('?' * len(chunk_ids))}) AND {where}",
+            (*chunk_ids, *params),
+        ).fetchall()
+        return {int(r[0]): _hit(r[0], r[1], r[2], r[3:]) for r in rows}
+
     def file_chunk_ids(self, path: str) -> list[int]:
         rows = self.conn.execute(
             "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.ordinal",

@@ -73,7 +73,10 @@ class MainWindow(QMainWindow):
     results_shown = Signal(int)  # number of results now on screen (tests wait on it)
     status_shown = Signal()
 
-    def __init__(self, service_factory: Callable[[], LocalSearch] = LocalSearch) -> None:
+    def __init__(
+        self,
+        service_factory: Callable[[], LocalSearch] = lambda: LocalSearch(keep_vectors=True, for_queries=True),
+    ) -> None:
         super().__init__()
         self.setWindowTitle("localsearch")
         self.resize(1100, 720)

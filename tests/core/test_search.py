@@ -214,3 +214,29 @@ def test_keyword_index_follows_chunk_changes(index: Index) -> None:
     assert len(index.keyword_chunks('"charlie"', 5)) == 1
     index.remove_folder("/f")
     assert index.keyword_chunks('"charlie"', 5) == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_in_memory_vectors_give_the_same_results_as_sqlite_vec(searcher: Searcher, mode: str) -> None:
+    kept = Searcher(searcher.index, searcher.embedder, searcher.space, keep_vectors=True)
+    for query in ["brown fox river", "water plants", "invoice due", "passport"]:
+        for filters in (Filters(), Filters(extensions=(".txt",))):
+            exact = searcher.search(query, 5, mode=mode, filters=filters)
+            cached = kept.search(query, 5, mode=mode, filters=filters)
+            assert [(h.path, h.chunk) for h in cached] == [(h.path, h.chunk) for h in exact]
+            assert [h.score for h in cached] == pytest.approx([h.score for h in exact], abs=1e-5)
+
+
+def test_in_memory_vectors_follow_index_changes(searcher: Searcher, tmp_path: Path) -> None:
+    from localsearch.core.storage import Index as Idx
+
+    kept = Searcher(searcher.index, searcher.embedder, searcher.space, keep_vectors=True)
+    kept._vectors._min_interval = 0  # type: ignore[union-attr]
+    assert "zebra.txt" not in _names(kept.search("zebra stripes savanna", 10, mode="semantic"))
+    other = Idx.open(searcher.index.db_path if hasattr(searcher.index, "db_path") else tmp_path / "index.sqlite3")
+    root = searcher.root  # type: ignore[attr-defined]
+    (root / "zebra.txt").write_text("Zebra stripes on the savanna.")
+    for _ in Indexer(other, searcher.embedder, searcher.space, IndexOptions(chunk_tokens=64)).run([root]):
+        pass
+    other.close()
+    assert _names(kept.search("zebra stripes savanna", 10, mode="semantic"))[0] == "zebra.txt"
