@@ -233,7 +233,9 @@ def test_in_memory_vectors_follow_index_changes(searcher: Searcher, tmp_path: Pa
     kept = Searcher(searcher.index, searcher.embedder, searcher.space, keep_vectors=True)
     kept._vectors._min_interval = 0  # type: ignore[union-attr]
     assert "zebra.txt" not in _names(kept.search("zebra stripes savanna", 10, mode="semantic"))
-    other = Idx.open(searcher.index.db_path if hasattr(searcher.index, "db_path") else tmp_path / "index.sqlite3")
+    other = Idx.open(
+        searcher.index.db_path if hasattr(searcher.index, "db_path") else tmp_path / "index.sqlite3"
+    )
     root = searcher.root  # type: ignore[attr-defined]
     (root / "zebra.txt").write_text("Zebra stripes on the savanna.")
     for _ in Indexer(other, searcher.embedder, searcher.space, IndexOptions(chunk_tokens=64)).run([root]):

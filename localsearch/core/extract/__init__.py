@@ -59,10 +59,15 @@ def extract(path: Path, data: bytes) -> Document:
 
 
 def _register_builtin() -> None:
-    from localsearch.core.extract import pdf, text
+    from localsearch.core.extract import html, mail, office, pdf, text
 
     register(text.EXTENSIONS, text.extract_text)
     register([".pdf"], pdf.extract_pdf)
+    register(html.EXTENSIONS, html.extract_html)
+    register([".docx"], office.extract_docx)
+    register([".odt"], office.extract_odt)
+    register([".epub"], office.extract_epub)
+    register([".eml"], mail.extract_eml)
 
 
 _register_builtin()
