@@ -395,7 +395,8 @@ class MainWindow(QMainWindow):
             text = f"Nothing in your indexed files matches “{no_results}”."
         elif not self._folders:
             text = (
-                "Add a folder to start.\n\nlocalsearch reads the documents in it — text, Markdown, PDF — "
+                "Add a folder to start.\n\n"
+                "localsearch reads the documents in it — text, PDF, Word, HTML, e-books, mail — "
                 "and lets you find them by what they mean, not just the words in them. "
                 "Everything stays on this computer."
             )
