@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -119,6 +120,11 @@ def mean_metrics(rankings: dict[str, list[str]], dataset: Dataset) -> dict[str, 
     }
 
 
+def stems(rankings: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Result paths as SciFact document ids (each file is named <_id>.txt)."""
+    return {qid: [Path(p).stem for p in paths] for qid, paths in rankings.items()}
+
+
 def write_documents(documents: Sequence[Document], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for doc in documents:
@@ -138,7 +144,7 @@ def cli(*args: str) -> list[str]:
 
 
 class _PsutilPeak:
-    """Sampled peak RSS of a process, for platforms without resource.getrusage."""
+    """Sampled peak RSS of a process, for platforms without os.wait4."""
 
     def __init__(self, pid: int) -> None:
         self.peak = 0
@@ -173,13 +179,6 @@ class IndexRun:
 
 
 def run_index(folder: Path, home: Path) -> IndexRun:
-    try:
-        import resource
-    except ImportError:  # Windows
-        resource = None  # type: ignore[assignment]
-    if resource is not None:
-        # RUSAGE_CHILDREN keeps the largest child ever waited for, so this must be the first.
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         cli("index", str(folder), "--json"),
@@ -187,21 +186,26 @@ def run_index(folder: Path, home: Path) -> IndexRun:
         stdout=subprocess.PIPE,
         text=True,  # stderr (progress) passes through to the terminal
     )
-    sampler = _PsutilPeak(process.pid) if resource is None else None
-    stdout, _ = process.communicate()
-    wall = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"localsearch index exited with {process.returncode}")
     peak_mb: float | None = None
     cpu_seconds: float | None = None
-    if resource is not None:
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if after.ru_maxrss > before.ru_maxrss:
-            # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
-            peak_mb = after.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    elif sampler is not None:
+    if hasattr(os, "wait4"):
+        # wait4 gives this child's own rusage, unlike RUSAGE_CHILDREN (the largest child
+        # ever waited for); reading stdout to EOF first cannot deadlock on a full pipe.
+        assert process.stdout is not None
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
+        peak_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+        cpu_seconds = usage.ru_utime + usage.ru_stime
+    else:  # Windows
+        sampler = _PsutilPeak(process.pid)
+        stdout, _ = process.communicate()
+        wall = time.perf_counter() - started
         peak_mb = sampler.stop() / (1024 * 1024) or None
+    if process.returncode != 0:
+        raise SystemExit(f"localsearch index exited with {process.returncode}")
     return IndexRun(json.loads(stdout), wall, peak_mb, cpu_seconds)
 
 
@@ -225,19 +229,33 @@ def cli_search(home: Path, query: str) -> list[dict[str, Any]]:
     return hits
 
 
-def pipeline_search(home: Path, queries: Sequence[Query]) -> tuple[dict[str, list[str]], float]:
-    """Rankings from the same service object the CLI uses, in this process (one model load)."""
+def pipeline_search(
+    home: Path, queries: Sequence[Query]
+) -> tuple[dict[str, list[str]], float, dict[str, dict[str, list[str]]], list[str]]:
+    """Rankings from the same service object the CLI uses, in this process (one model load):
+    the default search, then each search mode the service offers, if it offers modes."""
     os.environ["LOCALSEARCH_HOME"] = str(home)
+    from localsearch.core import searcher
     from localsearch.core.service import LocalSearch
 
+    modes: tuple[str, ...] = tuple(getattr(searcher, "MODES", ()))
+    # Opened as `localsearch search --batch` opens it (a query engine, vectors in memory)
+    # where this version has those options, so the latency is the one many queries get.
+    accepted = inspect.signature(LocalSearch).parameters
+    options: dict[str, Any] = {name: True for name in ("for_queries", "keep_vectors") if name in accepted}
     rankings: dict[str, list[str]] = {}
-    with LocalSearch() as service:
+    by_mode: dict[str, dict[str, list[str]]] = {}
+    with LocalSearch(**options) as service:
         service.search("warm-up", limit=K)  # loads the model outside the timed loop
         started = time.perf_counter()
         for query in queries:
             rankings[query.id] = [hit.path for hit in service.search(query.text, limit=K)]
         seconds = time.perf_counter() - started
-    return rankings, seconds
+        for mode in modes:
+            by_mode[mode] = {
+                q.id: [hit.path for hit in service.search(q.text, limit=K, mode=mode)] for q in queries
+            }
+    return rankings, seconds, by_mode, sorted(options)
 
 
 def check_cli_matches(home: Path, queries: Sequence[Query], rankings: dict[str, list[str]]) -> list[str]:
@@ -292,10 +310,17 @@ def run_baseline(model_path: Path, documents: Sequence[Document], queries: Seque
 
 
 def resolve_model() -> Path:
-    from localsearch.core.service import resolve_model_path
-    from localsearch.settings import Settings
+    """The default model file, built now if missing so no timed run includes a build.
 
-    return resolve_model_path(Settings())
+    Asked of the CLI rather than imported: the index must be built before this process
+    imports localsearch, or an edit to the tree during the run could leave this process
+    reading a database with older code than the one that wrote it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "LOCALSEARCH_HOME"}
+    result = subprocess.run(cli("models", "build"), env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"localsearch models build failed:\n{result.stderr}")
+    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def sha256_of(path: Path) -> str:
@@ -316,7 +341,7 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def machine_info(model_path: Path) -> dict[str, Any]:
+def machine_info(model_path: Path, commit_at_start: str | None) -> dict[str, Any]:
     import llama_cpp
 
     import localsearch
@@ -330,6 +355,7 @@ def machine_info(model_path: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "localsearch": localsearch.__version__,
         "llama_cpp_python": llama_cpp.__version__,
+        "git_commit_at_start": commit_at_start,
         "git_commit": git_commit(),
         "model_file": model_path.name,
         "model_bytes": model_path.stat().st_size,
@@ -386,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Built or found before timing, so the index run never includes a model build.
     model_path = resolve_model()
+    commit_at_start = git_commit()
 
     work = Path(tempfile.mkdtemp(prefix="localsearch-scifact-"))
     docs_dir, home = work / "docs", work / "home"
@@ -396,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = run_status(home)
 
         print(f"searching {len(dataset.queries)} queries in-process", file=sys.stderr)
-        rankings, search_seconds = pipeline_search(home, dataset.queries)
+        rankings, search_seconds, by_mode, service_options = pipeline_search(home, dataset.queries)
         checked = check_cli_matches(home, dataset.queries[:CLI_CHECK_QUERIES], rankings)
-        pipeline_ids = {qid: [Path(p).stem for p in paths] for qid, paths in rankings.items()}
+        pipeline_ids = stems(rankings)
 
         print("embedding whole documents for the baseline", file=sys.stderr)
         baseline = run_baseline(model_path, dataset.documents, dataset.queries)
@@ -409,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     pipeline_metrics = mean_metrics(pipeline_ids, dataset)
+    mode_metrics = {mode: mean_metrics(stems(r), dataset) for mode, r in by_mode.items()}
     baseline_metrics = mean_metrics(baseline.rankings, dataset)
     summary, wall, peak_mb = run.summary, run.wall, run.peak_rss_mb
     tokens = int(summary["tokens_embedded"])
@@ -448,7 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status_chunks": status.get("chunks"),
             "status_failed": len(status.get("failed") or []),
             "search_ms_per_query": round(1000 * search_seconds / n_queries, 2),
+            "search_service_options": service_options,
             "cli_checked_queries": checked,
+            "by_mode": {m: {k: round(v, 4) for k, v in mm.items()} for m, mm in mode_metrics.items()},
             "index_summary": summary,
             **{k: round(v, 4) for k, v in pipeline_metrics.items()},
         },
@@ -466,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline_vs_engine_tokens_per_second": round(
             (tokens / wall) / (baseline.tokens / baseline.seconds), 3
         ),
-        "machine": machine_info(model_path),
+        "machine": machine_info(model_path, commit_at_start),
     }
     write_json(results, args.output)
 
@@ -482,6 +512,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("index peak RSS", rss),
             ("index cores busy", "n/a" if index_cores is None else f"{index_cores:.2f} of {os.cpu_count()}"),
             (f"pipeline nDCG@{K}", f"{p[f'ndcg@{K}']:.4f} (recall@{K} {p[f'recall@{K}']:.4f})"),
+            *[
+                (f"  mode {mode}", f"{mm[f'ndcg@{K}']:.4f} (recall@{K} {mm[f'recall@{K}']:.4f})")
+                for mode, mm in mode_metrics.items()
+            ],
             ("pipeline search", f"{p['search_ms_per_query']:.1f} ms/query in-process"),
             ("CLI = in-process", f"top {K} identical on {len(checked)} queries"),
             (f"whole-doc nDCG@{K}", f"{b[f'ndcg@{K}']:.4f} (recall@{K} {b[f'recall@{K}']:.4f})"),
@@ -499,6 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if subset_note:
         print(f"NOTE: {subset_note}")
+    if results["machine"]["git_commit"] != commit_at_start:
+        moved_to = results["machine"]["git_commit"]
+        print(f"NOTE: the checkout moved from {commit_at_start} to {moved_to} during the run")
     print(f"results: {args.output}")
     return 0
 
