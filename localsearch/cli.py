@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -223,6 +224,67 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0 if removed or not args.paths else 1
 
 
+def _last(progress: Iterator[IndexProgress]) -> IndexProgress | None:
+    """Run a progress generator to its end and return its final state."""
+    tail = collections.deque(progress, maxlen=1)
+    return tail[0] if tail else None
+
+
+def _summarize(progress: IndexProgress) -> str:
+    parts = [f"{progress.files_indexed} indexed"]
+    if progress.files_removed:
+        parts.append(f"{progress.files_removed} removed")
+    if progress.files_failed:
+        parts.append(f"{progress.files_failed} failed")
+    if progress.files_unchanged:
+        parts.append(f"{progress.files_unchanged} unchanged")
+    return ", ".join(parts)
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    printer = _ProgressPrinter(sys.stderr, args.progress_json)
+    with _open_service() as service:
+        final = None
+        for final in service.update_paths(args.paths):
+            if args.progress_json:
+                printer(final)
+    if final is not None:
+        print(json.dumps(final.as_dict()) if args.json else _summarize(final))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from localsearch.core.watch import FolderWatcher
+
+    printer = _ProgressPrinter(sys.stderr, as_json=False)
+    with _open_service() as service:
+        for progress in service.index_paths(args.paths or service.folders()):
+            printer(progress)
+        folders = service.folders()
+        if not folders:
+            raise UserFacingError("no folders to watch; give one, e.g. `localsearch watch ~/Documents`")
+        watcher = FolderWatcher(folders)
+        watcher.start()
+        sys.stderr.write(f"watching {len(folders)} folder(s); Ctrl-C to stop\n")
+        try:
+            while True:
+                batch = watcher.next_batch(quiet=args.quiet, timeout=60)
+                for folder in service.folders():
+                    if watcher.watch(folder):  # a folder that came back (a drive plugged in)
+                        batch.add(folder)
+                if not batch:
+                    continue
+                final = _last(service.update_paths(batch))
+                if final is not None and (final.files_indexed or final.files_removed or final.files_failed):
+                    stamp = time.strftime("%H:%M:%S")
+                    sys.stderr.write(f"{stamp} {_summarize(final)}\n")
+                    sys.stderr.flush()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            watcher.stop()
+
+
 def cmd_models_build(args: argparse.Namespace) -> int:
     from localsearch.core.models.default import build_default_model
 
@@ -273,6 +335,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='queries as JSON lines {"id", "text"} ("-" for stdin); one line out each',
     )
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("update", help="re-read changed files or folders below the indexed folders now")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders that changed (or were deleted)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
+    p.set_defaults(func=cmd_update)
+
+    p = sub.add_parser("watch", help="index, then keep the index up to date as files change (foreground)")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="folders to add first (default: the indexed ones)"
+    )
+    p.add_argument("--quiet", type=float, default=0.5, help="seconds without events before acting (0.5)")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("status", help="what is indexed, and which files could not be")
     p.add_argument("--json", action="store_true", help="print status as JSON")

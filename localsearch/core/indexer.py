@@ -71,6 +71,17 @@ class IndexOptions:
     dimensions: int = 0
 
 
+def eligible(root: Path, path: Path) -> bool:
+    """Whether scanning `root` would index `path` (same rules as scan)."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    if any(part.startswith(".") or part in SKIPPED_DIRS for part in parts):
+        return False
+    return extract.supported(path) and not path.is_symlink()
+
+
 def scan(root: Path) -> Iterator[Path]:
     """Supported files under root (or root itself), never following links out of it."""
     if root.is_file():
@@ -138,6 +149,43 @@ class Indexer:
                     progress.files_failed += 1
                 else:
                     progress.files_unchanged += 1
+                progress.files_done += 1
+                progress.elapsed = time.monotonic() - started
+                yield progress
+        progress.phase = "done"
+        progress.current = None
+        progress.elapsed = time.monotonic() - started
+        yield progress
+
+    def update(self, changed: Iterable[Path | str]) -> Iterator[IndexProgress]:
+        """Bring just these paths (files or folders, created, changed, moved or deleted)
+        up to date: what a folder watcher reports. Paths outside indexed folders are ignored."""
+        started = time.monotonic()
+        progress = IndexProgress(phase="indexing")
+        roots = sorted(((fid, Path(p)) for fid, p in self.index.folders()), key=lambda r: -len(str(r[1])))
+        for raw in sorted({os.path.abspath(p) for p in changed}):
+            path = Path(raw)
+            owner = next(((fid, root) for fid, root in roots if path == root or root in path.parents), None)
+            if owner is None:
+                continue
+            folder_id, root = owner
+            on_disk: list[Path] = []
+            if path.is_dir() and not path.is_symlink():
+                on_disk = [p for p in scan(path) if eligible(root, p)]
+            elif path.is_file() and eligible(root, path):
+                on_disk = [path]
+            present = {str(p) for p in on_disk}
+            for known in self.index.files_under(raw):
+                if known not in present:
+                    self.index.delete_file(known)
+                    progress.files_removed += 1
+            progress.files_total += len(on_disk)
+            for file_path in on_disk:
+                progress.current = str(file_path)
+                outcome = self._index_file(folder_id, file_path, progress)
+                progress.files_indexed += outcome == "indexed"
+                progress.files_failed += outcome == "failed"
+                progress.files_unchanged += outcome == "unchanged"
                 progress.files_done += 1
                 progress.elapsed = time.monotonic() - started
                 yield progress

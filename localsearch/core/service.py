@@ -101,13 +101,19 @@ class LocalSearch:
     def index_paths(
         self, roots: Iterable[Path | str], *, cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[IndexProgress]:
+        yield from self._indexer(cancelled).run([Path(r) for r in roots])
+
+    def _indexer(self, cancelled: Callable[[], bool] = lambda: False) -> Indexer:
         options = IndexOptions(
             chunk_tokens=self.settings.chunk_tokens,
             chunk_overlap=self.settings.chunk_overlap,
             max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
         )
-        indexer = Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled)
-        yield from indexer.run([Path(r) for r in roots])
+        return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled)
+
+    def update_paths(self, changed: Iterable[Path | str]) -> Iterator[IndexProgress]:
+        """Re-read changed files or folders below the indexed folders (what a watcher reports)."""
+        yield from self._indexer().update(changed)
 
     def reindex_all(self, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
         yield from self.index_paths([Path(p) for _, p in self.index.folders()], cancelled=cancelled)

@@ -381,6 +381,14 @@ class Index:
         ).fetchone()
         return FileState(*row) if row else None
 
+    def files_under(self, path: str) -> list[str]:
+        """Indexed files at `path` or anywhere below it."""
+        prefix = path.rstrip("/\\") + os.sep
+        rows = self.conn.execute(
+            "SELECT path FROM files WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(prefix), prefix)
+        )
+        return [str(r[0]) for r in rows]
+
     def file_paths(self, folder_id: int) -> list[str]:
         return [
             str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))

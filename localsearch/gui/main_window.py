@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
-from localsearch.gui.workers import IndexLane, SearchLane
+from localsearch.gui.workers import IndexLane, SearchLane, WatchLane
 
 SEARCH_DELAY_MS = 250
 
@@ -91,6 +91,8 @@ class MainWindow(QMainWindow):
         self.index_lane.progress.connect(self._show_progress)
         self.index_lane.message.connect(self._show_index_message)
         self.index_lane.finished.connect(self._index_finished)
+        self.watch_lane = WatchLane(self)
+        self.watch_lane.changed.connect(self._files_changed)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -231,6 +233,7 @@ class MainWindow(QMainWindow):
             self.reindex()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.watch_lane.stop()
         self.index_lane.cancel()
         self.search_lane.stop()
         super().closeEvent(event)
@@ -248,6 +251,14 @@ class MainWindow(QMainWindow):
             self._populate_folders()
         self.index_lane.index([folder])
         self._indexing_started()
+
+    def _files_changed(self, paths: list[str]) -> None:
+        """The watcher saw these paths change: re-read just them, in the background."""
+        relevant = [p for p in paths if any(p == f or p.startswith(f + os.sep) for f in self._folders)]
+        if relevant:
+            self.index_lane.update(relevant)
+            if not self.progress_bar.isVisible():
+                self._indexing_started()
 
     def reindex(self) -> None:
         if self._folders:
@@ -291,6 +302,7 @@ class MainWindow(QMainWindow):
             self._run_search()
 
     def _populate_folders(self) -> None:
+        self.watch_lane.watch(self._folders)
         self.folder_list.clear()
         for folder in self._folders:
             item = QListWidgetItem(os.path.basename(folder) or folder)

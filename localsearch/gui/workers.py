@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Signal, Slot
@@ -117,6 +118,37 @@ class SearchLane(QObject):
         self._thread.wait(10_000)
 
 
+class WatchLane(QObject):
+    """Watches the indexed folders on a plain thread; reports changed paths as a signal."""
+
+    changed = Signal(list)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        from localsearch.core.watch import FolderWatcher
+
+        self._watcher = FolderWatcher([])
+        self._watcher.start()
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="watch-lane", daemon=True)
+        self._thread.start()
+
+    def watch(self, folders: list[str]) -> None:
+        for folder in folders:
+            self._watcher.watch(folder)
+
+    def _loop(self) -> None:
+        while self._running:
+            batch = self._watcher.next_batch(quiet=0.5, timeout=1.0)
+            if batch and self._running:
+                self.changed.emit(sorted(batch))
+
+    def stop(self) -> None:
+        self._running = False
+        self._watcher.stop()
+        self._thread.join(timeout=5)
+
+
 class IndexLane(QObject):
     """Runs `localsearch index` in a child process and reports its progress."""
 
@@ -129,7 +161,7 @@ class IndexLane(QObject):
         self._process: QProcess | None = None
         self._buffer = b""
         self._last: dict = {}
-        self._queued: list[str] = []
+        self._queued: dict[str, list[str]] = {"index": [], "update": []}
         self._cancelled = False
 
     @property
@@ -137,12 +169,21 @@ class IndexLane(QObject):
         return self._process is not None
 
     def index(self, paths: list[str]) -> None:
+        """Add folders and bring them up to date (a full scan of each)."""
+        self._start("index", paths)
+
+    def update(self, paths: list[str]) -> None:
+        """Re-read just these changed files or folders (what the watcher reports)."""
+        self._start("update", paths)
+
+    def _start(self, verb: str, paths: list[str]) -> None:
         if self._process is not None:
-            self._queued.extend(p for p in paths if p not in self._queued)
+            queue = self._queued[verb]
+            queue.extend(p for p in paths if p not in queue)
             return
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-m", "localsearch", "index", "--progress-json", *paths])
+        process.setArguments(["-m", "localsearch", verb, "--progress-json", *paths])
         process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
         process.readyReadStandardError.connect(self._read)
         process.finished.connect(self._done)
@@ -154,7 +195,8 @@ class IndexLane(QObject):
         process.start()
 
     def cancel(self) -> None:
-        self._queued.clear()
+        for queue in self._queued.values():
+            queue.clear()
         if self._process is not None:
             self._cancelled = True
             self._process.terminate()
@@ -205,6 +247,8 @@ class IndexLane(QObject):
             self._process.deleteLater()
         self._process = None
         self.finished.emit(ok, summary)
-        if self._queued:
-            queued, self._queued = self._queued, []
-            self.index(queued)
+        for verb, queue in self._queued.items():
+            if queue:
+                self._queued[verb] = []
+                self._start(verb, queue)
+                break

@@ -70,3 +70,22 @@ def test_indexing_runs_in_a_child_process_and_updates_the_window(
         window.search_box.setText("vegetable gardening")
     assert window.results_model.hits[0].name == "garden.txt"
     window.search_lane.stop()
+
+
+def test_a_file_saved_in_a_watched_folder_becomes_searchable(
+    qtbot: QtBot, tmp_path: Path, default_model: Path
+) -> None:
+    docs = tmp_path / "watched"
+    docs.mkdir()
+    (docs / "first.txt").write_text("Notes about the weekly team meeting.")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.index_lane.finished, timeout=120_000):
+        window.add_folder(str(docs))
+    with qtbot.waitSignal(window.index_lane.finished, timeout=120_000):
+        (docs / "volcano.txt").write_text("Lava flows from the erupting volcano.")
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.search_box.setText("volcanic eruption")
+    assert window.results_model.hits[0].name == "volcano.txt"
+    window.search_lane.stop()
