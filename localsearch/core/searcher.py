@@ -176,10 +176,20 @@ class VectorCache:
         if stale and (self._version is None or time.monotonic() - self._loaded_at >= self._min_interval):
             if index.counts()["chunks"] > self.MAX_CHUNKS:
                 return None
-            self.ids, self.matrix = index.all_vectors(space)
+            ids, matrix = index.all_vectors(space)
+            order = np.argsort(ids, kind="stable")  # sorted ids allow lookups by binary search
+            self.ids, self.matrix = ids[order], matrix[order]
             self._version = version
             self._loaded_at = time.monotonic()
         return self
+
+    def lookup(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not len(self.ids) or not chunk_ids:
+            return {}
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        rows = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        found = self.ids[rows] == wanted
+        return {int(c): self.matrix[r] for c, r, ok in zip(wanted, rows, found, strict=True) if ok}
 
 
 class Searcher:
@@ -249,6 +259,16 @@ class Searcher:
                 return hits
             take = min(len(scores), take * 4)
 
+    def _chunk_vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors of chunks: from memory when this lane keeps them (sqlite-vec's
+        lookups by id cost about 0.1 ms each), else from the database."""
+        cache = self._vectors.current(self.index, self.space) if self._vectors else None
+        found = cache.lookup(chunk_ids) if cache is not None else {}
+        missing = [c for c in chunk_ids if c not in found]
+        if missing:
+            found.update(self.index.chunk_vectors(self.space, missing))
+        return found
+
     def _keyword(self, parsed: ParsedQuery, want_files: int, filters: Filters) -> list[ChunkHit]:
         expression = parsed.fts()
         if expression is None:
@@ -281,7 +301,7 @@ class Searcher:
             if parsed.phrases:
                 # A quoted phrase restricts every mode: rank the chunks that contain it.
                 pool = self._keyword(parsed, want * 4, filters)
-                vectors = self.index.chunk_vectors(self.space, [h.chunk_id for h in pool])
+                vectors = self._chunk_vectors([h.chunk_id for h in pool])
                 scored = sorted(
                     ((h, float(vectors[h.chunk_id] @ vector)) for h in pool if h.chunk_id in vectors),
                     key=lambda pair: -pair[1],
@@ -301,11 +321,11 @@ class Searcher:
                     entry.chunks.setdefault(hit.chunk_id, (hit, cosine))
 
         if mode in ("keyword", "hybrid"):
-            keyword_files: list[str] = []
+            keyword_files: dict[str, None] = {}  # insertion-ordered set
             for hit in self._keyword(parsed, want, filters):
                 entry = files.get(hit.path)
                 if hit.path not in keyword_files:
-                    keyword_files.append(hit.path)
+                    keyword_files[hit.path] = None
                     if entry is None:
                         entry = files[hit.path] = _FileCandidate(best=hit)
                     entry.keyword_rank = len(keyword_files)
@@ -343,7 +363,7 @@ class Searcher:
         ]
         if not missing:
             return
-        vectors = self.index.chunk_vectors(self.space, missing)
+        vectors = self._chunk_vectors(missing)
         for f in ranked:
             for chunk_id, (hit, cosine) in list(f.chunks.items()):
                 if math.isnan(cosine) and chunk_id in vectors:
@@ -404,7 +424,7 @@ class Searcher:
         if not ids:
             return []
         chosen = [ids[chunk]] if chunk is not None and 0 <= chunk < len(ids) else ids
-        vectors = self.index.chunk_vectors(self.space, chosen)
+        vectors = self._chunk_vectors(chosen)
         if not vectors:
             return []
         mean = np.mean(np.stack(list(vectors.values())), axis=0)
