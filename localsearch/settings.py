@@ -18,6 +18,16 @@ def _setting(default: Any, description: str) -> Any:
     return field(default=default, metadata={"description": description})
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+# Settings whose value must be one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {"on_battery": ("continue", "slow", "pause")}
+
+
 @dataclass
 class Settings:
     model: str = _setting("all-minilm-l6-v2", "Embedding model (a name from `localsearch models list`).")
@@ -28,6 +38,21 @@ class Settings:
     chunk_overlap: int = _setting(32, "Tokens shared by neighbouring chunks of one document.")
     max_file_mb: int = _setting(50, "Files larger than this many megabytes are skipped.")
     threads: int = _setting(0, "CPU threads for embedding; 0 uses every core.")
+    exclude: list[str] = field(
+        default_factory=list,
+        metadata={
+            "description": "Paths never indexed, as .gitignore patterns relative to each indexed folder "
+            "(e.g. 'build/', '*.log', '/drafts/**'; '!name' brings back a default exclusion). "
+            "Hidden files, .git, node_modules, virtual environments and caches are always skipped."
+        },
+    )
+    use_gitignore: bool = _setting(False, "Also skip what .gitignore files in the indexed folders ignore.")
+    on_battery: str = _setting(
+        "pause", "What indexing does on battery power: 'continue', 'slow' (half speed) or 'pause'."
+    )
+    extract_workers: int = _setting(
+        1, "Threads extracting text ahead of the embedder; 0 extracts between embeddings."
+    )
 
     @classmethod
     def describe(cls) -> dict[str, str]:
@@ -50,10 +75,16 @@ def load(path: Path | None = None) -> Settings:
     for key, value in raw.items():
         if key not in known:
             continue  # a setting from a newer or older version: ignore rather than fail
-        default = known[key].default
+        default = _default(known[key])
         if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
             raise UserFacingError(
                 f"Setting {key!r} in {path} must be {type(default).__name__}, got {value!r}"
+            )
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            raise UserFacingError(f"Setting {key!r} in {path} must be a list of strings, got {value!r}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise UserFacingError(
+                f"Setting {key!r} in {path} must be one of {', '.join(CHOICES[key])}, got {value!r}"
             )
         values[key] = value
     return Settings(**values)

@@ -1,55 +1,56 @@
 """Indexing: scan roots, reconcile with the database, extract, chunk, embed, store.
 
 Written as a generator of progress objects so the command line can print them and the
-GUI can turn them into signals. Every file is committed in its own transaction, so an
-interrupted run loses at most the file in flight and a rerun picks up where it stopped.
+GUI can turn them into signals. The pipeline has three stages:
+
+- extraction (stat, read, hash, extract, chunk, tokenize) runs ahead in a worker thread
+  (`IndexOptions.extract_workers`), bounded by a small queue;
+- one embedding lane: the calling thread embeds each file's chunks (llama.cpp releases
+  the GIL while it computes, so extraction of the next files overlaps it);
+- one database writer: the calling thread, which owns the connection, commits every file
+  in its own transaction, so an interrupted run loses at most the file in flight and a
+  rerun picks up where it stopped, with no duplicate work.
+
+Unchanged files are recognised by size and mtime, then by content hash; a file whose
+content is already indexed under another path (renamed, moved, copied) gets a copy of
+those chunks and vectors without being embedded again. A file that changes while it is
+read is retried once it is stable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import stat
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from localsearch.core import extract
-from localsearch.core.chunking import chunk_document
+from localsearch.core.chunking import Chunk, chunk_document
 from localsearch.core.embedding import Embedder, truncate_dimensions
-from localsearch.core.storage import ChunkRecord, Index, Space
-from localsearch.errors import ExtractionError, UserFacingError
+from localsearch.core.exclude import Exclusions
+from localsearch.core.power import PowerPolicy
+from localsearch.core.storage import ChunkRecord, FileState, Index, Space
+from localsearch.errors import UserFacingError
 
 log = logging.getLogger(__name__)
-
-# Folders that hold tools' state rather than a person's documents.
-SKIPPED_DIRS = {
-    ".git",
-    ".hg",
-    ".svn",
-    "node_modules",
-    "__pycache__",
-    ".venv",
-    "venv",
-    ".tox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".cache",
-    ".idea",
-    ".vscode",
-}
 
 
 @dataclass
 class IndexProgress:
-    phase: str  # "scanning", "indexing", "done"
+    phase: str  # "scanning", "indexing", "done", "cancelled"
     root: str = ""
     files_total: int = 0
     files_done: int = 0
     files_indexed: int = 0
+    files_reused: int = 0  # indexed from another file's vectors (renamed, moved, copied)
     files_unchanged: int = 0
     files_failed: int = 0
     files_removed: int = 0
@@ -57,6 +58,9 @@ class IndexProgress:
     tokens_embedded: int = 0
     current: str | None = None
     elapsed: float = 0.0
+    chunks_per_second: float = 0.0
+    eta_seconds: float | None = None
+    paused: str | None = None  # why indexing waits ("paused", "on battery"), else None
     messages: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -69,33 +73,89 @@ class IndexOptions:
     chunk_overlap: int = 32
     max_file_bytes: int = 50 * 1024 * 1024
     dimensions: int = 0
+    exclude: tuple[str, ...] = ()  # user patterns, .gitignore syntax
+    use_gitignore: bool = False  # honour .gitignore files in the indexed trees
+    # Threads extracting ahead of the embedder; 0 extracts in the embedding thread.
+    extract_workers: int = 1
+    # A file that changed while it was read is retried after it has been quiet this long,
+    # for at most `settle_timeout` seconds in one run (the watcher catches later changes).
+    settle_seconds: float = 0.5
+    settle_timeout: float = 10.0
 
 
-def eligible(root: Path, path: Path) -> bool:
-    """Whether scanning `root` would index `path` (same rules as scan)."""
+class IndexControl:
+    """Pause, resume and cancel a run from another thread (the CLI's stdin reader, the
+    GUI), and the battery policy. The indexer checks it between files."""
+
+    def __init__(self, power: PowerPolicy | None = None) -> None:
+        self.power = power or PowerPolicy("continue")
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._cancelled = threading.Event()
+
+    def pause(self) -> None:
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._resumed.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait_reason(self) -> str | None:
+        """Why the run should wait now, or None to go on."""
+        if self._cancelled.is_set():
+            return None
+        if not self._resumed.is_set():
+            return "paused"
+        if self.power.should_pause():
+            return "on battery"
+        return None
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, woken early by resume or cancel."""
+        if self._resumed.is_set():
+            self._cancelled.wait(seconds)
+        else:
+            self._resumed.wait(seconds)
+
+
+def db_key(path: Path) -> str:
+    """The path as stored. A name that is not valid Unicode (bytes from another system's
+    encoding) cannot be stored as text; it gets a stable escaped form."""
+    text = str(path)
     try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        return False
-    if any(part.startswith(".") or part in SKIPPED_DIRS for part in parts):
-        return False
-    return extract.supported(path) and not path.is_symlink()
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    return text
 
 
-def scan(root: Path) -> Iterator[Path]:
-    """Supported files under root (or root itself), never following links out of it."""
-    if root.is_file():
-        if extract.supported(root):
-            yield root
-        return
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(directory, name)
-            if extract.supported(path) and not path.is_symlink():
-                yield path
+def _valid_name(path: Path) -> bool:
+    return db_key(path) == str(path)
+
+
+@dataclass
+class _Job:
+    """What extraction found out about one file, for the embedding lane and the writer."""
+
+    path: Path
+    key: str
+    kind: str  # unchanged, gone, failed, touch, reuse, embed, unstable
+    info: os.stat_result | None = None
+    digest: str | None = None
+    reason: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Stop(Exception):
+    pass
 
 
 class Indexer:
@@ -107,164 +167,385 @@ class Indexer:
         options: IndexOptions,
         *,
         cancelled: Callable[[], bool] = lambda: False,
+        control: IndexControl | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.space = space
         self.options = options
-        self.cancelled = cancelled
-        self.max_tokens = min(options.chunk_tokens, embedder.max_tokens) - embedder.special_tokens
+        self.control = control or IndexControl()
+        self._cancelled = cancelled
+        self.exclusions = Exclusions(options.exclude, use_gitignore=options.use_gitignore)
+        reserved = embedder.special_tokens + int(getattr(embedder, "document_prefix_tokens", 0))
+        self.max_tokens = min(options.chunk_tokens, embedder.max_tokens) - reserved
+        # LlamaEmbedder.tokenize shares a buffer: extraction threads take turns.
+        self._tokenize_lock = threading.Lock()
 
+    # -- public --------------------------------------------------------------
     def run(self, roots: Iterable[Path]) -> Iterator[IndexProgress]:
-        started = time.monotonic()
+        """Scan each root fully and bring the index in line with it."""
         progress = IndexProgress(phase="scanning")
+        clock = _Clock()
         for root in roots:
             root = Path(os.path.abspath(root))
             progress.root = str(root)
-            folder_id = self.index.add_folder(str(root))
+            folder_id = self.index.add_folder(db_key(root))
             if not root.exists():
                 # An unplugged drive or a moved folder: keep its index until it returns.
                 progress.messages.append(f"{root} is not reachable; its index is kept as it was")
                 continue
-            yield progress
-            files = list(scan(root))
-            on_disk = {str(p) for p in files}
-            for known in self.index.file_paths(folder_id):
+            progress.phase = "scanning"
+            yield clock.stamp(progress)
+            files = [p for p in self._scan(root) if self._wanted(p)]
+            states = self.index.file_states(folder_id)
+            progress.phase = "indexing"
+            progress.files_total += len(files)
+            try:
+                yield from self._process(folder_id, files, states, progress, clock)
+            except _Stop:
+                progress.phase = "cancelled"
+                yield clock.stamp(progress)
+                return
+            on_disk = {db_key(p) for p in files}
+            for known in states:
                 if known not in on_disk:
                     self.index.delete_file(known)
                     progress.files_removed += 1
-            progress.phase = "indexing"
-            progress.files_total += len(files)
-            for path in files:
-                if self.cancelled():
-                    progress.phase = "cancelled"
-                    progress.elapsed = time.monotonic() - started
-                    yield progress
-                    return
-                progress.current = str(path)
-                outcome = self._index_file(folder_id, path, progress)
-                if outcome == "indexed":
-                    progress.files_indexed += 1
-                elif outcome == "failed":
-                    progress.files_failed += 1
-                else:
-                    progress.files_unchanged += 1
-                progress.files_done += 1
-                progress.elapsed = time.monotonic() - started
-                yield progress
         progress.phase = "done"
         progress.current = None
-        progress.elapsed = time.monotonic() - started
-        yield progress
+        progress.eta_seconds = 0.0
+        yield clock.stamp(progress)
 
     def update(self, changed: Iterable[Path | str]) -> Iterator[IndexProgress]:
         """Bring just these paths (files or folders, created, changed, moved or deleted)
-        up to date: what a folder watcher reports. Paths outside indexed folders are ignored."""
-        started = time.monotonic()
+        up to date: what a folder watcher reports. Paths outside indexed folders are
+        ignored; so are paths in a root that is not reachable (its index is kept)."""
         progress = IndexProgress(phase="indexing")
+        clock = _Clock()
         roots = sorted(((fid, Path(p)) for fid, p in self.index.folders()), key=lambda r: -len(str(r[1])))
-        for raw in sorted({os.path.abspath(p) for p in changed}):
+        by_root: dict[int, tuple[Path, set[Path]]] = {}
+        for raw in {os.path.abspath(p) for p in changed}:
             path = Path(raw)
             owner = next(((fid, root) for fid, root in roots if path == root or root in path.parents), None)
             if owner is None:
                 continue
             folder_id, root = owner
-            on_disk: list[Path] = []
-            if path.is_dir() and not path.is_symlink():
-                on_disk = [p for p in scan(path) if eligible(root, p)]
-            elif path.is_file() and eligible(root, path):
-                on_disk = [path]
-            present = {str(p) for p in on_disk}
-            for known in self.index.files_under(raw):
-                if known not in present:
-                    self.index.delete_file(known)
+            if not root.is_dir() and not root.is_file():
+                continue  # the root itself is gone (a drive unplugged): keep its index
+            by_root.setdefault(folder_id, (root, set()))[1].add(path)
+        try:
+            for folder_id, (root, paths) in sorted(by_root.items()):
+                present: list[Path] = []
+                stale: list[str] = []
+                for path in sorted(paths):
+                    if path.is_dir() and not path.is_symlink():
+                        found = [p for p in self.exclusions.walk(root, path) if self._wanted(p)]
+                    elif (root.is_file() and path == root) or (
+                        os.path.lexists(path) and self.exclusions.allows(root, path) and self._wanted(path)
+                    ):
+                        found = [path]
+                    else:
+                        found = []
+                    present.extend(found)
+                    keys = {db_key(p) for p in found}
+                    stale.extend(k for k in self.index.files_under(db_key(path)) if k not in keys)
+                present = sorted(set(present))
+                states = {}
+                for p in present:
+                    state = self.index.file_state(db_key(p))
+                    if state is not None:
+                        states[db_key(p)] = state
+                progress.root = str(root)
+                progress.files_total += len(present)
+                yield from self._process(folder_id, present, states, progress, clock)
+                # Deletions last: a renamed file's new name has taken its vectors by now.
+                for key in sorted(set(stale)):
+                    self.index.delete_file(key)
                     progress.files_removed += 1
-            progress.files_total += len(on_disk)
-            for file_path in on_disk:
-                progress.current = str(file_path)
-                outcome = self._index_file(folder_id, file_path, progress)
-                progress.files_indexed += outcome == "indexed"
-                progress.files_failed += outcome == "failed"
-                progress.files_unchanged += outcome == "unchanged"
-                progress.files_done += 1
-                progress.elapsed = time.monotonic() - started
-                yield progress
+        except _Stop:
+            progress.phase = "cancelled"
+            yield clock.stamp(progress)
+            return
         progress.phase = "done"
         progress.current = None
-        progress.elapsed = time.monotonic() - started
-        yield progress
+        progress.eta_seconds = 0.0
+        yield clock.stamp(progress)
 
-    def _index_file(self, folder_id: int, path: Path, progress: IndexProgress) -> str:
-        key = str(path)
+    # -- scanning ------------------------------------------------------------
+    def _scan(self, root: Path) -> Iterator[Path]:
+        if root.is_file():
+            yield root
+        else:
+            yield from self.exclusions.walk(root)
+
+    @staticmethod
+    def _wanted(path: Path) -> bool:
+        return extract.supported(path)
+
+    # -- the pipeline --------------------------------------------------------
+    def _stopped(self) -> bool:
+        return self.control.cancelled or self._cancelled()
+
+    def _checkpoint(self, progress: IndexProgress, clock: _Clock) -> Iterator[IndexProgress]:
+        """Between files: wait while paused (reporting it), stop when cancelled."""
+        while True:
+            if self._stopped():
+                raise _Stop
+            reason = self.control.wait_reason()
+            if reason is None:
+                if progress.paused:
+                    progress.paused = None
+                    clock.resume()
+                    yield clock.stamp(progress)
+                return
+            if progress.paused != reason:
+                progress.paused = reason
+                clock.pause()
+                yield clock.stamp(progress)
+            self.control.wait(1.0)
+
+    def _process(
+        self,
+        folder_id: int,
+        files: Sequence[Path],
+        states: dict[str, FileState],
+        progress: IndexProgress,
+        clock: _Clock,
+    ) -> Iterator[IndexProgress]:
+        hashes = self.index.indexed_hashes(self.space)
+        unstable: list[Path] = []
+        jobs = self._jobs(files, states, hashes)
         try:
-            info = path.stat()
-        except OSError as exc:
-            # Vanished between scan and now, or unreadable metadata.
-            self.index.delete_file(key)
-            log.info("skipping %s: %s", path, exc)
-            return "failed"
-        if not stat.S_ISREG(info.st_mode):
-            return "unchanged"
-        state = self.index.file_state(key)
-        same_space = state is not None and (state.status == "failed" or state.space_id == self.space.id)
-        if state and same_space and state.size == info.st_size and state.mtime == info.st_mtime:
-            return "unchanged"
+            for job in jobs:
+                yield from self._checkpoint(progress, clock)
+                progress.current = str(job.path)
+                outcome = self._commit(folder_id, job, progress, hashes)
+                if outcome == "unstable":
+                    unstable.append(job.path)
+                    continue
+                self._count(progress, outcome)
+                yield clock.stamp(progress)
+                rest = self.control.power.rest_after(job.seconds)
+                if rest:
+                    self.control.wait(rest)
+        finally:
+            close = getattr(jobs, "close", None)
+            if close:
+                close()
+        yield from self._settle(folder_id, unstable, progress, clock, hashes)
 
-        def fail(reason: str, digest: str | None = None) -> str:
-            self.index.record_failure(
+    def _settle(
+        self,
+        folder_id: int,
+        unstable: list[Path],
+        progress: IndexProgress,
+        clock: _Clock,
+        hashes: set[str],
+    ) -> Iterator[IndexProgress]:
+        """Files that changed while read: retry each once it has been quiet for
+        settle_seconds, until settle_timeout; then record why it is not indexed."""
+        deadline = time.monotonic() + self.options.settle_timeout
+        while unstable:
+            yield from self._checkpoint(progress, clock)
+            waiting: list[Path] = []
+            for path in unstable:
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except OSError:
+                    age = self.options.settle_seconds
+                if age < self.options.settle_seconds and time.monotonic() < deadline:
+                    waiting.append(path)
+                    continue
+                progress.current = str(path)
+                job = self._prepare(path, self.index.file_state(db_key(path)), hashes)
+                outcome = self._commit(folder_id, job, progress, hashes)
+                if outcome == "unstable":
+                    if time.monotonic() < deadline:
+                        waiting.append(path)
+                        continue
+                    outcome = self._fail(
+                        folder_id,
+                        job,
+                        "still being written: it kept changing while it was read; "
+                        "it is indexed once it stops changing",
+                    )
+                self._count(progress, outcome)
+                yield clock.stamp(progress)
+            unstable = waiting
+            if unstable:
+                self.control.wait(min(0.1, self.options.settle_seconds))
+
+    @staticmethod
+    def _count(progress: IndexProgress, outcome: str) -> None:
+        if outcome == "indexed":
+            progress.files_indexed += 1
+        elif outcome == "reused":
+            progress.files_reused += 1
+        elif outcome == "failed":
+            progress.files_failed += 1
+        elif outcome == "gone":
+            progress.files_removed += 1
+        else:
+            progress.files_unchanged += 1
+        progress.files_done += 1
+
+    def _jobs(self, files: Sequence[Path], states: dict[str, FileState], hashes: set[str]) -> Iterator[_Job]:
+        workers = self.options.extract_workers
+        if workers <= 0 or len(files) < 2:
+            for path in files:
+                yield self._prepare(path, states.get(db_key(path)), hashes)
+            return
+        yield from _Prefetch(files, lambda p: self._prepare(p, states.get(db_key(p)), hashes), workers)
+
+    # -- extraction stage (any thread; never touches the database) -----------
+    def _prepare(self, path: Path, state: FileState | None, hashes: set[str]) -> _Job:
+        started = time.perf_counter()
+        job = self._examine(path, state, hashes)
+        job.seconds = time.perf_counter() - started
+        return job
+
+    def _examine(self, path: Path, state: FileState | None, hashes: set[str]) -> _Job:
+        key = db_key(path)
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return _Job(path, key, "gone")  # vanished between the scan and now
+        job = _Job(path, key, "failed", info)
+        if not _valid_name(path):
+            job.reason = "file name is not valid Unicode text: rename the file to make it searchable"
+            return job
+        if stat.S_ISLNK(info.st_mode):
+            return _Job(path, key, "gone")  # replaced by a link since the scan: never followed
+        if not stat.S_ISREG(info.st_mode):
+            job.reason = "not a regular file (a pipe, socket or device): it cannot be read as a document"
+            return job
+        same_space = state is not None and (state.status == "failed" or state.space_id == self.space.id)
+        if state is not None and same_space and state.size == info.st_size and state.mtime == info.st_mtime:
+            job.kind = "unchanged"
+            return job
+        if info.st_size > self.options.max_file_bytes:
+            limit_mb = self.options.max_file_bytes // (1024 * 1024)
+            job.reason = f"larger than the {limit_mb} MB limit"
+            return job
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(self.options.max_file_bytes + 1)
+                after = os.fstat(handle.fileno())
+        except FileNotFoundError:
+            return _Job(path, key, "gone")
+        except PermissionError:
+            job.reason = "permission denied"
+            return job
+        except OSError as exc:
+            job.reason = f"cannot read the file: {exc.strerror or exc}"
+            return job
+        if (
+            len(data) != info.st_size
+            or after.st_size != info.st_size
+            or after.st_mtime != info.st_mtime
+        ):
+            job.kind = "unstable"  # being written right now: retried once it settles
+            return job
+        digest = job.digest = hashlib.sha256(data).hexdigest()
+        if state is not None and same_space and state.status == "indexed" and state.content_hash == digest:
+            job.kind = "touch"
+            return job
+        if digest in hashes:
+            job.kind = "reuse"
+            return job
+        return self._extract(job, data)
+
+    def _extract(self, job: _Job, data: bytes) -> _Job:
+        try:
+            document = extract.extract(job.path, data)
+        except UserFacingError as exc:
+            job.reason = str(exc)
+            return job
+        except RecursionError:
+            job.reason = "broken file: its structure nests too deeply"
+            return job
+        except MemoryError:
+            job.reason = "broken file: extracting it needs more memory than is available"
+            return job
+        except Exception as exc:  # an extractor bug must not stop the run
+            log.exception("extraction of %s failed", job.path)
+            job.reason = f"could not extract text: {type(exc).__name__}: {exc}"
+            return job
+        job.chunks = chunk_document(
+            document, self._tokenize, max_tokens=self.max_tokens, overlap=self.options.chunk_overlap
+        )
+        if not job.chunks:
+            job.reason = "no text: nothing to index after extraction"
+            return job
+        job.kind = "embed"
+        return job
+
+    def _tokenize(self, text: str) -> list[int]:
+        with self._tokenize_lock:
+            return self.embedder.tokenize(text)
+
+    # -- embedding lane and writer (the calling thread) ----------------------
+    def _fail(self, folder_id: int, job: _Job, reason: str) -> str:
+        assert job.info is not None
+        self.index.record_failure(
+            folder_id=folder_id,
+            path=job.key,
+            size=job.info.st_size,
+            mtime=job.info.st_mtime,
+            content_hash=job.digest,
+            reason=reason,
+        )
+        return "failed"
+
+    def _commit(self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str]) -> str:
+        kind = job.kind
+        if kind == "unchanged" or kind == "unstable":
+            return kind
+        if kind == "gone":
+            self.index.delete_file(job.key)
+            return "gone"
+        assert job.info is not None
+        info = job.info
+        if kind == "failed":
+            return self._fail(folder_id, job, job.reason)
+        state = self.index.file_state(job.key)
+        if kind == "touch":
+            if state is not None and state.content_hash == job.digest:
+                self.index.touch_file(state.id, info.st_size, info.st_mtime)
+                return "unchanged"
+            job = self._prepare(job.path, state, hashes)  # its record went meanwhile
+            return self._commit(folder_id, job, progress, hashes)
+        digest = job.digest
+        assert digest is not None
+        if kind == "reuse":
+            if not self._still_same(job):
+                return "unstable"
+            copied = self.index.copy_indexed(
                 folder_id=folder_id,
-                path=key,
+                path=job.key,
                 size=info.st_size,
                 mtime=info.st_mtime,
                 content_hash=digest,
-                reason=reason,
+                space=self.space,
             )
-            return "failed"
-
-        if info.st_size > self.options.max_file_bytes:
-            limit_mb = self.options.max_file_bytes // (1024 * 1024)
-            return fail(f"larger than the {limit_mb} MB limit")
-        try:
-            data = path.read_bytes()
-        except PermissionError:
-            return fail("permission denied")
-        except OSError as exc:
-            return fail(f"cannot read the file: {exc.strerror or exc}")
-        digest = hashlib.sha256(data).hexdigest()
-        if state and same_space and state.content_hash == digest:
-            self.index.touch_file(state.id, info.st_size, info.st_mtime)
-            return "unchanged"
-        try:
-            document = extract.extract(path, data)
-        except ExtractionError as exc:
-            return fail(str(exc), digest)
-        except UserFacingError as exc:
-            return fail(str(exc), digest)
-        except Exception as exc:  # an extractor bug must not stop the run
-            log.exception("extraction of %s failed", path)
-            return fail(f"could not extract text: {type(exc).__name__}: {exc}", digest)
-
-        chunks = chunk_document(
-            document, self.embedder.tokenize, max_tokens=self.max_tokens, overlap=self.options.chunk_overlap
-        )
-        if not chunks:
-            return fail("no text: nothing to index after extraction", digest)
-        vectors = self.embedder.embed_tokens([c.tokens for c in chunks])
-        vectors = truncate_dimensions(vectors, self.space.dimensions)
+            if copied is not None:
+                progress.chunks_added += copied
+                return "reused"
+            # The other copy left the index meanwhile: extract and embed this one.
+            hashes.discard(job.digest)
+            job = self._prepare(job.path, state, hashes)
+            return self._commit(folder_id, job, progress, hashes)
+        vectors = self._embed(job.chunks)
+        if not self._still_same(job):
+            return "unstable"  # changed while it was embedded: these vectors are stale
+        special = self.embedder.special_tokens
         records = [
-            ChunkRecord(
-                c.ordinal,
-                c.text,
-                c.page,
-                c.start_char,
-                c.end_char,
-                len(c.tokens) + self.embedder.special_tokens,
-            )
-            for c in chunks
+            ChunkRecord(c.ordinal, c.text, c.page, c.start_char, c.end_char, len(c.tokens) + special)
+            for c in job.chunks
         ]
         self.index.replace_file(
             folder_id=folder_id,
-            path=key,
+            path=job.key,
             size=info.st_size,
             mtime=info.st_mtime,
             content_hash=digest,
@@ -272,6 +553,123 @@ class Indexer:
             chunks=records,
             vectors=vectors,
         )
-        progress.chunks_added += len(chunks)
+        hashes.add(digest)
+        progress.chunks_added += len(records)
         progress.tokens_embedded += sum(r.n_tokens for r in records)
         return "indexed"
+
+    def _embed(self, chunks: Sequence[Chunk]) -> np.ndarray:
+        vectors = self.embedder.embed_tokens([c.tokens for c in chunks])
+        return truncate_dimensions(vectors, self.space.dimensions)
+
+    @staticmethod
+    def _still_same(job: _Job) -> bool:
+        """The file is as it was read (a save during extraction or embedding means the
+        result describes an old version)."""
+        assert job.info is not None
+        try:
+            now = os.stat(job.path, follow_symlinks=False)
+        except OSError:
+            return False
+        return now.st_size == job.info.st_size and now.st_mtime == job.info.st_mtime
+
+
+class _Clock:
+    """Elapsed time, throughput and ETA for progress, not counting paused spans."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._paused_at: float | None = None
+        self._paused_total = 0.0
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused_total += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    def stamp(self, progress: IndexProgress) -> IndexProgress:
+        now = self._paused_at if self._paused_at is not None else time.monotonic()
+        elapsed = max(1e-9, now - self.started - self._paused_total)
+        progress.elapsed = elapsed
+        progress.chunks_per_second = round(progress.chunks_added / elapsed, 2)
+        if progress.files_done and progress.files_total:
+            remaining = max(0, progress.files_total - progress.files_done)
+            progress.eta_seconds = round(elapsed / progress.files_done * remaining, 1)
+        return progress
+
+
+class _Prefetch:
+    """Runs `prepare` over `items` in worker threads, yielding results in order, at most
+    a few files ahead of the consumer (bounded memory). Closing it stops the workers."""
+
+    def __init__(self, items: Sequence[Path], prepare: Callable[[Path], _Job], workers: int) -> None:
+        self._items = list(items)
+        self._prepare = prepare
+        self._results: dict[int, _Job | BaseException] = {}
+        self._next = 0
+        self._cond = threading.Condition()
+        self._ahead = max(2, 2 * workers)
+        self._taken = 0  # results consumed
+        self._claimed = 0  # items handed to workers
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"extract-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and self._claimed - self._taken >= self._ahead:
+                    self._cond.wait()
+                if self._closed or self._claimed >= len(self._items):
+                    return
+                position = self._claimed
+                self._claimed += 1
+            result: _Job | BaseException
+            try:
+                result = self._prepare(self._items[position])
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                result = exc
+            with self._cond:
+                self._results[position] = result
+                self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[_Job]:
+        return self
+
+    def __next__(self) -> _Job:
+        with self._cond:
+            if self._next >= len(self._items) or self._closed:
+                raise StopIteration
+            while self._next not in self._results:
+                self._cond.wait()
+            result = self._results.pop(self._next)
+            self._next += 1
+            self._taken += 1
+            self._cond.notify_all()
+        if isinstance(result, BaseException):
+            self.close()
+            raise result
+        return result
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            with contextlib.suppress(RuntimeError):
+                thread.join(timeout=30)
+
+
+# Kept for callers that filter paths the way a scan does (the GUI's watcher, tools).
+def eligible(root: Path, path: Path, exclusions: Exclusions | None = None) -> bool:
+    """Whether scanning `root` would index `path`."""
+    rules = exclusions or Exclusions()
+    return extract.supported(path) and rules.allows(root, path)
+

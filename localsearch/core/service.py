@@ -12,8 +12,9 @@ from pathlib import Path
 
 from localsearch import paths
 from localsearch.core.embedding import Embedder, LlamaEmbedder
-from localsearch.core.indexer import Indexer, IndexOptions, IndexProgress
+from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
 from localsearch.core.models.default import DEFAULT_MODEL, Report, build_default_model
+from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
 from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
 from localsearch.errors import ModelError
@@ -99,21 +100,34 @@ class LocalSearch:
         return self._space
 
     def index_paths(
-        self, roots: Iterable[Path | str], *, cancelled: Callable[[], bool] = lambda: False
+        self,
+        roots: Iterable[Path | str],
+        *,
+        cancelled: Callable[[], bool] = lambda: False,
+        control: IndexControl | None = None,
     ) -> Iterator[IndexProgress]:
-        yield from self._indexer(cancelled).run([Path(r) for r in roots])
+        yield from self._indexer(cancelled, control).run([Path(r) for r in roots])
 
-    def _indexer(self, cancelled: Callable[[], bool] = lambda: False) -> Indexer:
+    def _indexer(
+        self, cancelled: Callable[[], bool] = lambda: False, control: IndexControl | None = None
+    ) -> Indexer:
+        settings = self.settings
         options = IndexOptions(
-            chunk_tokens=self.settings.chunk_tokens,
-            chunk_overlap=self.settings.chunk_overlap,
-            max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            max_file_bytes=settings.max_file_mb * 1024 * 1024,
+            exclude=tuple(settings.exclude),
+            use_gitignore=settings.use_gitignore,
+            extract_workers=settings.extract_workers,
         )
-        return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled)
+        control = control or IndexControl(PowerPolicy(settings.on_battery))
+        return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
 
-    def update_paths(self, changed: Iterable[Path | str]) -> Iterator[IndexProgress]:
+    def update_paths(
+        self, changed: Iterable[Path | str], *, control: IndexControl | None = None
+    ) -> Iterator[IndexProgress]:
         """Re-read changed files or folders below the indexed folders (what a watcher reports)."""
-        yield from self._indexer().update(changed)
+        yield from self._indexer(control=control).update(changed)
 
     def reindex_all(self, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
         yield from self.index_paths([Path(p) for _, p in self.index.folders()], cancelled=cancelled)

@@ -111,10 +111,16 @@ def _migration_2(conn: Connection) -> None:
     )
 
 
+def _migration_3(conn: Connection) -> None:
+    # Renamed, moved and copied files are found by content hash and reuse stored vectors.
+    conn.execute("CREATE INDEX files_content_hash ON files(content_hash)")
+
+
 # Ordered, append-only: a migration only adds. The version is the position + 1.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("folders, files, chunks and embedding spaces", _migration_1),
     ("full-text index of chunks", _migration_2),
+    ("files by content hash", _migration_3),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -431,6 +437,62 @@ class Index:
                     f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
                     (cur.lastrowid, vector.tobytes()),
                 )
+
+    def file_states(self, folder_id: int) -> dict[str, FileState]:
+        """Every known file of a folder with what reconciliation compares, by path."""
+        rows = self.conn.execute(
+            "SELECT path, id, size, mtime, content_hash, status, reason, space_id FROM files "
+            "WHERE folder_id = ?",
+            (folder_id,),
+        )
+        return {str(r[0]): FileState(*r[1:]) for r in rows}
+
+    def indexed_hashes(self, space: Space) -> set[str]:
+        """Content hashes of the files indexed in a space (whose vectors can be reused)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT content_hash FROM files WHERE status = 'indexed' AND space_id = ? "
+            "AND content_hash IS NOT NULL",
+            (space.id,),
+        )
+        return {str(r[0]) for r in rows}
+
+    def copy_indexed(
+        self, *, folder_id: int, path: str, size: int, mtime: float, content_hash: str, space: Space
+    ) -> int | None:
+        """Index `path` with the chunks and vectors of another file with the same content
+        (a rename, move or copy), without embedding; in one transaction. Returns the number
+        of chunks copied, or None when no such file is indexed in this space."""
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT id FROM files WHERE content_hash = ? AND status = 'indexed' AND space_id = ? "
+                "AND path != ? AND EXISTS (SELECT 1 FROM chunks WHERE file_id = files.id) LIMIT 1",
+                (content_hash, space.id, path),
+            ).fetchone()
+            if row is None:
+                return None
+            source = int(row[0])
+            chunks = self.conn.execute(
+                f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, v.embedding "
+                f"FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+                "WHERE c.file_id = ? ORDER BY c.ordinal",
+                (source,),
+            ).fetchall()
+            count = self.conn.execute("SELECT COUNT(*) FROM chunks WHERE file_id = ?", (source,)).fetchone()
+            if len(chunks) != int(count[0]):
+                return None  # a chunk without its vector: embed afresh rather than copy a gap
+            file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
+            self._delete_chunks_of_file(file_id)
+            for ordinal, text, page, start_char, end_char, n_tokens, embedding in chunks:
+                cur = self.conn.execute(
+                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (file_id, ordinal, text, page, start_char, end_char, n_tokens),
+                )
+                self.conn.execute(
+                    f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
+                    (cur.lastrowid, embedding),
+                )
+        return len(chunks)
 
     def record_failure(
         self, *, folder_id: int, path: str, size: int, mtime: float, content_hash: str | None, reason: str

@@ -1,0 +1,322 @@
+"""Which paths indexing skips: sensible defaults, the user's patterns, `.gitignore` files.
+
+Patterns use `.gitignore` syntax (written here from git's documented rules, no library):
+
+- blank lines and lines starting with `#` are ignored; `\\#` and `\\!` escape those signs;
+  trailing spaces are dropped unless escaped with a backslash;
+- `!pattern` includes again what an earlier pattern excluded (the last match wins), but
+  nothing below an excluded folder comes back, since that folder is never entered;
+- a pattern ending in `/` matches folders only;
+- a pattern with a `/` at its start or in its middle is anchored to the folder it is
+  relative to (the indexed root, or the folder holding the `.gitignore`); otherwise it
+  matches a name at any depth;
+- `*` matches anything but `/`, `?` one character but `/`, `[a-z]` / `[!a-z]` a class;
+  `**/` at the start matches in every folder, `/**` at the end everything inside, and
+  `/**/` zero or more folders.
+
+Deciding never opens a file: scanning prunes excluded folders before entering them, and
+the only files read for exclusion are `.gitignore` files, when the setting asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Folders that hold tools' state rather than a person's documents, and hidden entries.
+# A user pattern such as `!.notes/` brings a hidden folder back; user patterns come later.
+DEFAULT_PATTERNS: tuple[str, ...] = (
+    ".*",
+    "node_modules/",
+    "__pycache__/",
+    "venv/",
+    "site-packages/",
+    "bower_components/",
+    "*.egg-info/",
+    "$RECYCLE.BIN/",
+    "System Volume Information/",
+    "lost+found/",
+    "*~",
+    "~$*",
+    "*.tmp",
+    "*.swp",
+    "*.partial",
+    "*.crdownload",
+    "*.part",
+)
+
+GITIGNORE = ".gitignore"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    regex: re.Pattern[str]
+    negate: bool
+    dir_only: bool
+    base: str  # folder of the rule's file, relative to the root, "" at the root
+
+
+def _split_pattern(line: str) -> tuple[str, bool] | None:
+    """(pattern, negated) for one line of a .gitignore, or None for blanks and comments."""
+    line = line.rstrip("\n").rstrip("\r")
+    # Trailing spaces go unless escaped ("foo\ " keeps one space).
+    stripped = line.rstrip(" ")
+    if stripped.endswith("\\") and len(stripped) < len(line):
+        stripped += " "
+    line = stripped
+    if not line or line.startswith("#"):
+        return None
+    negate = False
+    if line.startswith("!"):
+        negate, line = True, line[1:]
+    elif line.startswith(("\\!", "\\#")):
+        line = line[1:]
+    return (line, negate) if line else None
+
+
+def _class_to_regex(pattern: str, i: int) -> tuple[str, int] | None:
+    """A `[...]` class starting at pattern[i] as a regex class, and the index after it."""
+    j = i + 1
+    negate = j < len(pattern) and pattern[j] in "!^"
+    if negate:
+        j += 1
+    body_start = j
+    if j < len(pattern) and pattern[j] == "]":
+        j += 1  # a leading ] is literal
+    while j < len(pattern) and pattern[j] != "]":
+        j += 2 if pattern[j] == "\\" else 1
+    if j >= len(pattern):
+        return None  # no closing bracket: the [ is literal
+    body = pattern[body_start:j]
+    out = []
+    k = 0
+    while k < len(body):
+        ch = body[k]
+        if ch == "\\" and k + 1 < len(body):
+            out.append(re.escape(body[k + 1]))
+            k += 2
+            continue
+        if ch == "-" and out and k + 1 < len(body):
+            out.append("-")
+        else:
+            out.append(re.escape(ch) if ch in "\\^[]" else ch)
+        k += 1
+    inner = "".join(out)
+    # A class never matches the separator.
+    return ("[^/" + inner + "]" if negate else "(?!/)[" + inner + "]"), j + 1
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            if pattern.startswith("**", i):
+                at_start = i == 0 or pattern[i - 1] == "/"
+                at_end = i + 2 == n or pattern[i + 2] == "/"
+                if at_start and at_end:
+                    if i + 2 == n:
+                        out.append(".*")  # trailing /**: everything inside
+                        i += 2
+                    else:
+                        out.append("(?:.*/)?")  # **/ : zero or more folders
+                        i += 3
+                    continue
+                while i < n and pattern[i] == "*":
+                    i += 1
+                out.append("[^/]*")
+                continue
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            converted = _class_to_regex(pattern, i)
+            if converted is not None:
+                regex, i = converted
+                out.append(regex)
+                continue
+            out.append(re.escape(ch))
+        elif ch == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def compile_rule(line: str, base: str = "") -> _Rule | None:
+    parsed = _split_pattern(line)
+    if parsed is None:
+        return None
+    pattern, negate = parsed
+    dir_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    if not pattern:
+        return None
+    anchored = "/" in pattern
+    pattern = pattern.lstrip("/")
+    # "dir/**" matches what is inside dir, not dir itself.
+    inside = pattern.endswith("/**")
+    body = _glob_to_regex(pattern[:-3]) + "/.+" if inside else _glob_to_regex(pattern)
+    prefix = "" if anchored or pattern.startswith("**/") else "(?:.*/)?"
+    return _Rule(re.compile(f"^{prefix}{body}$", re.DOTALL), negate, dir_only, base)
+
+
+class Rules:
+    """An ordered list of patterns; the last one that matches a path decides."""
+
+    def __init__(self, rules: Iterable[_Rule] = ()) -> None:
+        self.rules: list[_Rule] = list(rules)
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], base: str = "") -> Rules:
+        return cls(r for r in (compile_rule(line, base) for line in lines) if r is not None)
+
+    def __add__(self, other: Rules) -> Rules:
+        return Rules(self.rules + other.rules)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def match(self, relative: str, is_dir: bool) -> bool | None:
+        """True: excluded; False: included again by a `!` pattern; None: no pattern matches.
+        `relative` is the path below the root with `/` separators."""
+        for rule in reversed(self.rules):
+            if rule.dir_only and not is_dir:
+                continue
+            target = relative
+            if rule.base:
+                if not relative.startswith(rule.base + "/"):
+                    continue
+                target = relative[len(rule.base) + 1 :]
+            if rule.regex.match(target):
+                return not rule.negate
+        return None
+
+
+def _is_virtualenv(path: str) -> bool:
+    """A Python virtual environment, whatever its name (`pyvenv.cfg` marks it)."""
+    return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+
+
+class Exclusions:
+    """Exclusion rules for indexing: defaults, then the user's patterns, then (optionally)
+    the `.gitignore` files found in the indexed trees."""
+
+    def __init__(self, patterns: Sequence[str] = (), *, use_gitignore: bool = False) -> None:
+        self.base = Rules.parse(DEFAULT_PATTERNS) + Rules.parse(patterns)
+        self.use_gitignore = use_gitignore
+        self._gitignores: dict[str, tuple[tuple[int, float], Rules]] = {}
+
+    def gitignore_rules(self, folder: str, relative: str) -> Rules:
+        """The rules of `folder`/.gitignore (cached until the file changes), or no rules."""
+        if not self.use_gitignore:
+            return Rules()
+        path = os.path.join(folder, GITIGNORE)
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            self._gitignores.pop(path, None)
+            return Rules()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 1024 * 1024:
+            return Rules()
+        key = (info.st_size, info.st_mtime)
+        cached = self._gitignores.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                rules = Rules.parse(handle, relative)
+        except OSError:
+            rules = Rules()
+        self._gitignores[path] = (key, rules)
+        return rules
+
+    def _excluded(self, rules: Rules, relative: str, full: str, is_dir: bool) -> bool:
+        if is_dir and _is_virtualenv(full):
+            return rules.match(relative, True) is not False  # unless a pattern brings it back
+        return rules.match(relative, is_dir) is True
+
+    def walk(self, root: Path, start: Path | None = None) -> Iterator[Path]:
+        """Every file (regular or special) under `start` (default: root) that no rule
+        excludes, sorted, never following a symbolic link, never entering an excluded
+        folder. Rules are those of `root`: a subfolder sees its parents' `.gitignore`s."""
+        rules = self.base + self.gitignore_rules(str(root), "")
+        if start is None or start == root:
+            yield from self._walk(str(root), "", rules)
+            return
+        rules_at = self._rules_at(root, start)
+        if rules_at is not None:
+            relative = start.relative_to(root).as_posix()
+            yield from self._walk(str(start), relative, rules_at + self.gitignore_rules(str(start), relative))
+
+    def _rules_at(self, root: Path, folder: Path) -> Rules | None:
+        """The rules in force inside `folder` (its own .gitignore aside), or None when the
+        folder itself is excluded or reached through a symbolic link."""
+        if not self.allows(root, folder):
+            return None
+        rules = self.base + self.gitignore_rules(str(root), "")
+        current, relative = str(root), ""
+        for part in folder.relative_to(root).parts[:-1]:
+            current = os.path.join(current, part)
+            relative = f"{relative}/{part}" if relative else part
+            rules = rules + self.gitignore_rules(current, relative)
+        return rules
+
+    def _walk(self, folder: str, relative: str, rules: Rules) -> Iterator[Path]:
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return  # vanished or unreadable folder: nothing to index below it
+        subfolders = []
+        for entry in entries:
+            rel = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_symlink():
+                    continue  # never followed: no loops, nothing outside the roots
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if self._excluded(rules, rel, entry.path, is_dir):
+                continue
+            if is_dir:
+                subfolders.append((entry.path, rel))
+            else:
+                yield Path(entry.path)
+        for path, rel in subfolders:
+            yield from self._walk(path, rel, rules + self.gitignore_rules(path, rel))
+
+    def allows(self, root: Path, path: Path) -> bool:
+        """Whether walking `root` would reach `path` (no folder on the way and not the
+        path itself excluded, no symbolic link on the way)."""
+        try:
+            parts = path.relative_to(root).parts
+        except ValueError:
+            return False
+        rules = self.base + self.gitignore_rules(str(root), "")
+        current = str(root)
+        relative = ""
+        for position, part in enumerate(parts):
+            current = os.path.join(current, part)
+            relative = f"{relative}/{part}" if relative else part
+            last = position == len(parts) - 1
+            try:
+                info = os.lstat(current)
+            except OSError:
+                info = None
+            if info is not None and stat.S_ISLNK(info.st_mode):
+                return False
+            is_dir = info is not None and stat.S_ISDIR(info.st_mode)
+            if self._excluded(rules, relative, current, is_dir or not last):
+                return False
+            if not last:
+                rules = rules + self.gitignore_rules(current, relative)
+        return True
