@@ -39,7 +39,7 @@ class FakeEmbedder:
         seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
         return np.random.default_rng(seed).standard_normal(self.dimensions).astype(np.float32)
 
-    def embed_tokens(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
         self.embedded_sequences += len(sequences)
         out = np.zeros((len(sequences), self.dimensions), dtype=np.float32)
         for row, tokens in enumerate(sequences):

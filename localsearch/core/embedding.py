@@ -2,8 +2,17 @@
 
 Texts arrive as token ids (the chunker tokenized them once), are packed into batches
 that never exceed the context llama.cpp was given (an encoder must see a whole batch
-in one micro-batch, or llama.cpp aborts the process), mean-pooled by llama.cpp and
+in one micro-batch, or llama.cpp aborts the process), pooled by llama.cpp and
 returned L2-normalized as float32 rows.
+
+Each input gets its role's prompt: a model may want queries and documents prefixed
+differently ("search_query: " / "search_document: ") or run through a task LoRA
+adapter (jina-embeddings-v3). The prefix is tokenized once, when the engine starts.
+
+Every context parameter is checked before llama.cpp sees it (check_geometry), because
+llama.cpp answers a bad one with a failed assertion that ends the process. The
+process engine (engine_process.ProcessEmbedder) runs this engine in a child process
+so that an abort that slips through costs one batch, not the application.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -22,9 +31,15 @@ import numpy as np
 
 from localsearch.errors import ModelError
 
+ROLES = ("document", "query")
+
 
 class Embedder(Protocol):
-    """What indexing and search need from a model."""
+    """What indexing and search need from a model.
+
+    Engines may also offer `query_prefix_tokens` and `document_prefix_tokens` (the
+    tokens a role's prompt takes from each input; read through reserved_tokens) and
+    `embed_late` (late chunking)."""
 
     name: str
     dimensions: int
@@ -35,11 +50,23 @@ class Embedder(Protocol):
         """Content tokens of `text`, without special tokens."""
         ...
 
-    def embed_tokens(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """One normalized float32 row per sequence of content tokens."""
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
+        """One normalized float32 row per sequence of content tokens, embedded as a
+        `role` ("document" or "query") with that role's prompt."""
         ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class EngineCrashed(ModelError):
+    """The engine died on an input (a llama.cpp abort in the engine process). The message
+    names the input; the engine restarts for the next call."""
+
+
+def reserved_tokens(embedder: Embedder, role: str = "document") -> int:
+    """Tokens of each input the engine fills itself (special tokens and the role's prompt):
+    a chunker leaves this much room. Works with engines that predate prompts."""
+    return int(embedder.special_tokens) + int(getattr(embedder, f"{role}_prefix_tokens", 0))
 
 
 def normalize_rows(matrix: np.ndarray) -> np.ndarray:
@@ -53,6 +80,34 @@ def truncate_dimensions(matrix: np.ndarray, dimensions: int) -> np.ndarray:
     if dimensions <= 0 or dimensions >= matrix.shape[1]:
         return matrix
     return normalize_rows(np.ascontiguousarray(matrix[:, :dimensions]))
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+
+
+# A context's token capacity is rounded up to this: llama.cpp pads contexts to multiples
+# of 256 internally, and a batch size off that grid tripped GGML_ASSERT(ggml_can_mul_mat)
+# in the pooling graph (FACTS.md: n_batch = n_ubatch = 384 with 64 sequences).
+CONTEXT_GRANULE = 256
+
+
+def check_geometry(
+    *, max_tokens: int, batch_tokens: int, max_sequences: int, n_ctx_train: int, max_parallel: int
+) -> None:
+    """Refuse a context llama.cpp would answer with a failed assertion (a process abort)."""
+    problems = []
+    if not 0 < max_tokens <= n_ctx_train:
+        problems.append(f"max_tokens {max_tokens} must be in 1..{n_ctx_train} (the model's context)")
+    if batch_tokens < max_tokens:
+        problems.append(f"batch_tokens {batch_tokens} must hold one whole input ({max_tokens} tokens)")
+    if batch_tokens % CONTEXT_GRANULE:
+        problems.append(f"batch_tokens {batch_tokens} must be a multiple of {CONTEXT_GRANULE}")
+    if not 0 < max_sequences <= min(max_parallel, batch_tokens):
+        problems.append(f"max_sequences {max_sequences} must be in 1..{min(max_parallel, batch_tokens)}")
+    if problems:
+        raise ModelError("Invalid engine settings: " + "; ".join(problems))
 
 
 log = logging.getLogger(__name__)
@@ -79,22 +134,32 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
-class LlamaEmbedder:
-    """A GGUF embedding model in llama.cpp, CPU or GPU, one context per instance.
+def gpu_offload_available() -> bool:
+    import llama_cpp
 
-    Not thread-safe: use one instance per thread (indexing lane, query lane).
-    """
+    return bool(llama_cpp.llama_supports_gpu_offload())
 
-    def __init__(
-        self,
-        model_path: Path | str,
-        *,
-        name: str | None = None,
-        threads: int = 0,
-        max_tokens: int = 0,
-        batch_tokens: int = 0,
-        flash_attention: bool = True,
-    ) -> None:
+
+def cpu_features() -> str:
+    """llama.cpp's own summary of the CPU features its build uses (AVX512_BF16 = 1 …)."""
+    import llama_cpp
+
+    return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace")
+
+
+def default_threads() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaVocab:
+    """A model's tokenizer. vocab_only loads no weights: the cheap way for a process
+    that tokenizes but leaves embedding to a child process."""
+
+    def __init__(self, model_path: Path | str, *, vocab_only: bool = True, gpu: bool = True) -> None:
         import llama_cpp
 
         _init_backend()
@@ -102,87 +167,27 @@ class LlamaEmbedder:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(f"Model file not found: {self.model_path}")
-        self.name = name or self.model_path.stem
-
-        model_params = llama_cpp.llama_model_default_params()
-        model_params.n_gpu_layers = 999 if llama_cpp.llama_supports_gpu_offload() else 0
-        self._model = llama_cpp.llama_model_load_from_file(str(self.model_path).encode(), model_params)
-        if not self._model:
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = vocab_only
+        params.n_gpu_layers = 999 if gpu and not vocab_only and llama_cpp.llama_supports_gpu_offload() else 0
+        self.model = llama_cpp.llama_model_load_from_file(str(self.model_path).encode(), params)
+        if not self.model:
             raise ModelError(f"llama.cpp could not load {self.model_path}")
-        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.dimensions = int(llama_cpp.llama_model_n_embd(self._model))
-        n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
-
-        # Inputs are cut to max_tokens (at most the training context); a batch always holds
-        # one whole input, since an encoder given more tokens than n_ubatch aborts.
-        self.max_tokens = min(max_tokens or n_ctx_train, n_ctx_train)
-        self.batch_tokens = max(batch_tokens or self.max_tokens, self.max_tokens)
-        self.max_sequences = min(self.batch_tokens, int(llama_cpp.llama_max_parallel_sequences()))
-
-        ctx_params = llama_cpp.llama_context_default_params()
-        ctx_params.n_ctx = self.batch_tokens
-        ctx_params.n_batch = self.batch_tokens
-        ctx_params.n_ubatch = self.batch_tokens  # encoders need the whole batch in one ubatch
-        ctx_params.n_seq_max = self.max_sequences
-        ctx_params.kv_unified = True
-        ctx_params.embeddings = True
-        ctx_params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
-        n_threads = threads or os.cpu_count() or 1
-        ctx_params.n_threads = n_threads
-        ctx_params.n_threads_batch = n_threads
-        ctx_params.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if flash_attention
-            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
-        self._ctx = llama_cpp.llama_init_from_model(self._model, ctx_params)
-        if not self._ctx:
-            llama_cpp.llama_model_free(self._model)
-            raise ModelError(f"llama.cpp could not create a context for {self.model_path}")
-
-        self._bos = (
-            int(llama_cpp.llama_vocab_bos(self._vocab))
-            if llama_cpp.llama_vocab_get_add_bos(self._vocab)
-            else -1
-        )
-        self._eos = (
-            int(llama_cpp.llama_vocab_eos(self._vocab))
-            if llama_cpp.llama_vocab_get_add_eos(self._vocab)
-            else -1
-        )
-        self.special_tokens = int(self._bos >= 0) + int(self._eos >= 0)
-
-        # A batch whose arrays are numpy buffers: filled with slices, not per-token ctypes calls.
-        n = self.batch_tokens
-        self._tokens = np.zeros(n, dtype=np.int32)
-        self._positions = np.zeros(n, dtype=np.int32)
-        self._seq_ids = np.zeros(n, dtype=np.int32)
-        self._n_seq_id = np.ones(n, dtype=np.int32)
-        self._outputs = np.ones(n, dtype=np.int8)
-        int_p = ctypes.POINTER(ctypes.c_int32)
-        base = self._seq_ids.ctypes.data
-        self._seq_id_ptrs = (int_p * n)(*[ctypes.cast(base + 4 * i, int_p) for i in range(n)])
-        # Typed as Any: the bindings declare these pointer fields as arrays.
-        self._batch: Any = cast(Any, llama_cpp.llama_batch())
-        self._batch.token = self._tokens.ctypes.data_as(int_p)
-        self._batch.embd = ctypes.POINTER(ctypes.c_float)()
-        self._batch.pos = self._positions.ctypes.data_as(int_p)
-        self._batch.n_seq_id = self._n_seq_id.ctypes.data_as(int_p)
-        self._batch.seq_id = ctypes.cast(self._seq_id_ptrs, ctypes.POINTER(int_p))
-        self._batch.logits = self._outputs.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        self._vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.dimensions = int(llama_cpp.llama_model_n_embd(self.model))
+        self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self.model))
+        self.n_layers = int(llama_cpp.llama_model_n_layer(self.model))
+        adds_bos = llama_cpp.llama_vocab_get_add_bos(self._vocab)
+        self.bos = int(llama_cpp.llama_vocab_bos(self._vocab)) if adds_bos else -1
+        adds_eos = llama_cpp.llama_vocab_get_add_eos(self._vocab)
+        self.eos = int(llama_cpp.llama_vocab_eos(self._vocab)) if adds_eos else -1
+        self.special_tokens = int(self.bos >= 0) + int(self.eos >= 0)
         self._token_buffer = (llama_cpp.llama_token * 4096)()
 
-    @property
-    def max_content_tokens(self) -> int:
-        return self.max_tokens - self.special_tokens
-
     def close(self) -> None:
-        if getattr(self, "_ctx", None):
-            self._lib.llama_free(self._ctx)
-            self._ctx = None
-        if getattr(self, "_model", None):
-            self._lib.llama_model_free(self._model)
-            self._model = None
+        if getattr(self, "model", None):
+            self._lib.llama_model_free(self.model)
+            self.model = None
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
@@ -201,51 +206,351 @@ class LlamaEmbedder:
             capacity = -n
             buffer = (self._lib.llama_token * capacity)()
 
-    def _with_specials(self, tokens: Sequence[int]) -> list[int]:
-        body = list(tokens[: self.max_content_tokens])
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        if not tokens:
+            return ""
+        array = (self._lib.llama_token * len(tokens))(*tokens)
+        size = 8 * len(tokens) + 16
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = self._lib.llama_detokenize(self._vocab, array, len(tokens), buffer, size, True, False)
+            if n >= 0:
+                return buffer.raw[:n].decode("utf-8", errors="replace")
+            size = -n
+
+    def describe(self, tokens: Sequence[int], limit: int = 12) -> str:
+        """A short, recognizable rendering of an input for an error message."""
+        words = self.detokenize(list(tokens[:limit])).strip()
+        more = "…" if len(tokens) > limit else ""
+        return f"{len(tokens)} tokens: {words!r}{more}"
+
+
+class _Batch:
+    """A llama_batch whose arrays are numpy buffers: filled with slices, not per-token
+    ctypes calls."""
+
+    def __init__(self, lib: Any, capacity: int) -> None:
+        self.capacity = capacity
+        self.tokens = np.zeros(capacity, dtype=np.int32)
+        self.positions = np.zeros(capacity, dtype=np.int32)
+        self.seq_ids = np.zeros(capacity, dtype=np.int32)
+        self.n_seq_id = np.ones(capacity, dtype=np.int32)
+        self.outputs = np.ones(capacity, dtype=np.int8)
+        int_p = ctypes.POINTER(ctypes.c_int32)
+        base = self.seq_ids.ctypes.data
+        self._seq_id_ptrs = (int_p * capacity)(*[ctypes.cast(base + 4 * i, int_p) for i in range(capacity)])
+        # Typed as Any: the bindings declare these pointer fields as arrays.
+        self.struct: Any = cast(Any, lib.llama_batch())
+        self.struct.token = self.tokens.ctypes.data_as(int_p)
+        self.struct.embd = ctypes.POINTER(ctypes.c_float)()
+        self.struct.pos = self.positions.ctypes.data_as(int_p)
+        self.struct.n_seq_id = self.n_seq_id.ctypes.data_as(int_p)
+        self.struct.seq_id = ctypes.cast(self._seq_id_ptrs, ctypes.POINTER(int_p))
+        self.struct.logits = self.outputs.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+
+    def fill(self, sequences: Sequence[Sequence[int]]) -> None:
+        position = 0
+        for seq, tokens in enumerate(sequences):
+            n = len(tokens)
+            if position + n > self.capacity:
+                raise ModelError(f"A batch of {position + n} tokens exceeds the context ({self.capacity})")
+            self.tokens[position : position + n] = tokens
+            self.positions[position : position + n] = np.arange(n, dtype=np.int32)
+            self.seq_ids[position : position + n] = seq
+            position += n
+        self.struct.n_tokens = position
+
+
+def _round_up(value: int, granule: int) -> int:
+    return -(-value // granule) * granule
+
+
+class LlamaEmbedder:
+    """A GGUF embedding model in llama.cpp, CPU or GPU, one context per instance.
+
+    Not thread-safe: use one instance per thread (indexing lane, query lane).
+    query_prefix / document_prefix: the text the model wants before each role's input.
+    adapters: a LoRA adapter GGUF per role (jina-embeddings-v3's task adapters), applied
+    with adapter_scale while that role is embedded.
+    late_tokens: the context of a late-chunking pass (0: the model's training context).
+    """
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        name: str | None = None,
+        threads: int = 0,
+        max_tokens: int = 0,
+        batch_tokens: int = 0,
+        max_sequences: int = 0,
+        flash_attention: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        adapters: Mapping[str, str | Path] | None = None,
+        adapter_scale: float = 1.0,
+        late_tokens: int = 0,
+        gpu: bool = True,
+    ) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._ctx: Any = None
+        self._late_ctx: Any = None
+        self._adapters: dict[str, Any] = {}
+        self._vocab = LlamaVocab(model_path, vocab_only=False, gpu=gpu)
+        self.model_path = self._vocab.model_path
+        self._model = self._vocab.model
+        self.name = name or self.model_path.stem
+        self.dimensions = self._vocab.dimensions
+        self.n_layers = self._vocab.n_layers
+        n_ctx_train = self._vocab.n_ctx_train
+        self.special_tokens = self._vocab.special_tokens
+        self._bos, self._eos = self._vocab.bos, self._vocab.eos
+
+        # Inputs are cut to max_tokens (at most the training context); a batch always holds
+        # one whole input, since an encoder given more tokens than n_ubatch aborts.
+        self.max_tokens = min(max_tokens or n_ctx_train, n_ctx_train)
+        self.batch_tokens = _round_up(max(batch_tokens, self.max_tokens), CONTEXT_GRANULE)
+        max_parallel = int(llama_cpp.llama_max_parallel_sequences())
+        self.max_sequences = max_sequences or min(self.batch_tokens, max_parallel)
+        check_geometry(
+            max_tokens=self.max_tokens,
+            batch_tokens=self.batch_tokens,
+            max_sequences=self.max_sequences,
+            n_ctx_train=n_ctx_train,
+            max_parallel=max_parallel,
+        )
+        self.late_tokens = min(late_tokens or n_ctx_train, n_ctx_train)
+        self.threads = threads or default_threads()
+        self.flash_attention = flash_attention
+
+        self._prefix = {"query": self.tokenize(query_prefix), "document": self.tokenize(document_prefix)}
+        for role, prefix in self._prefix.items():
+            if len(prefix) + self.special_tokens >= self.max_tokens:
+                raise ModelError(f"The {role} prompt leaves no room for text in {self.max_tokens} tokens")
+        self.query_prefix_tokens = len(self._prefix["query"])
+        self.document_prefix_tokens = len(self._prefix["document"])
+
+        self._ctx = self._new_context(self.batch_tokens, self.max_sequences, pooled=True)
+        self._batch = _Batch(llama_cpp, self.batch_tokens)
+        self._late_batch: _Batch | None = None
+
+        self.adapter_scale = float(adapter_scale)
+        for role, path in (adapters or {}).items():
+            _check_role(role)
+            if not Path(path).is_file():
+                raise ModelError(f"Adapter file not found: {path}")
+            adapter = llama_cpp.llama_adapter_lora_init(self._model, str(path).encode())
+            if not adapter:
+                raise ModelError(f"llama.cpp could not load the {role} adapter {path} for {self.model_path}")
+            self._adapters[role] = adapter
+        self._active: dict[str, str] = {}  # context ("pooled", "late") -> role whose adapter is set
+
+    def _new_context(self, n_tokens: int, n_sequences: int, *, pooled: bool) -> Any:
+        lib = self._lib
+        params = lib.llama_context_default_params()
+        params.n_ctx = n_tokens
+        params.n_batch = n_tokens
+        params.n_ubatch = n_tokens  # encoders need the whole batch in one micro-batch
+        params.n_seq_max = n_sequences
+        params.kv_unified = True
+        params.embeddings = True
+        # The model's own pooling (mean, CLS …) for whole inputs; token states for late chunking.
+        params.pooling_type = lib.LLAMA_POOLING_TYPE_UNSPECIFIED if pooled else lib.LLAMA_POOLING_TYPE_NONE
+        params.n_threads = self.threads
+        params.n_threads_batch = self.threads
+        params.flash_attn_type = (
+            lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attention else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        ctx = lib.llama_init_from_model(self._model, params)
+        if not ctx:
+            raise ModelError(f"llama.cpp could not create a context for {self.model_path}")
+        if pooled and lib.llama_pooling_type(ctx) == lib.LLAMA_POOLING_TYPE_NONE:
+            lib.llama_free(ctx)
+            raise ModelError(f"{self.model_path.name} declares no pooling: it is not an embedding model")
+        return ctx
+
+    @property
+    def max_content_tokens(self) -> int:
+        return self.max_tokens - self.special_tokens
+
+    def close(self) -> None:
+        for attr in ("_ctx", "_late_ctx"):
+            ctx = getattr(self, attr, None)
+            if ctx:
+                self._lib.llama_free(ctx)
+                setattr(self, attr, None)
+        for adapter in getattr(self, "_adapters", {}).values():
+            self._lib.llama_adapter_lora_free(adapter)
+        self._adapters = {}
+        vocab = getattr(self, "_vocab", None)
+        if vocab is not None:
+            vocab.close()
+        self._model = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
+            self.close()
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._vocab.tokenize(text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._vocab.detokenize(tokens)
+
+    def _framed(self, tokens: Sequence[int], role: str, limit: int) -> list[int]:
+        """[BOS] + the role's prompt + content cut to fit `limit` + [EOS]."""
+        prefix = self._prefix[role]
+        room = limit - self.special_tokens - len(prefix)
+        body = list(prefix) + list(tokens[:room])
         if self._bos >= 0:
             body.insert(0, self._bos)
         if self._eos >= 0:
             body.append(self._eos)
         return body
 
-    def embed_tokens(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    def _use_adapter(self, lane: str, ctx: Any, role: str) -> None:
+        """Set the role's task adapter (or none) on a context, when it changes."""
+        if not self._adapters or self._active.get(lane, "") == role:
+            return
+        lib = self._lib
+        adapter = self._adapters.get(role)
+        if adapter is None:
+            status = lib.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            array = (lib.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(self.adapter_scale)
+            status = lib.llama_set_adapters_lora(ctx, array, 1, scales)
+        if status != 0:
+            raise ModelError(f"llama.cpp could not set the {role} adapter (status {status})")
+        self._active[lane] = role
+
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
+        _check_role(role)
         out = np.empty((len(sequences), self.dimensions), dtype=np.float32)
-        pending: list[tuple[int, list[int]]] = []
+        framed = [self._framed(tokens, role, self.max_tokens) for tokens in sequences]
+        self._use_adapter("pooled", self._ctx, role)
+        # Longest first, packed greedily: similar lengths share a batch and none is cut.
+        order = sorted(range(len(framed)), key=lambda i: -len(framed[i]))
+        pending: list[int] = []
         used = 0
-        for index, tokens in enumerate(sequences):
-            full = self._with_specials(tokens)
-            if pending and (used + len(full) > self.batch_tokens or len(pending) >= self.max_sequences):
-                self._run(pending, out)
+        for index in order:
+            n = len(framed[index])
+            if pending and (used + n > self.batch_tokens or len(pending) >= self.max_sequences):
+                self._run(pending, framed, out)
                 pending, used = [], 0
-            pending.append((index, full))
-            used += len(full)
+            pending.append(index)
+            used += n
         if pending:
-            self._run(pending, out)
+            self._run(pending, framed, out)
         return normalize_rows(out)
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_tokens([self.tokenize(t) for t in texts])
+    def embed_texts(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
+        return self.embed_tokens([self.tokenize(t) for t in texts], role)
 
-    def _run(self, pending: list[tuple[int, list[int]]], out: np.ndarray) -> None:
+    def _run(self, pending: list[int], framed: list[list[int]], out: np.ndarray) -> None:
         lib = self._lib
-        position = 0
-        for seq, (_, tokens) in enumerate(pending):
-            n = len(tokens)
-            self._tokens[position : position + n] = tokens
-            self._positions[position : position + n] = np.arange(n, dtype=np.int32)
-            self._seq_ids[position : position + n] = seq
-            position += n
-        self._batch.n_tokens = position
+        self._batch.fill([framed[i] for i in pending])
         lib.llama_memory_clear(lib.llama_get_memory(self._ctx), True)
-        status = lib.llama_decode(self._ctx, self._batch)
+        status = lib.llama_decode(self._ctx, self._batch.struct)
         if status != 0:
             raise ModelError(f"llama.cpp failed to embed a batch (status {status})")
-        for seq, (index, _) in enumerate(pending):
+        for seq, index in enumerate(pending):
             pointer = lib.llama_get_embeddings_seq(self._ctx, seq)
             if not pointer:
                 raise ModelError("llama.cpp returned no embedding for a sequence")
             out[index] = np.ctypeslib.as_array(pointer, shape=(self.dimensions,))
+
+    # -- late chunking ---------------------------------------------------------------
+    def token_states(self, tokens: Sequence[int], role: str = "document") -> np.ndarray:
+        """The last layer's output for every token of one pass over [BOS] + prompt +
+        tokens + [EOS] (cut to late_tokens): one float32 row per token, not normalized."""
+        _check_role(role)
+        lib = self._lib
+        if self._late_ctx is None:
+            capacity = _round_up(self.late_tokens, CONTEXT_GRANULE)
+            check_geometry(
+                max_tokens=self.late_tokens,
+                batch_tokens=capacity,
+                max_sequences=1,
+                n_ctx_train=self._vocab.n_ctx_train,
+                max_parallel=int(lib.llama_max_parallel_sequences()),
+            )
+            self._late_ctx = self._new_context(capacity, 1, pooled=False)
+            self._late_batch = _Batch(lib, capacity)
+        batch = cast(_Batch, self._late_batch)
+        framed = self._framed(tokens, role, self.late_tokens)
+        self._use_adapter("late", self._late_ctx, role)
+        batch.fill([framed])
+        lib.llama_memory_clear(lib.llama_get_memory(self._late_ctx), True)
+        status = lib.llama_decode(self._late_ctx, batch.struct)
+        if status != 0:
+            raise ModelError(f"llama.cpp failed to embed a document (status {status})")
+        pointer = lib.llama_get_embeddings(self._late_ctx)
+        if not pointer:
+            raise ModelError("llama.cpp returned no token embeddings")
+        return np.ctypeslib.as_array(pointer, shape=(len(framed), self.dimensions)).copy()
+
+    def embed_late(
+        self, tokens: Sequence[int], spans: Sequence[tuple[int, int]], role: str = "document"
+    ) -> np.ndarray:
+        """Late chunking: one normalized row per span (start, end) of `tokens`, each the
+        mean of its tokens' outputs from a pass that saw the text around it.
+
+        A document longer than late_tokens is read in consecutive windows, each starting
+        at the first span that no longer fits the previous one; a span longer than a
+        window is cut to it."""
+        out = np.zeros((len(spans), self.dimensions), dtype=np.float32)
+        offset = int(self._bos >= 0) + len(self._prefix[role])
+        room = self.late_tokens - self.special_tokens - len(self._prefix[role])
+        for start, stop, members in late_windows(spans, room, len(tokens)):
+            states = self.token_states(tokens[start:stop], role)
+            for index in members:
+                first, last = spans[index]
+                first, last = first - start + offset, min(last, start + room) - start + offset
+                if last > first:
+                    out[index] = states[first:last].mean(axis=0)
+        return normalize_rows(out)
+
+
+def late_windows(
+    spans: Sequence[tuple[int, int]], room: int, n_tokens: int
+) -> list[tuple[int, int, list[int]]]:
+    """Group spans into passes of at most `room` tokens: (start, stop, span indices)."""
+    for start, stop in spans:
+        if not 0 <= start <= stop <= n_tokens:
+            raise ValueError(f"span ({start}, {stop}) lies outside the {n_tokens} tokens")
+    windows: list[tuple[int, int, list[int]]] = []
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    for index in order:
+        start, stop = spans[index]
+        if windows and stop - windows[-1][0] <= room:
+            w_start, w_stop, members = windows[-1]
+            windows[-1] = (w_start, max(w_stop, stop), [*members, index])
+        else:
+            windows.append((start, min(stop, start + room), [index]))
+    return windows
+
+
+def layout_for_late_chunking(chunks: Sequence[Sequence[int]]) -> tuple[list[int], list[tuple[int, int]]]:
+    """The document's token stream and each chunk's span in it, from chunks whose leading
+    tokens may repeat the previous chunk's tail (the chunker's overlap)."""
+    stream: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for tokens in chunks:
+        tokens = list(tokens)
+        shared = 0
+        if spans:
+            previous = stream[spans[-1][0] :]
+            for size in range(min(len(previous), len(tokens)), 0, -1):
+                if previous[-size:] == tokens[:size]:
+                    shared = size
+                    break
+        start = len(stream) - shared
+        stream.extend(tokens[shared:])
+        spans.append((start, len(stream)))
+    return stream, spans
 
 
 QUANT_TYPES = ("f16", "bf16", "q8_0", "q4_k_m")

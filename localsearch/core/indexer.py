@@ -34,7 +34,7 @@ import numpy as np
 
 from localsearch.core import extract
 from localsearch.core.chunking import Chunk, chunk_document
-from localsearch.core.embedding import Embedder, truncate_dimensions
+from localsearch.core.embedding import Embedder, EngineCrashed, truncate_dimensions
 from localsearch.core.exclude import Exclusions
 from localsearch.core.power import PowerPolicy
 from localsearch.core.storage import ChunkRecord, FileState, Index, Space
@@ -77,9 +77,10 @@ class IndexOptions:
     use_gitignore: bool = False  # honour .gitignore files in the indexed trees
     # Threads extracting ahead of the embedder; 0 extracts in the embedding thread.
     extract_workers: int = 1
-    # A file that changed while it was read is retried after it has been quiet this long,
-    # for at most `settle_timeout` seconds in one run (the watcher catches later changes).
-    settle_seconds: float = 0.5
+    # A file modified less than `settle_seconds` ago, or that changed while it was read,
+    # is retried once it has been quiet that long; after `settle_timeout` seconds in one
+    # run it is read as it is if a read is consistent (the watcher catches later changes).
+    settle_seconds: float = 0.3
     settle_timeout: float = 10.0
 
 
@@ -342,11 +343,11 @@ class Indexer:
         clock: _Clock,
         hashes: set[str],
     ) -> Iterator[IndexProgress]:
-        """Files that changed while read: retry each once it has been quiet for
-        settle_seconds, until settle_timeout; then record why it is not indexed."""
+        """Files saved a moment ago or changed while read: retry each once it has been
+        quiet for settle_seconds; after settle_timeout, take a consistent read as it is,
+        else record why it is not indexed."""
         deadline = time.monotonic() + self.options.settle_timeout
         while unstable:
-            yield from self._checkpoint(progress, clock)
             waiting: list[Path] = []
             for path in unstable:
                 try:
@@ -356,8 +357,10 @@ class Indexer:
                 if age < self.options.settle_seconds and time.monotonic() < deadline:
                     waiting.append(path)
                     continue
+                yield from self._checkpoint(progress, clock)
                 progress.current = str(path)
-                job = self._prepare(path, self.index.file_state(db_key(path)), hashes)
+                patient = time.monotonic() < deadline
+                job = self._prepare(path, self.index.file_state(db_key(path)), hashes, patient)
                 outcome = self._commit(folder_id, job, progress, hashes)
                 if outcome == "unstable":
                     if time.monotonic() < deadline:
@@ -398,13 +401,13 @@ class Indexer:
         yield from _Prefetch(files, lambda p: self._prepare(p, states.get(db_key(p)), hashes), workers)
 
     # -- extraction stage (any thread; never touches the database) -----------
-    def _prepare(self, path: Path, state: FileState | None, hashes: set[str]) -> _Job:
+    def _prepare(self, path: Path, state: FileState | None, hashes: set[str], patient: bool = True) -> _Job:
         started = time.perf_counter()
-        job = self._examine(path, state, hashes)
+        job = self._examine(path, state, hashes, patient)
         job.seconds = time.perf_counter() - started
         return job
 
-    def _examine(self, path: Path, state: FileState | None, hashes: set[str]) -> _Job:
+    def _examine(self, path: Path, state: FileState | None, hashes: set[str], patient: bool) -> _Job:
         key = db_key(path)
         try:
             info = os.stat(path, follow_symlinks=False)
@@ -426,6 +429,9 @@ class Indexer:
         if info.st_size > self.options.max_file_bytes:
             limit_mb = self.options.max_file_bytes // (1024 * 1024)
             job.reason = f"larger than the {limit_mb} MB limit"
+            return job
+        if patient and time.time() - info.st_mtime < self.options.settle_seconds:
+            job.kind = "unstable"  # saved a moment ago, maybe still being written
             return job
         try:
             with open(path, "rb") as handle:
@@ -535,7 +541,10 @@ class Indexer:
             hashes.discard(job.digest)
             job = self._prepare(job.path, state, hashes)
             return self._commit(folder_id, job, progress, hashes)
-        vectors = self._embed(job.chunks)
+        try:
+            vectors = self._embed(job.chunks)
+        except EngineCrashed as exc:  # the engine died on this file; it restarts for the next
+            return self._fail(folder_id, job, str(exc))
         if not self._still_same(job):
             return "unstable"  # changed while it was embedded: these vectors are stale
         special = self.embedder.special_tokens

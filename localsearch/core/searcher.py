@@ -218,7 +218,8 @@ class Searcher:
             self._cache.move_to_end(text)
             return cached
         tokens = self.embedder.tokenize(text)
-        vector = truncate_dimensions(self.embedder.embed_tokens([tokens]), self.space.dimensions)[0]
+        embedded = self.embedder.embed_tokens([tokens], role="query")  # with the query prompt
+        vector = truncate_dimensions(embedded, self.space.dimensions)[0]
         self._cache[text] = vector
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from localsearch import paths
 from localsearch.core.embedding import Embedder, LlamaEmbedder
+from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
 from localsearch.core.models.default import DEFAULT_MODEL, Report, build_default_model
 from localsearch.core.power import PowerPolicy
@@ -37,15 +38,48 @@ def resolve_model_path(settings: Settings, report: Report | None = None) -> Path
     raise ModelError(f"Unknown model {name!r}; the available model is {DEFAULT_MODEL!r}")
 
 
+def model_prompts(name: str) -> tuple[str, str]:
+    """The (query, document) prompts the catalog gives model `name`; none when unknown."""
+    import tomllib
+
+    here = Path(__file__).resolve().parent
+    for catalog in (here / "models" / "catalog.toml", here.parents[1] / "gguf" / "catalog.toml"):
+        if catalog.is_file():
+            try:
+                entry = tomllib.loads(catalog.read_text(encoding="utf-8")).get("models", {}).get(name, {})
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            return str(entry.get("query_prompt", "")), str(entry.get("document_prompt", ""))
+    return "", ""
+
+
 def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:
-    return LlamaEmbedder(
-        resolve_model_path(settings),
-        name=settings.model,
+    path = resolve_model_path(settings)
+    query_prompt, document_prompt = model_prompts(settings.model)
+    if for_queries:
         # A query is a few tokens: one thread embeds it in about 5 ms, while two threads
-        # spin against a running indexer for 200 ms (measured on 2 cores).
-        threads=1 if for_queries else settings.threads,
-        # A context the size of one chunk measured fastest: one sequence per batch.
+        # spin against a running indexer for 200 ms (measured on 2 cores). It stays in
+        # this process: a child would add a start-up second and a round trip per query for
+        # no safety gained, since the aborts seen come from context geometry and oversized
+        # batches, which check_geometry refuses and the engine's input cut rules out.
+        return LlamaEmbedder(
+            path,
+            name=settings.model,
+            threads=1,
+            max_tokens=settings.chunk_tokens,
+            query_prefix=query_prompt,
+            document_prefix=document_prompt,
+        )
+    # Documents are embedded in a child process: a llama.cpp abort costs the file in
+    # flight (recorded as failed), not the indexing run. A context the size of one chunk
+    # measured fastest.
+    return ProcessEmbedder(
+        path,
+        name=settings.model,
+        threads=settings.threads,
         max_tokens=settings.chunk_tokens,
+        query_prefix=query_prompt,
+        document_prefix=document_prompt,
     )
 
 

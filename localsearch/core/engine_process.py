@@ -1,0 +1,338 @@
+"""The embedding engine in a child process, so that a llama.cpp abort costs one batch.
+
+llama.cpp ends the whole process (SIGABRT, no Python exception) when an internal
+assertion fails. ProcessEmbedder keeps the model in a child process and talks to it
+over its stdin/stdout with a compact binary protocol: token ids in, float32 vectors
+out. The parent keeps only the vocabulary (a vocab-only load, no weights), so the
+chunker's many tokenize calls cost no round trips. When the child dies, the call in
+flight raises EngineCrashed naming the input it carried, and the next call starts a
+fresh child: the indexer records that one file as failed and goes on.
+
+Frames, little-endian:
+  parent -> child  u32 length + JSON config (once), then requests:
+                   u8 op, u8 role, u32 a, u32 b, payload
+                   EMBED: a sequences, b tokens; payload i32 lengths[a], i32 tokens[b]
+                   LATE:  a spans, b tokens;     payload i32 spans[2a],  i32 tokens[b]
+  child -> parent  u8 status, u32 rows, u32 cols, payload
+                   status OK: f32 matrix[rows, cols] (the first reply: JSON, rows bytes)
+                   status ERROR: rows bytes of UTF-8 message
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from localsearch.core.embedding import ROLES, EngineCrashed, LlamaEmbedder, LlamaVocab
+from localsearch.errors import ModelError
+
+OP_CLOSE, OP_EMBED, OP_LATE = 0, 1, 2
+STATUS_OK, STATUS_ERROR = 0, 1
+_REQUEST = struct.Struct("<BBII")
+_REPLY = struct.Struct("<BII")
+_LENGTH = struct.Struct("<I")
+
+__all__ = ["EngineCrashed", "ProcessEmbedder"]
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size) if size else b""
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+def _child_command() -> list[str]:
+    return [sys.executable, "-m", "localsearch.core.engine_process"]
+
+
+class ProcessEmbedder:
+    """LlamaEmbedder's interface, with the model in a child process.
+
+    Takes LlamaEmbedder's keyword arguments. Not thread-safe: one per lane.
+    abort_on_token is for tests: the child calls os.abort() on any input holding it.
+    """
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        name: str | None = None,
+        threads: int = 0,
+        max_tokens: int = 0,
+        batch_tokens: int = 0,
+        max_sequences: int = 0,
+        flash_attention: bool = True,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        adapters: Mapping[str, str | Path] | None = None,
+        adapter_scale: float = 1.0,
+        late_tokens: int = 0,
+        gpu: bool = True,
+        abort_on_token: int | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.name = name or self.model_path.stem
+        self._config: dict[str, Any] = {
+            "model_path": str(self.model_path),
+            "name": self.name,
+            "threads": threads,
+            "max_tokens": max_tokens,
+            "batch_tokens": batch_tokens,
+            "max_sequences": max_sequences,
+            "flash_attention": flash_attention,
+            "query_prefix": query_prefix,
+            "document_prefix": document_prefix,
+            "adapters": {role: str(path) for role, path in (adapters or {}).items()},
+            "adapter_scale": adapter_scale,
+            "late_tokens": late_tokens,
+            "gpu": gpu,
+            "abort_on_token": abort_on_token,
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self.restarts = 0
+        self._vocab = LlamaVocab(self.model_path, vocab_only=True)
+        info = self._start()
+        self.dimensions = int(info["dimensions"])
+        self.max_tokens = int(info["max_tokens"])
+        self.late_tokens = int(info["late_tokens"])
+        self.n_layers = int(info["n_layers"])
+        self.special_tokens = int(info["special_tokens"])
+        self.query_prefix_tokens = int(info["query_prefix_tokens"])
+        self.document_prefix_tokens = int(info["document_prefix_tokens"])
+
+    # -- the child -----------------------------------------------------------------
+    def _start(self) -> dict[str, Any]:
+        # Kept open for the child's life: its last words (an assertion) explain a crash.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+        )
+        config = json.dumps(self._config).encode()
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(_LENGTH.pack(len(config)) + config)
+            self._proc.stdin.flush()
+            status, rows, _ = _REPLY.unpack(_read_exactly(self._stdout, _REPLY.size))
+            payload = _read_exactly(self._stdout, rows)
+        except (OSError, EOFError):
+            reason = self._reap()
+            name = self.model_path.name
+            raise ModelError(f"The embedding engine could not start for {name}: {reason}") from None
+        if status != STATUS_OK:
+            self._reap()
+            raise ModelError(payload.decode(errors="replace"))
+        return dict(json.loads(payload))
+
+    @property
+    def _stdout(self) -> IO[bytes]:
+        assert self._proc is not None and self._proc.stdout is not None
+        return self._proc.stdout
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _reap(self) -> str:
+        """Collect a dead (or dying) child; a short account of how it ended."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return "not running"
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream:
+                    stream.close()
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit status {code}"
+        said = ""
+        if self._stderr is not None:
+            self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, self._stderr.tell() - 4096))
+            lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+            self._stderr.close()
+            self._stderr = None
+            # llama.cpp's last words name the assertion, e.g. "GGML_ASSERT(...) failed".
+            asserts = [ln for ln in lines if "ASSERT" in ln or "error" in ln.lower()]
+            if asserts or lines:
+                said = f"; it said: {(asserts or lines)[-1].strip()[:300]}"
+        return how + said
+
+    def _request(self, op: int, role: str, a: int, b: int, payload: bytes, what: str) -> np.ndarray:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if self._proc is None:
+            self.restarts += 1
+            self._start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        try:
+            proc.stdin.write(_REQUEST.pack(op, ROLES.index(role), a, b) + payload)
+            proc.stdin.flush()
+            status, rows, cols = _REPLY.unpack(_read_exactly(self._stdout, _REPLY.size))
+            if status != STATUS_OK:
+                raise ModelError(_read_exactly(self._stdout, rows).decode(errors="replace"))
+            data = _read_exactly(self._stdout, rows * cols * 4)
+        except (OSError, EOFError):
+            how = self._reap()
+            raise EngineCrashed(f"The embedding engine stopped ({how}) while embedding {what}") from None
+        return np.frombuffer(data, dtype=np.float32).reshape(rows, cols).copy()
+
+    def _describe(self, sequences: Sequence[Sequence[int]]) -> str:
+        if len(sequences) == 1:
+            return f"the input ({self._vocab.describe(sequences[0])})"
+        return (
+            f"a batch of {len(sequences)} inputs "
+            f"(the first: {self._vocab.describe(sequences[0])})"
+        )
+
+    # -- the Embedder interface ----------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return self._vocab.tokenize(text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._vocab.detokenize(tokens)
+
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
+        if not sequences:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int32, count=len(sequences))
+        tokens = np.fromiter((t for s in sequences for t in s), dtype=np.int32, count=int(lengths.sum()))
+        payload = lengths.tobytes() + tokens.tobytes()
+        return self._request(OP_EMBED, role, len(sequences), len(tokens), payload, self._describe(sequences))
+
+    def embed_texts(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
+        return self.embed_tokens([self.tokenize(t) for t in texts], role)
+
+    def embed_late(
+        self, tokens: Sequence[int], spans: Sequence[tuple[int, int]], role: str = "document"
+    ) -> np.ndarray:
+        if not spans:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        span_array = np.asarray(spans, dtype=np.int32).reshape(-1, 2)
+        token_array = np.asarray(tokens, dtype=np.int32)
+        payload = span_array.tobytes() + token_array.tobytes()
+        what = f"a document for late chunking ({self._vocab.describe(tokens)})"
+        return self._request(OP_LATE, role, len(spans), len(token_array), payload, what)
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.write(_REQUEST.pack(OP_CLOSE, 0, 0, 0))
+                proc.stdin.flush()
+            self._reap()
+        if getattr(self, "_vocab", None) is not None:
+            self._vocab.close()
+
+    def __enter__(self) -> ProcessEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """The child's loop: one LlamaEmbedder, requests answered in order until CLOSE or EOF."""
+
+    def reply(status: int, rows: int, cols: int, payload: bytes) -> None:
+        replies.write(_REPLY.pack(status, rows, cols) + payload)
+        replies.flush()
+
+    def error(message: str) -> None:
+        data = message.encode()
+        reply(STATUS_ERROR, len(data), 0, data)
+
+    try:
+        (size,) = _LENGTH.unpack(_read_exactly(requests, _LENGTH.size))
+        config = json.loads(_read_exactly(requests, size))
+    except EOFError:
+        return
+    abort_on = config.pop("abort_on_token", None)
+    try:
+        engine = LlamaEmbedder(**config)
+    except ModelError as exc:
+        error(str(exc))
+        return
+    info = json.dumps(
+        {
+            "dimensions": engine.dimensions,
+            "max_tokens": engine.max_tokens,
+            "late_tokens": engine.late_tokens,
+            "n_layers": engine.n_layers,
+            "special_tokens": engine.special_tokens,
+            "query_prefix_tokens": engine.query_prefix_tokens,
+            "document_prefix_tokens": engine.document_prefix_tokens,
+        }
+    ).encode()
+    reply(STATUS_OK, len(info), 0, info)
+    while True:
+        try:
+            op, role_index, a, b = _REQUEST.unpack(_read_exactly(requests, _REQUEST.size))
+        except EOFError:
+            break
+        if op == OP_CLOSE:
+            break
+        role = ROLES[role_index]
+        try:
+            if op == OP_EMBED:
+                lengths = np.frombuffer(_read_exactly(requests, 4 * a), dtype=np.int32)
+                tokens = np.frombuffer(_read_exactly(requests, 4 * b), dtype=np.int32)
+                if abort_on is not None and abort_on in tokens:
+                    os.abort()
+                bounds = np.concatenate(([0], np.cumsum(lengths)))
+                flat = tokens.tolist()
+                sequences = [flat[bounds[i] : bounds[i + 1]] for i in range(a)]
+                vectors = engine.embed_tokens(sequences, role)
+            elif op == OP_LATE:
+                spans = np.frombuffer(_read_exactly(requests, 8 * a), dtype=np.int32).reshape(a, 2)
+                tokens = np.frombuffer(_read_exactly(requests, 4 * b), dtype=np.int32)
+                if abort_on is not None and abort_on in tokens:
+                    os.abort()
+                vectors = engine.embed_late(tokens.tolist(), [(int(s), int(e)) for s, e in spans], role)
+            else:
+                error(f"unknown request {op}")
+                continue
+        except (ModelError, ValueError) as exc:
+            error(str(exc))
+            continue
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        reply(STATUS_OK, matrix.shape[0], matrix.shape[1], matrix.tobytes())
+    engine.close()
+
+
+def main() -> None:
+    # The protocol owns the real stdout; anything printed (by Python or C) goes to stderr.
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    requests = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    _serve(requests, replies)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The process engine: same vectors as in process, and a real abort in the child costs
+the batch in flight, names it, and the next call works."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localsearch.core.embedding import EngineCrashed, LlamaEmbedder
+from localsearch.core.engine_process import ProcessEmbedder
+from localsearch.core.service import LocalSearch, default_embedder_factory
+from localsearch.errors import ModelError
+from localsearch.settings import Settings
+
+TEXTS = ["the cat sat on the mat", "aspirin prevents strokes", "a third, longer sentence " * 30]
+
+
+@pytest.fixture(scope="module")
+def in_process(default_model: Path) -> Iterator[LlamaEmbedder]:
+    embedder = LlamaEmbedder(default_model, max_tokens=256)
+    yield embedder
+    embedder.close()
+
+
+def test_same_vectors_as_in_process(default_model: Path, in_process: LlamaEmbedder) -> None:
+    with ProcessEmbedder(default_model, max_tokens=256, query_prefix="search_query: ") as engine:
+        assert (engine.dimensions, engine.max_tokens, engine.special_tokens) == (384, 256, 2)
+        assert engine.query_prefix_tokens == len(in_process.tokenize("search_query: "))
+        assert engine.tokenize(TEXTS[0]) == in_process.tokenize(TEXTS[0])
+        np.testing.assert_allclose(engine.embed_texts(TEXTS), in_process.embed_texts(TEXTS), atol=1e-6)
+        as_query = engine.embed_tokens([engine.tokenize("aspirin")], role="query")[0]
+        expected = in_process.embed_texts(["search_query: aspirin"])[0]
+        assert float(as_query @ expected) > 0.99999
+        tokens = in_process.tokenize(TEXTS[2])
+        spans = [(0, 20), (20, len(tokens))]
+        np.testing.assert_allclose(
+            engine.embed_late(tokens, spans), in_process.embed_late(tokens, spans), atol=1e-6
+        )
+        assert engine.embed_tokens([]).shape == (0, 384)
+
+
+def test_an_abort_costs_the_batch_in_flight_and_the_engine_restarts(
+    default_model: Path, in_process: LlamaEmbedder
+) -> None:
+    poison = in_process.tokenize("zebra")[0]
+    with ProcessEmbedder(default_model, max_tokens=256, abort_on_token=poison) as engine:
+        first_child = engine.pid
+        good = engine.embed_texts(TEXTS[:2])
+        with pytest.raises(EngineCrashed) as crash:
+            engine.embed_texts(["a zebra crossed the road"])
+        message = str(crash.value)
+        assert "a zebra crossed the road" in message
+        if sys.platform != "win32":
+            assert "SIGABRT" in message
+        assert isinstance(crash.value, ModelError)  # a user-facing problem, not a bug
+        # The next call starts a fresh child and gets the same answers as before.
+        np.testing.assert_allclose(engine.embed_texts(TEXTS[:2]), good, atol=1e-6)
+        assert engine.restarts == 1 and engine.pid != first_child
+        with pytest.raises(EngineCrashed, match="a batch of 2 inputs"):
+            engine.embed_texts(["fine", "zebra"])
+        with pytest.raises(EngineCrashed, match="late chunking"):
+            engine.embed_late(engine.tokenize("zebra crossing"), [(0, 2)])
+        assert engine.embed_texts(["still alive"]).shape == (1, 384)
+
+
+def test_a_model_that_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(ModelError):
+        ProcessEmbedder(broken)
+    with pytest.raises(ModelError, match="not found"):
+        ProcessEmbedder(tmp_path / "missing.gguf")
+
+
+def test_indexing_uses_the_process_engine_and_queries_stay_in_process(default_model: Path) -> None:
+    settings = Settings()
+    documents = default_embedder_factory(settings, False)
+    queries = default_embedder_factory(settings, True)
+    try:
+        assert isinstance(documents, ProcessEmbedder)
+        assert isinstance(queries, LlamaEmbedder)
+        assert documents.max_tokens == queries.max_tokens == settings.chunk_tokens
+    finally:
+        for engine in (documents, queries):
+            engine.close()  # type: ignore[attr-defined]
+
+
+def test_a_file_that_kills_the_engine_is_recorded_and_indexing_goes_on(
+    tmp_path: Path, default_model: Path, in_process: LlamaEmbedder
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Aspirin lowers the risk of stroke.")
+    (folder / "b.txt").write_text("A zebra has black and white stripes.")
+    (folder / "c.txt").write_text("The cat sat on the mat.")
+    poison = in_process.tokenize("zebra")[0]
+
+    def factory(settings: Settings, for_queries: bool = False) -> ProcessEmbedder:
+        return ProcessEmbedder(default_model, max_tokens=settings.chunk_tokens, abort_on_token=poison)
+
+    with LocalSearch(Settings(), db_path=tmp_path / "index.sqlite3", embedder_factory=factory) as service:
+        progress = list(service.index_paths([folder]))[-1]
+        assert progress.files_indexed == 2 and progress.files_failed == 1
+        status = service.status()
+        failed = status["failed"]
+        assert isinstance(failed, list) and len(failed) == 1
+        assert failed[0]["path"].endswith("b.txt")
+        assert "stopped" in failed[0]["reason"] and "zebra" in failed[0]["reason"]
+        assert status["chunks"] == 2
