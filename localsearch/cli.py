@@ -293,6 +293,180 @@ def cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import list_models
+
+    statuses = list_models()
+    if args.json:
+        print(json.dumps([s.as_dict() for s in statuses], indent=2, ensure_ascii=False))
+        return 0
+    print(f"  {'NAME':30} {'DIMS':>5} {'LAYERS':>6} {'CONTEXT':>7}  {'LICENSE':12} INSTALLED")
+    for status in statuses:
+        entry = status.entry
+        mark = "*" if status.current else " "
+        files = ", ".join(f.type + (f"/L{f.layers}" if f.layers else "") for f in status.files)
+        if entry is None:
+            print(f"{mark} {status.name:30} {'':>5} {'':>6} {'':>7}  {'(imported)':12} {files}")
+            continue
+        if not entry.usable:
+            files = f"unsupported: {entry.reason}"
+            if entry.alternative:
+                files += f" Try {entry.alternative}."
+        elif not files:
+            files = "-" if entry.downloadable else "- (import a GGUF)"
+        layers = f"{entry.layers}{'²ᴰ' if entry.layer_truncation else ''}"
+        print(
+            f"{mark} {entry.name:30} {entry.dimensions:>5} {layers:>6} {entry.max_context:>7}  "
+            f"{entry.license.split(' ')[0][:12]:12} {files}"
+        )
+    print("\n* in use.  ²ᴰ trained for fewer layers (2D Matryoshka).  Details: localsearch models info NAME")
+    return 0
+
+
+def cmd_models_info(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import model_info
+
+    info = model_info(args.name)
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    skip = {"installed", "file_info", "task_prompts"}
+    for key, value in info.items():
+        if key in skip or value in ("", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        label = key.replace("_", " ") + ":"
+        # Prompts end in spaces: show them quoted so the space is visible.
+        shown = repr(value) if isinstance(value, str) and value.strip() != value else value
+        print(f"{label:24}{shown}")
+    for task, prompt in (info.get("task_prompts") or {}).items():
+        print(f"{'task ' + task + ':':24}{prompt!r}")
+    for item in info.get("installed", []):
+        layers = f", first {item['layers']} layers" if item["layers"] else ""
+        print(f"{'file:':24}{item['file']} ({item['type']}{layers}, {_size(item['size'])})")
+    if not info.get("installed"):
+        print(f"{'file:':24}not installed")
+    return 0
+
+
+def cmd_models_use(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import use_model
+
+    result = use_model(args.name, dimensions=args.dimensions, layers=args.layers, report=_report)
+    for note in result.notes:
+        _report(f"note: {note}")
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    layers = f", first {result.layers} layers" if result.layers else ""
+    print(f"Using {result.model}: {result.dimensions or result.native_dimensions} dimensions{layers}")
+    print(f"File: {result.file}")
+    return 0
+
+
+class _DownloadPrinter:
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, progress: object) -> None:
+        now = time.monotonic()
+        if not self.live and now - self.last < 5:
+            return
+        self.last = now
+        sys.stderr.write(("\r\033[K" if self.live else "") + str(progress) + ("" if self.live else "\n"))
+        sys.stderr.flush()
+
+
+def cmd_models_download(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import download_model
+
+    printer = _DownloadPrinter()
+    try:
+        path = download_model(args.name, report=_report, progress=printer)
+    finally:
+        if printer.live:
+            sys.stderr.write("\n")
+    print(path)
+    return 0
+
+
+def cmd_models_import(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import import_model
+
+    print(import_model(Path(args.file), name=args.name, report=_report))
+    return 0
+
+
+def cmd_models_convert(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import convert_model
+
+    print(convert_model(Path(args.folder), name=args.name, report=_report))
+    return 0
+
+
+def cmd_models_quantize(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import quantize_model
+
+    print(quantize_model(args.name, args.type, report=_report))
+    return 0
+
+
+def cmd_models_slice(args: argparse.Namespace) -> int:
+    from localsearch.core.models.manager import slice_model
+
+    print(slice_model(args.name, args.layers, report=_report))
+    return 0
+
+
+def _add_model_commands(models: argparse._SubParsersAction) -> None:
+    name_help = 'a model name from `localsearch models list` (add ".Q4_K_M" etc. to pick a weight type)'
+    p = models.add_parser("list", help="the known models, their sizes, licenses and installed files")
+    p.add_argument("--json", action="store_true", help="print the catalog and installed files as JSON")
+    p.set_defaults(func=cmd_models_list)
+
+    p = models.add_parser("info", help="everything known about one model: source, prompts, tasks, files")
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_models_info)
+
+    p = models.add_parser("use", help="index and search with this model (re-index afterwards)")
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("--dimensions", type=int, metavar="D", help="keep the first D dimensions (Matryoshka)")
+    p.add_argument("--layers", type=int, metavar="L", help="run only the first L layers (a sliced file)")
+    p.add_argument("--json", action="store_true", help="print the choice as JSON")
+    p.set_defaults(func=cmd_models_use)
+
+    p = models.add_parser("download", help="fetch a catalog model from Hugging Face (resumes, checks sha256)")
+    p.add_argument("name", metavar="NAME", help="a catalog model name")
+    p.set_defaults(func=cmd_models_download)
+
+    p = models.add_parser("import", help="validate a GGUF file and add it to the models folder")
+    p.add_argument("file", metavar="FILE.gguf", help="the GGUF file to copy in")
+    p.add_argument("--name", help="the name to use it by (default: from the file name)")
+    p.set_defaults(func=cmd_models_import)
+
+    p = models.add_parser("convert", help="convert a Hugging Face BERT or JinaBERT folder to GGUF F16")
+    p.add_argument("folder", metavar="HF_FOLDER", help="folder with config.json, model.safetensors, vocab")
+    p.add_argument("--name", help="the name to use it by (default: the folder's name)")
+    p.set_defaults(func=cmd_models_convert)
+
+    p = models.add_parser("quantize", help="write a smaller weight type with llama.cpp's quantizer")
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("--type", required=True, choices=["q8_0", "q4_k_m", "f16", "bf16"], help="weight type")
+    p.set_defaults(func=cmd_models_quantize)
+
+    p = models.add_parser("slice", help="write a GGUF keeping only the first L layers (2D Matryoshka)")
+    p.add_argument("name", metavar="NAME", help=name_help)
+    p.add_argument("--layers", type=int, required=True, metavar="L", help="how many layers to keep")
+    p.set_defaults(func=cmd_models_slice)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from localsearch.gui.app import run
 
@@ -362,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = models.add_parser("build", help="build the offline default model (all-MiniLM-L6-v2) if missing")
     b.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_k_m"], help="weight type")
     b.set_defaults(func=cmd_models_build)
+    _add_model_commands(models)
 
     p = sub.add_parser("gui", help="open the desktop window (the default)")
     p.set_defaults(func=cmd_gui)

@@ -32,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {"on_battery": ("continue", "slow", "pause
 class Settings:
     model: str = _setting("all-minilm-l6-v2", "Embedding model (a name from `localsearch models list`).")
     dimensions: int = _setting(0, "Stored vector dimensions; 0 keeps the model's native size.")
+    layers: int = _setting(0, "Transformer layers to run (a sliced model file); 0 runs them all.")
     chunk_tokens: int = _setting(
         256, "Model tokens per chunk, special tokens included; capped by the model's context."
     )

@@ -18,6 +18,7 @@ OWNERS = {
     "watchdog": {"core/watch.py"},
     "gguf": {"core/models/convert.py"},
     "safetensors": {"core/models/convert.py"},
+    "huggingface_hub": {"core/models/download.py"},
 }
 
 

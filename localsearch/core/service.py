@@ -13,12 +13,11 @@ from pathlib import Path
 from localsearch import paths
 from localsearch.core.embedding import Embedder, LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
-from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
-from localsearch.core.models.default import DEFAULT_MODEL, Report, build_default_model
+from localsearch.core.indexer import SETTLE_SECONDS, IndexControl, Indexer, IndexOptions, IndexProgress
+from localsearch.core.models.default import Report
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
 from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
-from localsearch.errors import ModelError
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 
@@ -26,16 +25,14 @@ EmbedderFactory = Callable[[Settings, bool], Embedder]
 
 
 def resolve_model_path(settings: Settings, report: Report | None = None) -> Path:
-    """The GGUF file for the configured model, building the offline default if needed."""
-    name = settings.model
-    if name.endswith(".gguf"):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ModelError(f"Model file not found: {path}")
-        return path
-    if name == DEFAULT_MODEL:
-        return build_default_model(report=report or (lambda message: None))
-    raise ModelError(f"Unknown model {name!r}; the available model is {DEFAULT_MODEL!r}")
+    """The GGUF file for the configured model: a catalog name (built, downloaded, converted
+    or imported; "NAME.TYPE" picks a weight type), an imported model's name, or a .gguf path.
+    With `layers` set, the sliced file (made on demand). Builds the offline default if needed."""
+    from localsearch.core.models.manager import resolve_model_file
+
+    return resolve_model_file(
+        settings.model, layers=settings.layers, report=report or (lambda message: None)
+    )
 
 
 def model_prompts(name: str) -> tuple[str, str]:
@@ -153,6 +150,7 @@ class LocalSearch:
             exclude=tuple(settings.exclude),
             use_gitignore=settings.use_gitignore,
             extract_workers=settings.extract_workers,
+            settle_seconds=SETTLE_SECONDS,
         )
         control = control or IndexControl(PowerPolicy(settings.on_battery))
         return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)

@@ -1,14 +1,28 @@
-"""Hugging Face BERT folder (safetensors + config + vocab) to GGUF, without PyTorch.
+"""GGUF files: Hugging Face folders to GGUF without PyTorch, inspection, layer slicing.
 
-Writes the metadata keys and tensor names llama.cpp's BERT loader reads (the layout
-llama.cpp's own converter produces). Tensor names come from the gguf library's map.
+The only module that imports the `gguf` and `safetensors` libraries.
+
+Conversion writes the metadata keys and tensor names llama.cpp's loaders read (the
+layout llama.cpp's own converter produces), for two architectures:
+- BERT (all-MiniLM-L6-v2, mxbai-embed-*, bge-*, snowflake-arctic-embed-xs/s/m/l);
+- JinaBERT v2 (jina-embeddings-v2-*-en): no position embeddings (ALiBi attention biases,
+  which llama.cpp builds itself) and a gated GELU feed-forward whose `gated_layers` matrix
+  holds the gate half then the value half; llama.cpp reads it fused as `ffn_up` of twice
+  the feed-forward width and splits it the same way.
+Tensor names come from the gguf library's per-architecture maps.
+
+inspect_gguf() checks a file before llama.cpp sees it (llama.cpp trusts offsets and can
+abort or read out of bounds on a bad file). slice_gguf() keeps the first L layers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors import safe_open
@@ -18,8 +32,19 @@ from localsearch.errors import ModelError
 
 # 2-D matrices that stay F32 in the F16 file, as llama.cpp's converter keeps them.
 _KEEP_F32 = {"position_embd.weight", "token_types.weight"}
-# Hugging Face tensors that the BERT embedding graph does not use.
+# Hugging Face tensors that the embedding graph does not use.
 _SKIP_SUFFIXES = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
+_SKIP_PREFIXES = ("cls.",)  # masked-language-model heads (JinaBertForMaskedLM checkpoints)
+
+ARCHITECTURES = {"bert": gguf.MODEL_ARCH.BERT, "jina-bert-v2": gguf.MODEL_ARCH.JINA_BERT_V2}
+# Every architecture name this gguf library (llama.cpp's own Python package) knows.
+KNOWN_ARCHITECTURES = frozenset(gguf.MODEL_ARCH_NAMES.values())
+# Architectures llama.cpp can run as text embedding encoders (pooled, non-causal).
+ENCODER_ARCHITECTURES = frozenset(
+    {"bert", "jina-bert-v2", "jina-bert-v3", "nomic-bert", "nomic-bert-moe", "modern-bert", "neo-bert"}
+)
+GGUF_MAGIC = b"GGUF"
+GGUF_VERSIONS = (2, 3)
 
 
 def _read_json(path: Path) -> dict:
@@ -29,15 +54,33 @@ def _read_json(path: Path) -> dict:
         raise ModelError(f"Cannot read {path.name} in {path.parent}: {exc}") from exc
 
 
-def _bert_vocab(folder: Path) -> tuple[list[str], list[str], list[int]]:
-    """WordPiece vocabulary in llama.cpp's form: word-initial pieces get the '▁' marker,
-    '##' continuations lose their prefix, special tokens stay as they are."""
+def _vocab_words(folder: Path) -> list[str]:
+    """The WordPiece vocabulary in id order, from vocab.txt or else tokenizer.json."""
     vocab_path = folder / "vocab.txt"
-    if not vocab_path.is_file():
-        raise ModelError(f"No vocab.txt in {folder}: only WordPiece (BERT) tokenizers are supported")
-    words = vocab_path.read_text(encoding="utf-8").split("\n")
-    if words and words[-1] == "":
-        words.pop()
+    if vocab_path.is_file():
+        words = vocab_path.read_text(encoding="utf-8").split("\n")
+        if words and words[-1] == "":
+            words.pop()
+        return words
+    tokenizer_json = folder / "tokenizer.json"
+    if tokenizer_json.is_file():
+        model = _read_json(tokenizer_json).get("model", {})
+        if model.get("type") == "WordPiece" and isinstance(model.get("vocab"), dict):
+            by_id = sorted(model["vocab"].items(), key=lambda item: item[1])
+            if [i for _, i in by_id] != list(range(len(by_id))):
+                raise ModelError(f"The vocabulary in {tokenizer_json} has gaps in its ids")
+            return [word for word, _ in by_id]
+    raise ModelError(
+        f"No vocab.txt or WordPiece tokenizer.json in {folder}: "
+        "only WordPiece (BERT) tokenizers are supported"
+    )
+
+
+def _bert_vocab(folder: Path, vocab_size: int) -> tuple[list[str], list[str], list[int]]:
+    """WordPiece vocabulary in llama.cpp's form: word-initial pieces get the '▁' marker,
+    '##' continuations lose their prefix, special tokens stay as they are. Padded with
+    unused tokens up to the embedding matrix's rows (JinaBERT pads 30522 words to 30528)."""
+    words = _vocab_words(folder)
     special: set[str] = set()
     tokenizer_json = folder / "tokenizer.json"
     if tokenizer_json.is_file():
@@ -58,6 +101,12 @@ def _bert_vocab(folder: Path) -> tuple[list[str], list[str], list[int]]:
         else:
             tokens.append("\u2581" + word)
             types.append(gguf.TokenType.NORMAL)
+    if vocab_size > len(tokens):
+        for i in range(len(tokens), vocab_size):
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+    elif vocab_size and vocab_size < len(tokens):
+        raise ModelError(f"{folder}: vocab_size {vocab_size} is smaller than the vocabulary ({len(tokens)})")
     return words, tokens, types
 
 
@@ -68,77 +117,326 @@ def _token_id(words: list[str], name: str, fallback: int) -> int:
         return fallback
 
 
+def detect_architecture(folder: Path) -> str:
+    """"bert" or "jina-bert-v2" for a Hugging Face folder this converter reads."""
+    config = _read_json(Path(folder) / "config.json")
+    architectures = " ".join(config.get("architectures") or [])
+    if "JinaBert" in architectures or config.get("position_embedding_type") == "alibi":
+        if config.get("feed_forward_type", "geglu") != "geglu":
+            raise ModelError(
+                f"{folder}: JinaBERT with feed_forward_type {config.get('feed_forward_type')!r} "
+                "is not supported (only the gated GELU of jina-embeddings-v2)"
+            )
+        return "jina-bert-v2"
+    if config.get("model_type") == "bert":
+        return "bert"
+    raise ModelError(
+        f"{folder} holds a {config.get('model_type')!r} model ({architectures or 'no architectures'}); "
+        "this converter reads BERT and JinaBERT. Convert other models with llama.cpp's "
+        "convert_hf_to_gguf.py and bring the file in with `localsearch models import`."
+    )
+
+
+def convert_hf(folder: Path, out_path: Path, *, name: str | None = None) -> Path:
+    """Write an F16 GGUF of the BERT or JinaBERT model in `folder` (atomically)."""
+    return _convert(Path(folder), Path(out_path), detect_architecture(Path(folder)), name)
+
+
 def convert_bert(folder: Path, out_path: Path, *, name: str | None = None) -> Path:
     """Write an F16 GGUF of the BERT model in `folder` to `out_path` (atomically)."""
     folder = Path(folder)
     config = _read_json(folder / "config.json")
     if config.get("model_type") != "bert":
         raise ModelError(f"{folder} holds a {config.get('model_type')!r} model; this converter reads BERT")
+    return _convert(folder, Path(out_path), detect_architecture(folder), name)
+
+
+def _pooling(folder: Path, config: dict) -> gguf.PoolingType:
+    pool_cfg_path = folder / "1_Pooling" / "config.json"
+    if pool_cfg_path.is_file():
+        pool = _read_json(pool_cfg_path)
+        if pool.get("pooling_mode_cls_token"):
+            return gguf.PoolingType.CLS
+        return gguf.PoolingType.MEAN
+    if config.get("emb_pooler") == "cls":
+        return gguf.PoolingType.CLS
+    return gguf.PoolingType.MEAN
+
+
+def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> Path:
+    config = _read_json(folder / "config.json")
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"No model.safetensors in {folder}")
+    arch = ARCHITECTURES[arch_name]
+    jina = arch_name == "jina-bert-v2"
+    try:
+        n_layers = int(config["num_hidden_layers"])
+        hidden = int(config["hidden_size"])
+        n_ff = int(config["intermediate_size"])
+        n_heads = int(config["num_attention_heads"])
+        n_ctx = int(config["max_position_embeddings"])
+        vocab_size = int(config.get("vocab_size", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{folder}/config.json lacks a BERT hyperparameter: {exc}") from exc
+    if hidden % n_heads:
+        raise ModelError(f"{folder}: hidden_size {hidden} is not a multiple of {n_heads} heads")
 
-    raw_words, tokens, types = _bert_vocab(folder)
+    raw_words, tokens, types = _bert_vocab(folder, vocab_size)
     lowercase = True
     tok_cfg_path = folder / "tokenizer_config.json"
     if tok_cfg_path.is_file():
         lowercase = bool(_read_json(tok_cfg_path).get("do_lower_case", True))
-    pooling = gguf.PoolingType.MEAN
-    pool_cfg_path = folder / "1_Pooling" / "config.json"
-    if pool_cfg_path.is_file() and _read_json(pool_cfg_path).get("pooling_mode_cls_token"):
-        pooling = gguf.PoolingType.CLS
 
-    n_layers = int(config["num_hidden_layers"])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_name(out_path.name + ".partial")
-    writer = gguf.GGUFWriter(str(tmp_path), arch=gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT])
-    writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_name(name or folder.name)
-    writer.add_block_count(n_layers)
-    writer.add_context_length(int(config["max_position_embeddings"]))
-    writer.add_embedding_length(int(config["hidden_size"]))
-    writer.add_feed_forward_length(int(config["intermediate_size"]))
-    writer.add_head_count(int(config["num_attention_heads"]))
-    writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-12)))
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    writer.add_causal_attention(False)
-    writer.add_pooling_type(pooling)
+    writer = gguf.GGUFWriter(str(tmp_path), arch=gguf.MODEL_ARCH_NAMES[arch])
+    try:
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(name or folder.name)
+        writer.add_block_count(n_layers)
+        writer.add_context_length(n_ctx)
+        writer.add_embedding_length(hidden)
+        writer.add_feed_forward_length(n_ff)
+        writer.add_head_count(n_heads)
+        writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-12)))
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+        writer.add_causal_attention(False)
+        writer.add_pooling_type(_pooling(folder, config))
 
-    writer.add_token_type_count(int(config.get("type_vocab_size", 2)))
-    writer.add_tokenizer_model("bert")
-    writer.add_tokenizer_pre("jina-v2-en")  # llama.cpp's pre-tokenizer for BERT WordPiece
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_bos_token_id(_token_id(raw_words, "[CLS]", 101))
-    writer.add_eos_token_id(_token_id(raw_words, "[SEP]", 102))
-    writer.add_unk_token_id(_token_id(raw_words, "[UNK]", 100))
-    writer.add_sep_token_id(_token_id(raw_words, "[SEP]", 102))
-    writer.add_pad_token_id(_token_id(raw_words, "[PAD]", 0))
-    writer.add_mask_token_id(_token_id(raw_words, "[MASK]", 103))
-    writer.add_add_bos_token(True)
-    writer.add_add_eos_token(True)
-    writer.add_add_sep_token(False)
-    # Written by llama.cpp's converter; the gguf package has no helper for it yet.
-    writer.add_bool("tokenizer.ggml.normalizer.lowercase", lowercase)
+        writer.add_token_type_count(int(config.get("type_vocab_size", 2)))
+        writer.add_tokenizer_model("bert")
+        writer.add_tokenizer_pre("jina-v2-en")  # llama.cpp's pre-tokenizer for BERT WordPiece
+        writer.add_token_list(tokens)
+        writer.add_token_types(types)
+        writer.add_bos_token_id(_token_id(raw_words, "[CLS]", 101))
+        writer.add_eos_token_id(_token_id(raw_words, "[SEP]", 102))
+        writer.add_unk_token_id(_token_id(raw_words, "[UNK]", 100))
+        writer.add_sep_token_id(_token_id(raw_words, "[SEP]", 102))
+        writer.add_pad_token_id(_token_id(raw_words, "[PAD]", 0))
+        writer.add_mask_token_id(_token_id(raw_words, "[MASK]", 103))
+        writer.add_add_bos_token(True)
+        writer.add_add_eos_token(True)
+        writer.add_add_sep_token(False)
+        # Written by llama.cpp's converter; the gguf package has no helper for it yet.
+        writer.add_bool("tokenizer.ggml.normalizer.lowercase", lowercase)
 
-    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_layers)
-    with safe_open(str(weights), framework="numpy") as tensors:
-        for hf_name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
-            if hf_name.endswith(_SKIP_SUFFIXES):
+        name_map = gguf.get_tensor_name_map(arch, n_layers)
+        seen: set[str] = set()
+        with safe_open(str(weights), framework="numpy") as tensors:
+            for hf_name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
+                short = hf_name.removeprefix("bert.")
+                if short.endswith(_SKIP_SUFFIXES) or short.startswith(_SKIP_PREFIXES):
+                    continue
+                gguf_name = name_map.get_name(short, try_suffixes=(".weight", ".bias"))
+                if gguf_name is None or (jina and gguf_name.startswith("position_embd")):
+                    raise ModelError(f"Unexpected tensor {hf_name!r} in {weights}")
+                data = tensors.get_tensor(hf_name)
+                if jina and gguf_name.endswith("ffn_up.weight") and data.shape != (2 * n_ff, hidden):
+                    raise ModelError(
+                        f"{hf_name} has shape {data.shape}; a gated feed-forward needs {(2 * n_ff, hidden)}"
+                    )
+                if data.ndim >= 2 and gguf_name not in _KEEP_F32:
+                    data = data.astype(np.float16)
+                else:
+                    data = data.astype(np.float32)
+                writer.add_tensor(gguf_name, data)
+                seen.add(gguf_name)
+        if "token_embd.weight" not in seen or f"blk.{n_layers - 1}.ffn_down.weight" not in seen:
+            raise ModelError(f"{weights} lacks the embedding or the last layer's tensors")
+
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp_path, out_path)
+    except BaseException:
+        writer.close()
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+# ---------------------------------------------------------------------------------------
+# Inspection: everything llama.cpp will trust, checked first.
+
+
+@dataclass
+class GGUFInfo:
+    path: Path
+    version: int
+    architecture: str
+    name: str
+    file_type: str  # "F16", "Q8_0", ... (general.file_type), "" when absent
+    block_count: int
+    embedding_length: int
+    context_length: int
+    pooling: str
+    tensor_count: int
+    size: int
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "version": self.version,
+            "architecture": self.architecture,
+            "name": self.name,
+            "file_type": self.file_type,
+            "block_count": self.block_count,
+            "embedding_length": self.embedding_length,
+            "context_length": self.context_length,
+            "pooling": self.pooling,
+            "tensor_count": self.tensor_count,
+            "size": self.size,
+        }
+
+
+def file_type_name(value: int) -> str:
+    """general.file_type as the usual short name: 1 -> "F16", 7 -> "Q8_0"."""
+    try:
+        name = gguf.LlamaFileType(value).name
+    except ValueError:
+        return f"TYPE{value}"
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def _scalar(reader: gguf.GGUFReader, key: str, default: Any = None) -> Any:
+    found = reader.fields.get(key)
+    if found is None:
+        return default
+    try:
+        return found.contents()
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return default
+
+
+def inspect_gguf(path: Path, *, require_encoder: bool = False) -> GGUFInfo:
+    """Validate a GGUF file (magic, version, architecture llama.cpp knows, every tensor's
+    data inside the file) and describe it. Raises ModelError with the reason."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise ModelError(f"Cannot read {path}: {exc}") from exc
+    if size < 24 or head[:4] != GGUF_MAGIC:
+        raise ModelError(f"{path.name} is not a GGUF file (it does not start with the GGUF magic)")
+    version = struct.unpack("<I", head[4:8])[0]
+    if version not in GGUF_VERSIONS:
+        swapped = struct.unpack(">I", head[4:8])[0]
+        detail = " (a big-endian file)" if swapped in GGUF_VERSIONS else ""
+        raise ModelError(f"{path.name} is GGUF version {version}{detail}; llama.cpp reads versions 2 and 3")
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:
+        raise ModelError(f"{path.name} is damaged or truncated: {exc}") from exc
+
+    architecture = _scalar(reader, "general.architecture")
+    if not isinstance(architecture, str) or not architecture:
+        raise ModelError(f"{path.name} has no general.architecture")
+    if architecture not in KNOWN_ARCHITECTURES:
+        raise ModelError(
+            f"{path.name} is a {architecture!r} model, an architecture llama.cpp does not support"
+        )
+    if require_encoder and architecture not in ENCODER_ARCHITECTURES:
+        # Decoder models (qwen2, ...) do embed, with last-token pooling; allowed but noted by callers.
+        raise ModelError(f"{path.name} is a {architecture!r} model, not an embedding encoder")
+    if not reader.tensors:
+        raise ModelError(f"{path.name} holds no tensors")
+    for tensor in reader.tensors:
+        end = int(tensor.data_offset) + int(tensor.n_bytes)
+        if tensor.data_offset < reader.data_offset or end > size:
+            raise ModelError(
+                f"{path.name} is truncated or damaged: tensor {tensor.name} ends at byte {end:,} "
+                f"but the file has {size:,} bytes"
+            )
+        if tensor.data.nbytes != tensor.n_bytes:
+            raise ModelError(f"{path.name} is truncated or damaged: tensor {tensor.name} is short")
+    block_count = _scalar(reader, f"{architecture}.block_count")
+    if not isinstance(block_count, int) or block_count <= 0:
+        raise ModelError(f"{path.name} has no valid {architecture}.block_count")
+    pooling_value = _scalar(reader, f"{architecture}.pooling_type")
+    try:
+        pooling = gguf.PoolingType(pooling_value).name.lower() if pooling_value is not None else ""
+    except ValueError:
+        pooling = str(pooling_value)
+    file_type = _scalar(reader, "general.file_type")
+    return GGUFInfo(
+        path=path,
+        version=version,
+        architecture=architecture,
+        name=str(_scalar(reader, "general.name", "") or ""),
+        file_type=file_type_name(file_type) if isinstance(file_type, int) else "",
+        block_count=block_count,
+        embedding_length=int(_scalar(reader, f"{architecture}.embedding_length", 0) or 0),
+        context_length=int(_scalar(reader, f"{architecture}.context_length", 0) or 0),
+        pooling=pooling,
+        tensor_count=len(reader.tensors),
+        size=size,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Slicing: the layer half of 2D Matryoshka.
+
+
+def _layer_of(tensor_name: str) -> int | None:
+    if not tensor_name.startswith("blk."):
+        return None
+    part = tensor_name.split(".", 2)[1]
+    return int(part) if part.isdigit() else None
+
+
+def _kept_layer(tensor_name: str, layers: int) -> bool:
+    layer = _layer_of(tensor_name)
+    return layer is None or layer < layers
+
+
+def slice_gguf(source: Path, out_path: Path, layers: int, *, name: str | None = None) -> Path:
+    """Write a GGUF keeping the first `layers` transformer blocks of `source` (any weight
+    type: tensors are copied byte for byte), atomically."""
+    info = inspect_gguf(source)
+    if not 0 < layers <= info.block_count:
+        raise ModelError(f"{Path(source).name} has {info.block_count} layers; cannot keep {layers}")
+    reader = gguf.GGUFReader(str(source))
+    arch = info.architecture
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = out_path.with_name(out_path.name + ".partial")
+    writer = gguf.GGUFWriter(str(tmp_path), arch=arch, endianess=reader.endianess)
+    block_key = f"{arch}.block_count"
+    try:
+        for fld in reader.fields.values():
+            # Virtual fields (GGUF.*) and the architecture are written by GGUFWriter itself.
+            if fld.name.startswith("GGUF.") or fld.name == "general.architecture":
                 continue
-            gguf_name = name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-            if gguf_name is None:
-                raise ModelError(f"Unexpected tensor {hf_name!r} in {weights}")
-            data = tensors.get_tensor(hf_name)
-            if data.ndim >= 2 and gguf_name not in _KEEP_F32:
-                data = data.astype(np.float16)
-            else:
-                data = data.astype(np.float32)
-            writer.add_tensor(gguf_name, data)
-
-    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(tmp_path, out_path)
+            value_type = fld.types[0]
+            sub_type = fld.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+            value = fld.contents()
+            if fld.name == block_key:
+                value = layers
+            elif fld.name == "general.name" and name:
+                value = name
+            writer.add_key_value(fld.name, value, value_type, sub_type=sub_type)
+        kept = [t for t in reader.tensors if _kept_layer(t.name, layers)]
+        for tensor in kept:
+            writer.add_tensor_info(
+                tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type
+            )
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for tensor in kept:
+            writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
+        writer.close()
+        os.replace(tmp_path, out_path)
+    except BaseException:
+        writer.close()
+        tmp_path.unlink(missing_ok=True)
+        raise
+    finally:
+        del reader
     return out_path

@@ -1,0 +1,515 @@
+"""The model manager: the functions behind `localsearch models …` and the window's model page.
+
+Model files live in the models directory (paths.models_dir(); a source checkout's gguf/
+is searched too) under one naming rule, so that a name resolves without a registry:
+
+    <name>.<TYPE>.gguf          a whole model: all-minilm-l6-v2.Q8_0.gguf
+    <name>.<TYPE>.L<n>.gguf     its first n layers (made by `slice`, or on demand by `use --layers`)
+
+<name> is a catalog name, or the name given to an imported or converted model; <TYPE> is the
+weight type from the file's own general.file_type (F16, BF16, Q8_0, Q4_K_M, ...). A name
+with a type ("all-minilm-l6-v2.Q4_K_M") picks that file; a bare name picks the best type
+present (PREFERRED_TYPES). Everything long reports progress through a callback of strings.
+Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localsearch import paths
+from localsearch import settings as settings_module
+from localsearch.core.models.catalog import Catalog, ModelEntry, load_catalog
+from localsearch.core.models.convert import (
+    GGUFInfo,
+    convert_hf,
+    detect_architecture,
+    inspect_gguf,
+    slice_gguf,
+)
+from localsearch.core.models.default import DEFAULT_MODEL, build_default_model
+from localsearch.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+QUANT_CHOICES = ("q8_0", "q4_k_m", "f16", "bf16")
+# When several weight types of one model are present, the first found of these wins.
+PREFERRED_TYPES = ("Q8_0", "BF16", "F16", "Q4_K_M", "F32")
+_TYPE = re.compile(r"^(F32|F16|BF16|[IT]?Q\d[A-Z0-9_]*|TYPE\d+)$", re.I)
+_LAYERS = re.compile(r"^L(\d+)$")
+_NAME_OK = re.compile(r"[^a-z0-9_-]+")
+
+
+def _quiet(message: str) -> None:
+    log.info(message)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One model file found on disk, named by the rule above."""
+
+    path: Path
+    name: str
+    type: str
+    layers: int | None  # None: all of them
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}.{self.type}" + (f".L{self.layers}" if self.layers else "")
+
+
+def parse_filename(filename: str) -> tuple[str, str, int | None] | None:
+    """("all-minilm-l6-v2", "Q8_0", None) for "all-minilm-l6-v2.Q8_0.gguf"; None if not ours."""
+    if not filename.endswith(".gguf"):
+        return None
+    parts = filename[: -len(".gguf")].split(".")
+    layers = None
+    if len(parts) >= 3 and (m := _LAYERS.match(parts[-1])):
+        layers = int(m.group(1))
+        parts = parts[:-1]
+    if len(parts) < 2 or not _TYPE.match(parts[-1]):
+        return None
+    return ".".join(parts[:-1]), parts[-1].upper(), layers
+
+
+def model_files() -> list[ModelFile]:
+    """Every model file in the models directories (the first directory wins on a clash)."""
+    seen: dict[str, ModelFile] = {}
+    for folder in paths.model_search_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.gguf")):
+            parsed = parse_filename(path.name)
+            if parsed is None or path.name in seen or not path.is_file():
+                continue
+            name, type_, layers = parsed
+            seen[path.name] = ModelFile(path, name.lower(), type_, layers)
+    return list(seen.values())
+
+
+def _canonical(name: str, catalog: Catalog) -> tuple[str, str | None]:
+    """(model name, weight type or None) for what a user typed: a catalog name or display
+    name, any case, optionally followed by ".TYPE"."""
+    text = name.strip()
+    entry = catalog.find(text)
+    if entry is not None:
+        return entry.name, None
+    base, _, maybe_type = text.rpartition(".")
+    if base and _TYPE.match(maybe_type):
+        entry = catalog.find(base)
+        return (entry.name if entry else base.lower()), maybe_type.upper()
+    return text.lower(), None
+
+
+def _pick(files: list[ModelFile], type_: str | None) -> ModelFile | None:
+    whole = [f for f in files if f.layers is None]
+    if type_:
+        return next((f for f in whole if f.type == type_), None)
+    for preferred in PREFERRED_TYPES:
+        for f in whole:
+            if f.type == preferred:
+                return f
+    return sorted(whole, key=lambda f: f.type)[0] if whole else None
+
+
+def installed(name: str, *, catalog: Catalog | None = None) -> list[ModelFile]:
+    catalog = catalog or load_catalog()
+    canonical, _ = _canonical(name, catalog)
+    return [f for f in model_files() if f.name == canonical]
+
+
+def find_model_file(
+    name: str, *, catalog: Catalog | None = None, build_default: bool = True, report: Report = _quiet
+) -> ModelFile:
+    """The whole-model file for `name` (which may carry a type), building the offline default if needed."""
+    catalog = catalog or load_catalog()
+    canonical, type_ = _canonical(name, catalog)
+    entry = catalog.find(canonical)
+    if entry is not None and not entry.usable:
+        raise ModelError(_unusable_message(entry))
+    chosen = _pick([f for f in model_files() if f.name == canonical], type_)
+    if chosen is not None:
+        return chosen
+    if canonical == DEFAULT_MODEL and build_default and type_ in (None, "Q8_0", "F16", "Q4_K_M"):
+        path = build_default_model(quant=(type_ or "Q8_0").lower(), report=report)
+        return ModelFile(path, DEFAULT_MODEL, type_ or "Q8_0", None)
+    if entry is None:
+        raise ModelError(
+            f"Unknown model {name!r}: not in the catalog and no file {canonical}.<TYPE>.gguf in "
+            f"{paths.models_dir()}. See `localsearch models list`."
+        )
+    if type_:
+        raise ModelError(
+            f"No {type_} file of {entry.display_name}; make one with `localsearch models quantize`"
+        )
+    how = (
+        f"run `localsearch models download {entry.name}`"
+        if entry.downloadable
+        else "convert it with llama.cpp's converter and `localsearch models import` the file"
+    )
+    raise ModelError(f"{entry.display_name} is not installed: {how}")
+
+
+def _unusable_message(entry: ModelEntry) -> str:
+    message = f"{entry.display_name} cannot be used: {entry.reason}"
+    if entry.alternative:
+        message += f" Use {entry.alternative} instead."
+    return message
+
+
+def resolve_model_file(
+    name: str,
+    *,
+    layers: int = 0,
+    catalog: Catalog | None = None,
+    report: Report = _quiet,
+) -> Path:
+    """The GGUF file llama.cpp should load for a model name (or a .gguf path) and a layer
+    count (0: all layers). A sliced file is made on demand and kept."""
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelError(f"Model file not found: {path}")
+        if layers:
+            raise ModelError("A layer count needs a model name, not a file path")
+        return path
+    catalog = catalog or load_catalog()
+    whole = find_model_file(name, catalog=catalog, report=report)
+    if not layers:
+        return whole.path
+    return _sliced(whole, layers, report).path
+
+
+def _sliced(whole: ModelFile, layers: int, report: Report) -> ModelFile:
+    filename = f"{whole.name}.{whole.type}.L{layers}.gguf"
+    for folder in paths.model_search_dirs():
+        candidate = folder / filename
+        if candidate.is_file():
+            return ModelFile(candidate, whole.name, whole.type, layers)
+    info = inspect_gguf(whole.path)
+    if layers >= info.block_count:
+        if layers == info.block_count:
+            return whole
+        raise ModelError(f"{whole.label} has {info.block_count} layers; cannot keep {layers}")
+    if layers < 1:
+        raise ModelError("The layer count must be at least 1")
+    out = paths.models_dir() / filename
+    report(f"Slicing {whole.path.name} to its first {layers} of {info.block_count} layers")
+    slice_gguf(whole.path, out, layers, name=f"{info.name or whole.name} (first {layers} layers)")
+    return ModelFile(out, whole.name, whole.type, layers)
+
+
+# ---------------------------------------------------------------------------------------
+# list / info
+
+
+@dataclass
+class ModelStatus:
+    name: str
+    entry: ModelEntry | None
+    files: list[ModelFile] = field(default_factory=list)
+    current: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.entry.as_dict() if self.entry else {"name": self.name}
+        out["installed"] = [
+            {"file": str(f.path), "type": f.type, "layers": f.layers, "size": f.path.stat().st_size}
+            for f in self.files
+        ]
+        out["current"] = self.current
+        if self.entry is not None:
+            out["usable"] = self.entry.usable
+            out["downloadable"] = self.entry.downloadable
+        return out
+
+
+def list_models(*, catalog: Catalog | None = None, current: str | None = None) -> list[ModelStatus]:
+    """Every catalog model, then any imported model not in the catalog, with its files."""
+    catalog = catalog or load_catalog()
+    if current is None:
+        current = settings_module.load().model
+    current_name = _canonical(current, catalog)[0] if current else ""
+    files = model_files()
+    out = []
+    for entry in catalog:
+        mine = [f for f in files if f.name == entry.name]
+        out.append(ModelStatus(entry.name, entry, mine, entry.name == current_name))
+    others = sorted({f.name for f in files} - set(catalog.entries))
+    for name in others:
+        out.append(ModelStatus(name, None, [f for f in files if f.name == name], name == current_name))
+    return out
+
+
+def model_info(name: str, *, catalog: Catalog | None = None) -> dict[str, Any]:
+    catalog = catalog or load_catalog()
+    canonical, _ = _canonical(name, catalog)
+    entry = catalog.find(canonical)
+    files = [f for f in model_files() if f.name == canonical]
+    if entry is None and not files:
+        catalog.get(name)  # raises with the list of known names
+    status = ModelStatus(canonical, entry, files)
+    info = status.as_dict()
+    whole = _pick(files, None)
+    if whole is not None:
+        info["file_info"] = inspect_gguf(whole.path).as_dict()
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# use
+
+
+@dataclass
+class UseResult:
+    model: str
+    dimensions: int  # 0: native
+    layers: int  # 0: all
+    native_dimensions: int
+    file: Path
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dimensions": self.dimensions or self.native_dimensions,
+            "layers": self.layers,
+            "file": str(self.file),
+            "notes": self.notes,
+        }
+
+
+def use_model(
+    name: str,
+    *,
+    dimensions: int | None = None,
+    layers: int | None = None,
+    catalog: Catalog | None = None,
+    report: Report = _quiet,
+) -> UseResult:
+    """Make `name` the model for indexing and search, at `dimensions` and `layers`
+    (None or 0: native). Validates both, makes the sliced file now, saves the settings."""
+    catalog = catalog or load_catalog()
+    canonical, type_ = _canonical(name, catalog)
+    entry = catalog.find(canonical)
+    whole = find_model_file(name, catalog=catalog, report=report)
+    info = inspect_gguf(whole.path)
+    native = info.embedding_length or (entry.dimensions if entry else 0)
+    n_layers = info.block_count
+    notes: list[str] = []
+
+    dims = dimensions or 0
+    if dims and not 1 <= dims <= native:
+        allowed = ""
+        if entry is not None and entry.matryoshka_dimensions:
+            allowed = f" (trained sizes: {', '.join(str(d) for d in entry.matryoshka_dimensions)})"
+        raise ModelError(f"{canonical} has {native} dimensions; choose 1 to {native}{allowed}")
+    if dims == native:
+        dims = 0
+    if dims and entry is not None and (note := entry.dimension_note(dims)):
+        notes.append(note)
+    elif dims and entry is None:
+        notes.append(f"{canonical} is not in the catalog: whether it was trained for {dims} is unknown")
+
+    n = layers or 0
+    if n and not 1 <= n <= n_layers:
+        raise ModelError(f"{canonical} has {n_layers} layers; choose 1 to {n_layers}")
+    if n == n_layers:
+        n = 0
+    file = whole.path
+    if n:
+        if entry is not None and (note := entry.layer_note(n)):
+            notes.append(note)
+        file = _sliced(whole, n, report).path
+
+    current = settings_module.load()
+    current.model = f"{canonical}.{type_}" if type_ else canonical
+    current.dimensions = dims
+    current.layers = n
+    settings_module.save(current)
+    return UseResult(current.model, dims, n, native, file, notes)
+
+
+# ---------------------------------------------------------------------------------------
+# download / import / convert / quantize / slice
+
+
+def _destination(name: str, info: GGUFInfo) -> Path:
+    type_ = info.file_type or "F32"
+    return paths.models_dir() / f"{name}.{type_}.gguf"
+
+
+def _install(source: Path, name: str, *, move: bool) -> tuple[Path, GGUFInfo]:
+    """Validate `source` and put it in the models directory under the naming rule."""
+    info = inspect_gguf(source)
+    target = _destination(name, info)
+    tmp = target.with_name(target.name + ".partial")
+    if move:
+        os.replace(source, tmp)
+    else:
+        shutil.copyfile(source, tmp)
+    try:
+        inspect_gguf(tmp)  # the copy, as it landed
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target, info
+
+
+def download_model(
+    name: str,
+    *,
+    catalog: Catalog | None = None,
+    report: Report = _quiet,
+    progress: Callable[[Any], None] | None = None,
+) -> Path:
+    """Fetch a catalog model from the hub into the models directory and return its file.
+
+    GGUF entries are downloaded, verified and validated; safetensors entries are
+    downloaded with their config and vocabulary, verified, and converted to F16."""
+    from localsearch.core.models import download
+
+    catalog = catalog or load_catalog()
+    entry = catalog.get(name)
+    if not entry.usable:
+        raise ModelError(_unusable_message(entry))
+    if not entry.downloadable:
+        raise ModelError(
+            f"No download source is pinned for {entry.display_name} here: convert {entry.hf_repo} with "
+            "llama.cpp's convert_hf_to_gguf.py and use `localsearch models import FILE.gguf`"
+        )
+    if entry.license.startswith("cc-by-nc"):
+        report(f"Note: {entry.display_name} is licensed {entry.license}")
+
+    def show(p: Any) -> None:
+        if progress is not None:
+            progress(p)
+        else:
+            report(str(p))
+
+    staging = paths.models_dir() / ".downloads" / entry.name
+    staging.mkdir(parents=True, exist_ok=True)
+    weights = staging / entry.hf_file
+    report(f"Downloading {entry.hf_file} of {entry.hf_repo} ({entry.hf_revision})")
+    download.fetch(
+        entry.hf_repo, entry.hf_file, weights, revision=entry.hf_revision, sha256=entry.sha256, report=show
+    )
+    if entry.format == "gguf":
+        try:
+            target, _ = _install(weights, entry.name, move=True)
+        except ModelError:
+            weights.unlink(missing_ok=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        report(f"Installed {target}")
+        return target
+
+    for extra in entry.hf_extra_files:
+        try:
+            download.fetch(entry.hf_repo, extra, staging / extra, revision=entry.hf_revision, report=show)
+        except ModelError as exc:
+            if "has no file" in str(exc) and extra != "config.json":
+                log.info("%s has no %s; going on without it", entry.hf_repo, extra)
+                continue
+            raise
+    target = paths.models_dir() / f"{entry.name}.F16.gguf"
+    report(f"Converting {entry.display_name} to GGUF")
+    convert_hf(staging, target, name=entry.display_name)
+    shutil.rmtree(staging, ignore_errors=True)
+    report(f"Installed {target}")
+    return target
+
+
+def import_model(file: Path, *, name: str | None = None, report: Report = _quiet) -> Path:
+    """Copy a GGUF file into the models directory after validating it."""
+    file = Path(file).expanduser()
+    if not file.is_file():
+        raise ModelError(f"No such file: {file}")
+    info = inspect_gguf(file)
+    base = name or _strip_type(file.stem)
+    model_name = _NAME_OK.sub("-", base.lower()).strip("-")
+    if not model_name:
+        raise ModelError(f"Give the model a name with --name (the file name {file.name!r} has none)")
+    target, _ = _install(file, model_name, move=False)
+    report(
+        f"Imported {file.name} as {model_name} ({info.architecture}, {info.file_type or '?'}, "
+        f"{info.block_count} layers, {info.embedding_length} dimensions)"
+    )
+    return target
+
+
+def _strip_type(stem: str) -> str:
+    """"nomic-embed-text-v1.5.Q8_0" -> "nomic-embed-text-v1.5"; "model-f16" -> "model"."""
+    parts = re.split(r"([.\-_])", stem)
+    for i in range(len(parts) - 1, 1, -2):
+        if _TYPE.match("".join(parts[i:])):
+            return "".join(parts[: i - 1])
+    return stem
+
+
+def convert_model(folder: Path, *, name: str | None = None, report: Report = _quiet) -> Path:
+    """Convert a Hugging Face BERT or JinaBERT folder to an F16 GGUF in the models directory."""
+    folder = Path(folder).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder} is not a Hugging Face model folder (no config.json)")
+    arch = detect_architecture(folder)
+    model_name = _NAME_OK.sub("-", (name or folder.name).lower()).strip("-")
+    target = paths.models_dir() / f"{model_name}.F16.gguf"
+    report(f"Converting {folder} ({arch}) to {target.name}")
+    convert_hf(folder, target, name=name or folder.name)
+    inspect_gguf(target)
+    return target
+
+
+def quantize_model(name: str, quant: str, *, catalog: Catalog | None = None, report: Report = _quiet) -> Path:
+    """Write `name` quantized to `quant` (q8_0, q4_k_m, f16, bf16) with llama.cpp's quantizer.
+
+    Starts from the most precise file present (F32, F16, BF16), else any."""
+    from localsearch.core.embedding import quantize
+
+    key = quant.lower()
+    if key not in QUANT_CHOICES:
+        raise ModelError(f"Unknown type {quant!r}; choose one of {', '.join(QUANT_CHOICES)}")
+    catalog = catalog or load_catalog()
+    canonical, type_ = _canonical(name, catalog)
+    files = [f for f in model_files() if f.name == canonical and f.layers is None]
+    if type_:
+        files = [f for f in files if f.type == type_]
+    if not files:
+        files = [find_model_file(name, catalog=catalog, report=report)]
+    order = {"F32": 0, "F16": 1, "BF16": 2}
+    source = sorted(files, key=lambda f: order.get(f.type, 9))[0]
+    if source.type not in order:
+        report(f"Requantizing from {source.type}: expect more loss than from F16")
+    target = paths.models_dir() / f"{canonical}.{key.upper()}.gguf"
+    if target.resolve() == source.path.resolve():
+        raise ModelError(f"{source.path.name} is already {key.upper()}")
+    report(f"Quantizing {source.path.name} to {key.upper()} with llama.cpp")
+    with tempfile.TemporaryDirectory(prefix="localsearch-quant-", dir=paths.models_dir()) as tmp:
+        out = Path(tmp) / target.name
+        quantize(source.path, out, key)
+        inspect_gguf(out)
+        os.replace(out, target)
+    return target
+
+
+def slice_model(name: str, layers: int, *, catalog: Catalog | None = None, report: Report = _quiet) -> Path:
+    """Write the first `layers` layers of `name` as <name>.<TYPE>.L<layers>.gguf."""
+    catalog = catalog or load_catalog()
+    whole = find_model_file(name, catalog=catalog, report=report)
+    info = inspect_gguf(whole.path)
+    if not 1 <= layers < info.block_count:
+        raise ModelError(f"{whole.label} has {info.block_count} layers; slice to 1 to {info.block_count - 1}")
+    entry = catalog.find(whole.name)
+    if entry is not None and (note := entry.layer_note(layers)):
+        report(f"Note: {note}")
+    return _sliced(whole, layers, report).path
