@@ -67,6 +67,11 @@ class IndexProgress:
         return {k: v for k, v in self.__dict__.items() if k != "messages"}
 
 
+# How long a file must have been left alone before it is read (see IndexOptions): shorter
+# than the watcher's quiet time, so an edit reported by the watcher never waits for it.
+SETTLE_SECONDS = 0.3
+
+
 @dataclass(frozen=True)
 class IndexOptions:
     chunk_tokens: int = 256
@@ -77,10 +82,12 @@ class IndexOptions:
     use_gitignore: bool = False  # honour .gitignore files in the indexed trees
     # Threads extracting ahead of the embedder; 0 extracts in the embedding thread.
     extract_workers: int = 1
-    # A file modified less than `settle_seconds` ago, or that changed while it was read,
-    # is retried once it has been quiet that long; after `settle_timeout` seconds in one
-    # run it is read as it is if a read is consistent (the watcher catches later changes).
-    settle_seconds: float = 0.3
+    # A file that changed while it was read is retried; with settle_seconds > 0, so is one
+    # modified less than that long ago (maybe still being written), once it has been quiet
+    # that long. After `settle_timeout` seconds in one run, a consistent read is taken as it
+    # is (the watcher catches later changes). The app uses SETTLE_SECONDS; 0 here keeps
+    # library callers and tests that index files they just wrote from waiting.
+    settle_seconds: float = 0.0
     settle_timeout: float = 10.0
 
 
@@ -376,7 +383,7 @@ class Indexer:
                 yield clock.stamp(progress)
             unstable = waiting
             if unstable:
-                self.control.wait(min(0.1, self.options.settle_seconds))
+                self.control.wait(0.05)
 
     @staticmethod
     def _count(progress: IndexProgress, outcome: str) -> None:
@@ -430,7 +437,8 @@ class Indexer:
             limit_mb = self.options.max_file_bytes // (1024 * 1024)
             job.reason = f"larger than the {limit_mb} MB limit"
             return job
-        if patient and time.time() - info.st_mtime < self.options.settle_seconds:
+        settle = self.options.settle_seconds
+        if patient and settle > 0 and time.time() - info.st_mtime < settle:
             job.kind = "unstable"  # saved a moment ago, maybe still being written
             return job
         try:
@@ -445,11 +453,7 @@ class Indexer:
         except OSError as exc:
             job.reason = f"cannot read the file: {exc.strerror or exc}"
             return job
-        if (
-            len(data) != info.st_size
-            or after.st_size != info.st_size
-            or after.st_mtime != info.st_mtime
-        ):
+        if len(data) != info.st_size or after.st_size != info.st_size or after.st_mtime != info.st_mtime:
             job.kind = "unstable"  # being written right now: retried once it settles
             return job
         digest = job.digest = hashlib.sha256(data).hexdigest()
@@ -681,4 +685,3 @@ def eligible(root: Path, path: Path, exclusions: Exclusions | None = None) -> bo
     """Whether scanning `root` would index `path`."""
     rules = exclusions or Exclusions()
     return extract.supported(path) and rules.allows(root, path)
-
