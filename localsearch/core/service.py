@@ -13,7 +13,7 @@ from pathlib import Path
 from localsearch import paths
 from localsearch.core.embedding import Embedder, LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
-from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
+from localsearch.core.indexer import SETTLE_SECONDS, IndexControl, Indexer, IndexOptions, IndexProgress
 from localsearch.core.models.default import Report
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
@@ -150,6 +150,7 @@ class LocalSearch:
             exclude=tuple(settings.exclude),
             use_gitignore=settings.use_gitignore,
             extract_workers=settings.extract_workers,
+            settle_seconds=SETTLE_SECONDS,
         )
         control = control or IndexControl(PowerPolicy(settings.on_battery))
         return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
