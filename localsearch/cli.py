@@ -7,7 +7,9 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -21,6 +23,7 @@ from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError, UserFacingError
 
 if TYPE_CHECKING:
+    from localsearch.core.indexer import IndexControl
     from localsearch.core.service import LocalSearch
 
 log = logging.getLogger("localsearch")
@@ -68,9 +71,12 @@ class _ProgressPrinter:
         self.last = now
         rate = progress.tokens_embedded / progress.elapsed if progress.elapsed else 0.0
         line = (
-            f"{progress.phase}: {progress.files_done}/{progress.files_total} files, "
-            f"{progress.chunks_added} chunks, {rate:,.0f} tokens/s"
+            f"{progress.paused or progress.phase}: {progress.files_done}/{progress.files_total} files, "
+            f"{progress.chunks_added} chunks, {progress.chunks_per_second:,.1f} chunks/s, "
+            f"{rate:,.0f} tokens/s"
         )
+        if progress.eta_seconds and not final:
+            line += f", {_duration(progress.eta_seconds)} left"
         if progress.current and not final:
             line += f" — {Path(progress.current).name}"
         if self.live:
@@ -80,10 +86,63 @@ class _ProgressPrinter:
         self.stream.flush()
 
 
+# For tests that run the real command in a child process (the crash-safety test kills it
+# many times): "module:Class" of a stand-in embedder, built with no arguments. Not an option
+# of any command and never set by the app; when set, a warning says so on every run.
+TEST_EMBEDDER_ENV = "LOCALSEARCH_TEST_EMBEDDER"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> LocalSearch:
     from localsearch.core.service import LocalSearch
 
+    spec = os.environ.get(TEST_EMBEDDER_ENV)
+    if spec:
+        import importlib
+
+        module_name, _, class_name = spec.partition(":")
+        embedder_class = getattr(importlib.import_module(module_name), class_name)
+        log.warning("using the test embedder %s (%s is set)", spec, TEST_EMBEDDER_ENV)
+        return LocalSearch(
+            keep_vectors=keep_vectors,
+            for_queries=for_queries,
+            embedder_factory=lambda settings, queries: embedder_class(),
+        )
     return LocalSearch(keep_vectors=keep_vectors, for_queries=for_queries)
+
+
+def _control_from_stdin(enabled: bool) -> IndexControl | None:
+    """With --control: lines "pause", "resume" and "cancel" on stdin steer the run (the
+    window talks to its indexing child this way, on every platform)."""
+    from localsearch.core.indexer import IndexControl
+    from localsearch.core.power import PowerPolicy
+    from localsearch.settings import load as load_settings
+
+    if not enabled:
+        return None
+    control = IndexControl(PowerPolicy(load_settings().on_battery))
+
+    def read() -> None:
+        for line in sys.stdin:
+            command = line.strip().lower()
+            if command == "pause":
+                control.pause()
+            elif command == "resume":
+                control.resume()
+            elif command == "cancel":
+                control.cancel()
+                return
+
+    threading.Thread(target=read, name="control", daemon=True).start()
+    return control
 
 
 def _report(message: str) -> None:
@@ -101,7 +160,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             sys.stderr.write(f"localsearch: {path}: no such file or folder\n")
         targets = [p for p in args.paths if Path(p).exists()]
         final: IndexProgress | None = None
-        for progress in service.index_paths(targets):
+        for progress in service.index_paths(targets, control=_control_from_stdin(args.control)):
             printer(progress)
             final = progress
         if args.json and final is not None:
@@ -205,6 +264,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {folder}")
     print(f"Files:      {status['files']}")
     print(f"Chunks:     {status['chunks']}")
+    storage = status.get("storage")
+    if isinstance(storage, dict) and storage.get("bytes_per_chunk"):
+        print(
+            f"Storage:    {storage['index_bytes'] / 1e6:,.1f} MB, "
+            f"{storage['bytes_per_chunk']:,} bytes a chunk "
+            f"({storage['vector_bytes_per_chunk']} of them vectors at {storage['precision']})"
+        )
     failed = status["failed"]
     assert isinstance(failed, list)
     print(f"Not indexed: {len(failed)}")
@@ -232,6 +298,8 @@ def _last(progress: Iterator[IndexProgress]) -> IndexProgress | None:
 
 def _summarize(progress: IndexProgress) -> str:
     parts = [f"{progress.files_indexed} indexed"]
+    if progress.files_reused:
+        parts.append(f"{progress.files_reused} renamed or copied (vectors reused)")
     if progress.files_removed:
         parts.append(f"{progress.files_removed} removed")
     if progress.files_failed:
@@ -245,7 +313,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     printer = _ProgressPrinter(sys.stderr, args.progress_json)
     with _open_service() as service:
         final = None
-        for final in service.update_paths(args.paths):
+        for final in service.update_paths(args.paths, control=_control_from_stdin(args.control)):
             if args.progress_json:
                 printer(final)
     if final is not None:
@@ -268,14 +336,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
         sys.stderr.write(f"watching {len(folders)} folder(s); Ctrl-C to stop\n")
         try:
             while True:
-                batch = watcher.next_batch(quiet=args.quiet, timeout=60)
-                for folder in service.folders():
-                    if watcher.watch(folder):  # a folder that came back (a drive plugged in)
-                        batch.add(folder)
+                batch = watcher.next_batch(quiet=args.quiet, timeout=2)
+                # A folder that came back (a drive plugged in) is reconciled in full.
+                batch.update(watcher.check_roots(service.folders()))
                 if not batch:
                     continue
                 final = _last(service.update_paths(batch))
-                if final is not None and (final.files_indexed or final.files_removed or final.files_failed):
+                if final is not None and (
+                    final.files_indexed or final.files_reused or final.files_removed or final.files_failed
+                ):
                     stamp = time.strftime("%H:%M:%S")
                     sys.stderr.write(f"{stamp} {_summarize(final)}\n")
                     sys.stderr.flush()
@@ -486,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
     p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
+    p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search the index by meaning and by keywords")
@@ -514,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders that changed (or were deleted)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
+    p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("watch", help="index, then keep the index up to date as files change (foreground)")

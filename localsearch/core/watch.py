@@ -7,6 +7,7 @@ coalesced: a save that fires five events is one change).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 
 class _Collector(FileSystemEventHandler):
@@ -34,17 +36,38 @@ class FolderWatcher:
         self._pending: set[str] = set()
         self._last_event = 0.0
         self._condition = threading.Condition()
-        self._watched: set[str] = set()
+        self._watched: dict[str, ObservedWatch] = {}
+        self._lock = threading.Lock()
         for root in roots:
             self.watch(root)
 
     def watch(self, root: str) -> bool:
-        """Start watching a folder; False when it does not exist (an unplugged drive)."""
-        if root in self._watched or not os.path.isdir(root):
-            return False
-        self._observer.schedule(self._handler, root, recursive=True)
-        self._watched.add(root)
-        return True
+        """Start watching a folder; False when it is watched already or does not exist
+        (an unplugged drive: `check_roots` notices when it comes back)."""
+        with self._lock:
+            if root in self._watched or not os.path.isdir(root):
+                return False
+            try:
+                self._watched[root] = self._observer.schedule(self._handler, root, recursive=True)
+            except OSError:  # vanished meanwhile, or no permission to watch it
+                return False
+            return True
+
+    def unwatch(self, root: str) -> None:
+        with self._lock:
+            watch = self._watched.pop(root, None)
+        if watch is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(watch)
+
+    def check_roots(self, roots: Iterable[str]) -> list[str]:
+        """Watch `roots` that are reachable now; stop watching those that are gone.
+        Returns the roots that (re)appeared, for a reconciling scan."""
+        wanted = set(roots)
+        for root in list(self._watched):
+            if root not in wanted or not os.path.isdir(root):
+                self.unwatch(root)
+        return [root for root in sorted(wanted) if self.watch(root)]
 
     def start(self) -> None:
         self._observer.daemon = True
