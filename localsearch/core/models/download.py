@@ -170,7 +170,11 @@ def fetch(
                 f"Downloading {filename} from {repo} failed: {exc}. Run the download again to resume."
             ) from exc
         except OSError as exc:
-            raise ModelError(f"Cannot write {partial}: {exc}") from exc
+            if exc.errno is not None:  # the disk, not the network
+                raise ModelError(f"Cannot write {partial}: {exc}") from exc
+            raise ModelError(
+                f"Downloading {filename} from {repo} stopped short ({exc}). Run the download again to resume."
+            ) from exc
         except Exception as exc:  # the connection dropped for good: keep the partial file to resume
             raise ModelError(
                 f"Downloading {filename} from {repo} was interrupted ({type(exc).__name__}: {exc}). "
