@@ -133,6 +133,11 @@ class IndexControl:
             self._resumed.wait(seconds)
 
 
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+)
+
+
 def db_key(path: Path) -> str:
     """The path as stored. A name that is not valid Unicode (bytes from another system's
     encoding) cannot be stored as text; it gets a stable escaped form."""
@@ -421,17 +426,17 @@ class Indexer:
         except OSError:
             return _Job(path, key, "gone")  # vanished between the scan and now
         job = _Job(path, key, "failed", info)
+        if stat.S_ISLNK(info.st_mode):
+            return _Job(path, key, "gone")  # replaced by a link since the scan: never followed
+        same_space = state is not None and (state.status == "failed" or state.space_id == self.space.id)
+        if state is not None and same_space and state.size == info.st_size and state.mtime == info.st_mtime:
+            job.kind = "unchanged"  # also for failures: retried when the file changes
+            return job
         if not _valid_name(path):
             job.reason = "file name is not valid Unicode text: rename the file to make it searchable"
             return job
-        if stat.S_ISLNK(info.st_mode):
-            return _Job(path, key, "gone")  # replaced by a link since the scan: never followed
         if not stat.S_ISREG(info.st_mode):
             job.reason = "not a regular file (a pipe, socket or device): it cannot be read as a document"
-            return job
-        same_space = state is not None and (state.status == "failed" or state.space_id == self.space.id)
-        if state is not None and same_space and state.size == info.st_size and state.mtime == info.st_mtime:
-            job.kind = "unchanged"
             return job
         if info.st_size > self.options.max_file_bytes:
             limit_mb = self.options.max_file_bytes // (1024 * 1024)
@@ -442,9 +447,12 @@ class Indexer:
             job.kind = "unstable"  # saved a moment ago, maybe still being written
             return job
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(self.options.max_file_bytes + 1)
-                after = os.fstat(handle.fileno())
+            # Never blocks on a pipe swapped in since the stat, never follows a link.
+            descriptor = os.open(path, _OPEN_FLAGS)
+            with open(descriptor, "rb") as handle:
+                after = os.fstat(descriptor)
+                data = handle.read(self.options.max_file_bytes + 1) if stat.S_ISREG(after.st_mode) else b""
+                after = os.fstat(descriptor)
         except FileNotFoundError:
             return _Job(path, key, "gone")
         except PermissionError:
