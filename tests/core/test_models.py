@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,26 @@ def test_weights_with_a_wrong_hash_are_refused(tmp_path: Path, monkeypatch: pyte
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         LlamaEmbedder(tmp_path / "nope.gguf")
+
+
+def test_manager_quantizes_to_q4_k_m_close_to_the_reference(f16_model: Path) -> None:
+    from localsearch import paths
+    from localsearch.core.models.manager import quantize_model
+
+    installed = paths.models_dir() / "all-minilm-l6-v2.F16.gguf"
+    shutil.copyfile(f16_model, installed)
+    path = quantize_model("all-minilm-l6-v2", "q4_k_m")
+    assert path == paths.models_dir() / "all-minilm-l6-v2.Q4_K_M.gguf"
+    reader = gguf.GGUFReader(path)
+    assert reader.fields["general.file_type"].contents() == gguf.LlamaFileType.MOSTLY_Q4_K_M
+    assert path.stat().st_size < installed.stat().st_size / 2
+    texts, _, expected = _reference()
+    embedder = LlamaEmbedder(path, max_tokens=256)
+    try:
+        got = embedder.embed_texts(texts)
+    finally:
+        embedder.close()
+    cosines = (got * expected).sum(axis=1)
+    assert cosines.min() >= 0.97, dict(zip(texts, cosines.round(4), strict=True))
+    with pytest.raises(ModelError, match="Unknown type"):
+        quantize_model("all-minilm-l6-v2", "q3_k")
