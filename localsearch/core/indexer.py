@@ -199,6 +199,9 @@ class Indexer:
         """Scan each root fully and bring the index in line with it."""
         progress = IndexProgress(phase="scanning")
         clock = _Clock()
+        # Deletions wait until every root is done: a file moved from one root to another
+        # (or renamed) takes its vectors to its new path first.
+        stale: list[str] = []
         for root in roots:
             root = Path(os.path.abspath(root))
             progress.root = str(root)
@@ -220,10 +223,10 @@ class Indexer:
                 yield clock.stamp(progress)
                 return
             on_disk = {db_key(p) for p in files}
-            for known in states:
-                if known not in on_disk:
-                    self.index.delete_file(known)
-                    progress.files_removed += 1
+            stale.extend(known for known in states if known not in on_disk)
+        for key in stale:
+            self.index.delete_file(key)
+            progress.files_removed += 1
         progress.phase = "done"
         progress.current = None
         progress.eta_seconds = 0.0
@@ -246,10 +249,10 @@ class Indexer:
             if not root.is_dir() and not root.is_file():
                 continue  # the root itself is gone (a drive unplugged): keep its index
             by_root.setdefault(folder_id, (root, set()))[1].add(path)
+        stale: list[str] = []  # deleted after every root: see run()
         try:
             for folder_id, (root, paths) in sorted(by_root.items()):
                 present: list[Path] = []
-                stale: list[str] = []
                 for path in sorted(paths):
                     if path.is_dir() and not path.is_symlink():
                         found = [p for p in self.exclusions.walk(root, path) if self._wanted(p)]
@@ -271,10 +274,9 @@ class Indexer:
                 progress.root = str(root)
                 progress.files_total += len(present)
                 yield from self._process(folder_id, present, states, progress, clock)
-                # Deletions last: a renamed file's new name has taken its vectors by now.
-                for key in sorted(set(stale)):
-                    self.index.delete_file(key)
-                    progress.files_removed += 1
+            for key in sorted(set(stale)):
+                self.index.delete_file(key)
+                progress.files_removed += 1
         except _Stop:
             progress.phase = "cancelled"
             yield clock.stamp(progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from localsearch.core.indexer import Indexer, IndexOptions
@@ -118,3 +119,106 @@ def test_watcher_reports_changes_in_a_batch_after_a_quiet_moment(tmp_path: Path)
 def test_watching_a_missing_folder_is_refused_quietly(tmp_path: Path) -> None:
     watcher = FolderWatcher([str(tmp_path / "missing")])
     assert watcher.watch(str(tmp_path / "missing")) is False
+
+
+def _two_roots(tmp_path: Path, index: Index, embedder: FakeEmbedder) -> tuple[Indexer, Searcher, Path, Path]:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "a.txt").write_text("apples and pears")
+    (second / "b.txt").write_text("boats on the river")
+    space = index.ensure_space(embedder.name, embedder.dimensions)
+    indexer = Indexer(index, embedder, space, IndexOptions())
+    for _ in indexer.run([first, second]):
+        pass
+    return indexer, Searcher(index, embedder, space), first, second
+
+
+def test_a_move_across_indexed_folders_reuses_vectors(
+    tmp_path: Path, index: Index, fake_embedder: FakeEmbedder
+) -> None:
+    indexer, searcher, first, second = _two_roots(tmp_path, index, fake_embedder)
+    before = fake_embedder.embedded_sequences
+    (first / "a.txt").rename(second / "a-moved.txt")
+    _apply(indexer, first / "a.txt", second / "a-moved.txt")
+    assert fake_embedder.embedded_sequences == before
+    hits = searcher.search("apples", 10, mode="keyword")
+    assert [h.path for h in hits] == [str(second / "a-moved.txt")]
+    folder_of = dict(
+        index.conn.execute("SELECT f.path, d.path FROM files f JOIN folders d ON d.id = f.folder_id")
+    )
+    assert folder_of[str(second / "a-moved.txt")] == str(second)
+
+
+def test_a_root_that_disappears_keeps_its_index_until_it_returns(
+    tmp_path: Path, index: Index, fake_embedder: FakeEmbedder
+) -> None:
+    indexer, searcher, root = _setup(tmp_path, index, fake_embedder)
+    watcher = FolderWatcher([str(root)])
+    watcher.start()
+    try:
+        unplugged = tmp_path / "unplugged"
+        root.rename(unplugged)  # the drive goes away
+        _apply(indexer, root, root / "a.txt", root / "sub" / "b.txt")  # what the watcher reports
+        assert _names(searcher, "apples") == ["a.txt"] and _names(searcher, "boats") == ["b.txt"]
+        assert watcher.check_roots([str(root)]) == []  # gone: no longer watched
+        (unplugged / "a.txt").write_text("apricots while away")
+        (unplugged / "sub" / "b.txt").unlink()
+        unplugged.rename(root)  # it comes back, changed meanwhile
+        assert watcher.check_roots([str(root)]) == [str(root)]
+        _apply(indexer, root)  # reconciled in full
+        assert _names(searcher, "apricots") == ["a.txt"] and _names(searcher, "boats") == []
+        # And it is watched again.
+        watcher.next_batch(quiet=0.2, timeout=0.5)
+        (root / "back.txt").write_text("welcome back")
+        assert str(root / "back.txt") in watcher.next_batch(quiet=0.2, timeout=10)
+    finally:
+        watcher.stop()
+
+
+def test_live_watching_reflects_every_kind_of_change_in_search(
+    tmp_path: Path, index: Index, fake_embedder: FakeEmbedder
+) -> None:
+    """The real watcher feeding Indexer.update, as `localsearch watch` and the window do."""
+    indexer, searcher, first, second = _two_roots(tmp_path, index, fake_embedder)
+    watcher = FolderWatcher([str(first), str(second)])
+    watcher.start()
+
+    def where(word: str) -> list[str]:
+        return [h.path for h in searcher.search(word, 10, mode="keyword")]
+
+    def settle(word: str, expected: list[Path]) -> None:
+        """Apply the watcher's batches until search shows the change. (A move between two
+        watched folders arrives as two events from two emitters, the deletion up to half a
+        second after the creation.)"""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            batch = watcher.next_batch(quiet=0.3, timeout=1.0)
+            if batch:
+                _apply(indexer, *(Path(p) for p in batch))
+            if where(word) == [str(p) for p in expected]:
+                return
+        assert where(word) == [str(p) for p in expected]
+
+    try:
+        (first / "new.md").write_text("cherries in summer")  # create
+        settle("cherries", [first / "new.md"])
+        (first / "new.md").write_text("damsons in autumn")  # edit
+        settle("damsons", [first / "new.md"])
+        assert where("cherries") == []
+        (first / "new.md").rename(first / "renamed.md")  # rename
+        settle("damsons", [first / "renamed.md"])
+        (first / "renamed.md").rename(second / "moved.md")  # move across folders
+        settle("damsons", [second / "moved.md"])
+        saved = (second / "moved.md").read_bytes()
+        (second / "moved.md").unlink()  # delete
+        settle("damsons", [])
+        (second / "moved.md").write_bytes(saved)  # restore
+        settle("damsons", [second / "moved.md"])
+        (first / "folder").mkdir()  # a whole folder, moved to the other root
+        (first / "folder" / "deep.txt").write_text("elderberries deep inside")
+        settle("elderberries", [first / "folder" / "deep.txt"])
+        (first / "folder").rename(second / "folder")
+        settle("elderberries", [second / "folder" / "deep.txt"])
+    finally:
+        watcher.stop()
