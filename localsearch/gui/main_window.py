@@ -41,6 +41,16 @@ from localsearch.gui.workers import IndexLane, SearchLane, WatchLane
 SEARCH_DELAY_MS = 250
 
 
+
+def _eta(seconds: float) -> str:
+    """A rough time left, as a person says it."""
+    if seconds < 60:
+        return "under a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
 class FailuresDialog(QDialog):
     def __init__(self, failures: list[dict], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,8 +215,9 @@ class MainWindow(QMainWindow):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
         self.pause_button = QPushButton("Pause", self)
-        self.pause_button.setToolTip("Stop indexing; what is done is kept and resumes next time")
-        self.pause_button.clicked.connect(self.index_lane.cancel)
+        self.pause_button.setToolTip("Hold indexing; what is done is kept")
+        self.pause_button.clicked.connect(self.index_lane.toggle_pause)
+        self.index_lane.paused_changed.connect(self._show_paused)
         self.pause_button.hide()
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.pause_button)
@@ -273,15 +284,30 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Indexing…")
         self._update_placeholder()
 
+    def _show_paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setToolTip("Go on indexing" if paused else "Hold indexing; what is done is kept")
+        if paused:
+            self.statusBar().showMessage("Indexing paused")
+
     def _show_progress(self, progress: dict) -> None:
         total = int(progress.get("files_total") or 0)
         done = int(progress.get("files_done") or 0)
+        waiting = progress.get("paused")
         if progress.get("phase") == "indexing" and total:
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
-            self.progress_bar.setFormat(f"{done:,} / {total:,} files")
+            text = f"{done:,} / {total:,} files"
+            eta = progress.get("eta_seconds")
+            if waiting:
+                text += f" · {waiting}"
+            elif isinstance(eta, int | float) and eta >= 1 and done >= 5:
+                text += f" · {_eta(float(eta))}"
+            self.progress_bar.setFormat(text)
         current = progress.get("current")
-        if current:
+        if waiting == "on battery":
+            self.statusBar().showMessage("Indexing waits while the computer runs on battery")
+        elif current and not waiting:
             self.statusBar().showMessage(f"Indexing {os.path.basename(str(current))}")
         if done and done % 25 == 0:
             self.search_lane.refresh_status()

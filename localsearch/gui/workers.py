@@ -119,7 +119,9 @@ class SearchLane(QObject):
 
 
 class WatchLane(QObject):
-    """Watches the indexed folders on a plain thread; reports changed paths as a signal."""
+    """Watches the indexed folders on a plain thread; reports changed paths as a signal.
+    A folder that disappears (an unplugged drive) stops being watched and keeps its
+    index; when it comes back it is reported whole, for a reconciling scan."""
 
     changed = Signal(list)
 
@@ -129,17 +131,24 @@ class WatchLane(QObject):
 
         self._watcher = FolderWatcher([])
         self._watcher.start()
+        self._folders: list[str] = []
+        self._lock = threading.Lock()
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="watch-lane", daemon=True)
         self._thread.start()
 
     def watch(self, folders: list[str]) -> None:
+        with self._lock:
+            self._folders = list(folders)
         for folder in folders:
             self._watcher.watch(folder)
 
     def _loop(self) -> None:
         while self._running:
             batch = self._watcher.next_batch(quiet=0.5, timeout=1.0)
+            with self._lock:
+                folders = list(self._folders)
+            batch.update(self._watcher.check_roots(folders))
             if batch and self._running:
                 self.changed.emit(sorted(batch))
 
@@ -150,9 +159,11 @@ class WatchLane(QObject):
 
 
 class IndexLane(QObject):
-    """Runs `localsearch index` in a child process and reports its progress."""
+    """Runs `localsearch index` in a child process and reports its progress. Pause,
+    resume and cancel travel to the child as lines on its stdin (`--control`)."""
 
     progress = Signal(dict)
+    paused_changed = Signal(bool)
     message = Signal(str)
     finished = Signal(bool, str)  # ok, summary
 
@@ -163,10 +174,41 @@ class IndexLane(QObject):
         self._last: dict = {}
         self._queued: dict[str, list[str]] = {"index": [], "update": []}
         self._cancelled = False
+        self._paused = False
 
     @property
     def running(self) -> bool:
         return self._process is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def _send(self, command: str) -> None:
+        if self._process is not None:
+            self._process.write(command.encode() + b"\n")
+
+    def pause(self) -> None:
+        """Hold the running indexer between files (it keeps what it has done)."""
+        if self._process is not None and not self._paused:
+            self._send("pause")
+            self._set_paused(True)
+
+    def resume(self) -> None:
+        if self._paused:
+            self._send("resume")
+            self._set_paused(False)
+
+    def toggle_pause(self) -> None:
+        if self._paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            self.paused_changed.emit(paused)
 
     def index(self, paths: list[str]) -> None:
         """Add folders and bring them up to date (a full scan of each)."""
@@ -183,7 +225,7 @@ class IndexLane(QObject):
             return
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-m", "localsearch", verb, "--progress-json", *paths])
+        process.setArguments(["-m", "localsearch", verb, "--progress-json", "--control", *paths])
         process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
         process.readyReadStandardError.connect(self._read)
         process.finished.connect(self._done)
@@ -193,15 +235,22 @@ class IndexLane(QObject):
         self._last = {}
         self._cancelled = False
         process.start()
+        if self._paused:  # paused before this run began: it starts paused
+            self._send("pause")
 
     def cancel(self) -> None:
         for queue in self._queued.values():
             queue.clear()
         if self._process is not None:
             self._cancelled = True
-            self._process.terminate()
+            # Asked first: it stops between files. Killing would be safe too (each file is
+            # its own transaction), just less tidy.
+            self._send("cancel")
             if not self._process.waitForFinished(3000):
-                self._process.kill()
+                self._process.terminate()
+                if not self._process.waitForFinished(3000):
+                    self._process.kill()
+        self._set_paused(False)
 
     def _read(self) -> None:
         assert self._process is not None
