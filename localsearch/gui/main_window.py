@@ -41,7 +41,6 @@ from localsearch.gui.workers import IndexLane, SearchLane, WatchLane
 SEARCH_DELAY_MS = 250
 
 
-
 def _eta(seconds: float) -> str:
     """A rough time left, as a person says it."""
     if seconds < 60:
@@ -50,6 +49,7 @@ def _eta(seconds: float) -> str:
     if minutes < 60:
         return f"about {minutes} min left"
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
 
 class FailuresDialog(QDialog):
     def __init__(self, failures: list[dict], parent: QWidget | None = None) -> None:
