@@ -101,7 +101,16 @@ def default_dimensions(native: int, trained: Sequence[int] | None) -> list[int]:
     return [native, *(max(8, round(native * f / 8) * 8) for f in (2 / 3, 1 / 3, 1 / 6))]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def write_json(result: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out)
+
+
+def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
+    """The table; with `out`, the JSON is rewritten after every row (a long run cut short
+    keeps the rows it finished)."""
     catalog = load_catalog()
     whole = find_model_file(args.model, catalog=catalog, report=print)
     entry = catalog.find(whole.name)
@@ -118,7 +127,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"layers {layers}, dimensions {dims}, {args.threads or os.cpu_count()} threads"
     )
 
-    rows = []
+    import llama_cpp
+
+    rows: list[dict[str, Any]] = []
+    result = {
+        "benchmark": "matryoshka_2d",
+        "model": whole.name,
+        "model_file": whole.path.name,
+        "weight_type": whole.type,
+        "catalog_layer_truncation": entry.layer_truncation if entry else None,
+        "catalog_matryoshka_dimensions": (
+            list(entry.matryoshka_dimensions) if entry and entry.matryoshka_dimensions else None
+        ),
+        "split": "scifact train",
+        "documents": len(texts),
+        "queries": len(queries),
+        "max_tokens": MAX_TOKENS,
+        "query_prompt": query_prompt,
+        "layers": layers,
+        "dimensions": dims,
+        "rows": rows,
+        "complete": False,
+        "machine": {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads or os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "llama_cpp_python": llama_cpp.__version__,
+            "load_average_at_start": list(os.getloadavg()),
+            "note": "shared CPU: tokens/s as measured, compare rows of one run",
+        },
+    }
     for n_layers in layers:
         path = resolve_model_file(
             whole.label, layers=0 if n_layers == info.block_count else n_layers, report=print
@@ -163,37 +203,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ndcg@10": ndcg,
         }
         rows.append(row)
-        print(f"  layers {n_layers}: {row['tokens_per_s']:,.0f} tokens/s, nDCG@10 {ndcg}")
-
-    import llama_cpp
-
-    return {
-        "benchmark": "matryoshka_2d",
-        "model": whole.name,
-        "model_file": whole.path.name,
-        "weight_type": whole.type,
-        "catalog_layer_truncation": entry.layer_truncation if entry else None,
-        "catalog_matryoshka_dimensions": (
-            list(entry.matryoshka_dimensions) if entry and entry.matryoshka_dimensions else None
-        ),
-        "split": "scifact train",
-        "documents": len(texts),
-        "queries": len(queries),
-        "max_tokens": MAX_TOKENS,
-        "query_prompt": query_prompt,
-        "layers": layers,
-        "dimensions": dims,
-        "rows": rows,
-        "machine": {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "cpu_count": os.cpu_count(),
-            "threads": args.threads or os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "llama_cpp_python": llama_cpp.__version__,
-            "note": "shared CPU: tokens/s as measured, compare rows of one run",
-        },
-    }
+        print(f"  layers {n_layers}: {row['tokens_per_s']:,.0f} tokens/s, nDCG@10 {ndcg}", flush=True)
+        if out is not None:
+            write_json(result, out)
+    result["complete"] = True
+    result["machine"]["load_average_at_end"] = list(os.getloadavg())
+    return result
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -225,13 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, help="result JSON (default bench/results/matryoshka_2d-<model>.json)"
     )
     args = parser.parse_args(argv)
-    result = run(args)
     suffix = "" if not args.limit_docs else f"-{args.limit_docs}docs"
-    out = args.out or BENCH_DIR / "results" / f"matryoshka_2d-{result['model']}{suffix}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    name = args.model.lower().removesuffix(".gguf")
+    out = args.out or BENCH_DIR / "results" / f"matryoshka_2d-{name}{suffix}.json"
+    result = run(args, out)
+    write_json(result, out)
     print_table(result)
     print(f"\nwrote {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}")
     return 0
