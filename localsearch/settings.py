@@ -25,7 +25,10 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 # Settings whose value must be one of a few words.
-CHOICES: dict[str, tuple[str, ...]] = {"on_battery": ("continue", "slow", "pause")}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "on_battery": ("continue", "slow", "pause"),
+    "vector_precision": ("float32", "float16"),
+}
 
 
 @dataclass
@@ -39,6 +42,11 @@ class Settings:
     chunk_overlap: int = _setting(32, "Tokens shared by neighbouring chunks of one document.")
     max_file_mb: int = _setting(50, "Files larger than this many megabytes are skipped.")
     threads: int = _setting(0, "CPU threads for embedding; 0 uses every core.")
+    vector_precision: str = _setting(
+        "float32",
+        "How full vectors are stored for exact rescoring: 'float32', or 'float16' (half the bytes, "
+        "scores within about 0.001). Binary codes for the first search stage are always kept.",
+    )
     exclude: list[str] = field(
         default_factory=list,
         metadata={

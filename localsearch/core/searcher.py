@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from localsearch.core.embedding import Embedder, truncate_dimensions
-from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space
+from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space, binary_codes
 
 MODES = ("hybrid", "semantic", "keyword")
 METRICS = ("cosine", "dot", "euclidean")
@@ -40,8 +40,12 @@ class ParsedQuery:
     phrases: tuple[str, ...]  # must appear literally (case-insensitive)
     terms: tuple[str, ...]  # keyword terms, lower-case
 
-    def fts(self) -> str | None:
-        """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax."""
+    def fts(self, selective: Sequence[str] | None = None) -> str | None:
+        """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax.
+
+        `selective`: when given (the rarer of the terms), a chunk must hold one of them to
+        match, and every term still counts in its BM25 rank. FTS5 ranks every chunk that
+        matches, so common words would make a large index slow (see Searcher._keyword)."""
         phrases = [" ".join(_WORD.findall(p.lower())) for p in self.phrases]
         phrases = [p for p in phrases if p]
         quoted_terms = [f'"{t}"' for t in self.terms]
@@ -52,6 +56,8 @@ class ParsedQuery:
                 either = " OR ".join(quoted_terms + [f'"{p}"' for p in phrases])
                 return f"({required}) AND ({either})"
             return required
+        if selective is not None and 0 < len(selective) < len(self.terms):
+            return "({}) AND ({})".format(" OR ".join(f'"{t}"' for t in selective), " OR ".join(quoted_terms))
         return " OR ".join(quoted_terms) or None
 
     def has_phrases(self, text: str) -> bool:
@@ -155,46 +161,100 @@ class _FileCandidate:
     chunks: dict[int, tuple[ChunkHit, float]] = field(default_factory=dict)  # id -> (hit, cosine)
 
 
-class VectorCache:
-    """A long-lived lane's copy of a space's vectors in memory: one matrix product scores
-    every chunk (about 6 ms per 100,000 chunks of 384 dimensions), where sqlite-vec's
-    KNN slows down with the large k that one-result-per-file needs. Reloaded when
-    another connection has committed, at most every `min_interval` seconds."""
+class CodeCache:
+    """A long-lived lane's copy of a space's binary codes, for the first search stage
+    without a database scan: 48 bytes a chunk at 384 dimensions (48 MB per million
+    chunks), held column by column so a query's hamming distances are one XOR and
+    popcount per 64-bit column (about 6 ms per million chunks here). New chunks are
+    appended as they are committed; deleted ones linger until the next full load and
+    are dropped by the second stage, which reads each candidate from the database."""
 
-    MAX_CHUNKS = 500_000  # about 770 MB at 384 dimensions; beyond it, sqlite-vec's KNN
-
-    def __init__(self, min_interval: float = 2.0) -> None:
+    def __init__(self, min_interval: float = 1.0) -> None:
         self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.columns = np.zeros((0, 0), dtype=np.uint64)  # (words, chunks)
         self._version: int | None = None
-        self._loaded_at = 0.0
+        self._checked_at = 0.0
         self._min_interval = min_interval
+        self._space_id: int | None = None
 
-    def current(self, index: Index, space: Space) -> VectorCache | None:
+    @staticmethod
+    def _words(codes: np.ndarray) -> np.ndarray:
+        """uint8 code rows as 64-bit words, column-major; zero padding adds no distance."""
+        width = -(-codes.shape[1] // 8) * 8
+        padded = np.zeros((codes.shape[0], width), dtype=np.uint8)
+        padded[:, : codes.shape[1]] = codes
+        return np.ascontiguousarray(padded.view(np.uint64).T)
+
+    def current(self, index: Index, space: Space) -> CodeCache:
         version = index.data_version()
-        stale = version != self._version
-        if stale and (self._version is None or time.monotonic() - self._loaded_at >= self._min_interval):
-            if index.counts()["chunks"] > self.MAX_CHUNKS:
-                return None
-            ids, matrix = index.all_vectors(space)
-            order = np.argsort(ids, kind="stable")  # sorted ids allow lookups by binary search
-            self.ids, self.matrix = ids[order], matrix[order]
-            self._version = version
-            self._loaded_at = time.monotonic()
+        if version == self._version and space.id == self._space_id:
+            return self
+        if self._version is not None and time.monotonic() - self._checked_at < self._min_interval:
+            return self  # busy indexing commits often: catch up at most once a second
+        stored = index.code_count(space)
+        if space.id != self._space_id or stored < len(self.ids) or not len(self.ids):
+            ids, codes = index.all_codes(space)
+            self.ids, self.columns = ids, self._words(codes)
+        else:
+            ids, codes = index.all_codes(space, after=int(self.ids[-1]))
+            if len(ids):
+                self.ids = np.concatenate([self.ids, ids])
+                self.columns = np.concatenate([self.columns, self._words(codes)], axis=1)
+            if stored < len(self.ids) - len(self.ids) // 4:  # many deleted: start afresh
+                ids, codes = index.all_codes(space)
+                self.ids, self.columns = ids, self._words(codes)
+        self._version, self._space_id, self._checked_at = version, space.id, time.monotonic()
         return self
 
-    def lookup(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
-        if not len(self.ids) or not chunk_ids:
-            return {}
-        wanted = np.asarray(chunk_ids, dtype=np.int64)
-        rows = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
-        found = self.ids[rows] == wanted
-        return {int(c): self.matrix[r] for c, r, ok in zip(wanted, rows, found, strict=True) if ok}
+    def nearest(self, code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and codes of the n chunks whose codes are nearest (hamming) to `code`."""
+        if not len(self.ids) or n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, len(code)), dtype=np.uint8)
+        query = self._words(code.reshape(1, -1))[:, 0]
+        distances = np.zeros(len(self.ids), dtype=np.uint16)
+        for column, word in zip(self.columns, query, strict=True):
+            distances += np.bitwise_count(column ^ word)
+        top = np.argpartition(distances, n - 1)[:n] if n < len(distances) else np.arange(len(distances))
+        codes = np.ascontiguousarray(self.columns[:, top].T).view(np.uint8)[:, : len(code)]
+        return self.ids[top], codes
+
+
+def shortlist(ids: np.ndarray, codes: np.ndarray, query: np.ndarray, n: int) -> list[int]:
+    """The n of these chunks whose codes best match the query vector itself: the sum of
+    the query's components where a chunk's bit is set. Asymmetric (the query keeps its
+    precision), it ranks far better than hamming distance to the query's own code: on
+    SciFact-like vectors, 2,000 hamming candidates kept 0.985 of the exact top 10 files,
+    and the same number taken this way 1.0 (bench/search_latency.py builds the index)."""
+    if len(ids) <= n:
+        return [int(i) for i in ids]
+    # Per code byte, a table of what each of its 256 values adds to the score: one
+    # lookup per byte instead of eight multiply-adds.
+    padded = np.zeros(codes.shape[1] * 8, dtype=np.float32)
+    padded[: len(query)] = query
+    tables = _BYTE_BITS @ padded.reshape(-1, 8).T  # (256, bytes)
+    scores = tables[codes, np.arange(codes.shape[1])].sum(axis=1)
+    return [int(i) for i in ids[np.argpartition(-scores, n - 1)[:n]]]
+
+
+# Row v holds the eight bits of the byte value v, least significant first.
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(
+    np.float32
+)
 
 
 class Searcher:
     """One per thread: holds the query-embedding cache of its lane and, for long-lived
-    lanes (the window, batch searches), a VectorCache."""
+    lanes (the window, batch searches), a CodeCache.
+
+    Semantic retrieval has two stages: binary codes (hamming distance) pick candidates,
+    then the stored full-precision vectors rescore them exactly."""
+
+    # Chunks rescored with full vectors per query at the least, and how many times as many
+    # the hamming stage hands to the asymmetric one (see bench/search_latency.py).
+    CANDIDATES = 2000
+    PRESELECT = 4
+    # Chunks the keyword lane's matching terms may hold between them (see _keyword).
+    KEYWORD_POSTINGS = 5000
 
     def __init__(
         self,
@@ -210,7 +270,7 @@ class Searcher:
         self.space = space
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
-        self._vectors = VectorCache() if keep_vectors else None
+        self._codes = CodeCache() if keep_vectors else None
 
     def embed_query(self, text: str) -> np.ndarray:
         cached = self._cache.get(text)
@@ -227,51 +287,65 @@ class Searcher:
 
     # -- retrieval lanes -----------------------------------------------------
     def _semantic(self, vector: np.ndarray, want_files: int, filters: Filters) -> list[ChunkHit]:
-        """Nearest chunks, widened until they cover enough distinct files."""
-        cache = self._vectors.current(self.index, self.space) if self._vectors else None
-        if cache is not None:
-            return self._semantic_in_memory(cache, vector, want_files, filters)
-        total = self.index.counts()["chunks"]
-        k = min(max(want_files * 8, 64), 4096)
+        """Nearest chunks by cosine, best first, widened until they cover enough distinct
+        files: candidates from binary codes, rescored with the stored vectors."""
+        code = binary_codes(vector)[0]
+        n = max(self.CANDIDATES, want_files * 16)
         while True:
-            hits = self.index.nearest_chunks(self.space, vector, k, filters)
-            if len({h.path for h in hits}) >= want_files or k >= min(total, 4096) or filters.active:
+            # Stage 1: hamming distance over every code picks PRESELECT × n chunks; the
+            # asymmetric code score keeps n; stage 2 rescores those with full vectors.
+            wide = self.PRESELECT * n
+            if self._codes is not None and not filters.active:
+                ids, codes = self._codes.current(self.index, self.space).nearest(code, wide)
+            else:
+                ids, codes = self.index.coarse_candidates(self.space, code.tobytes(), wide, filters)
+            vectors = self.index.chunk_vectors(self.space, shortlist(ids, codes, vector, n))
+            if not vectors:
+                return []
+            found = list(vectors)
+            scores = np.stack([vectors[c] for c in found]) @ vector
+            order = np.argsort(-scores, kind="stable")
+            hits: list[ChunkHit] = []
+            files: set[str] = set()
+            # Rows (with text) only for the best-scored chunks until enough files are covered.
+            for start in range(0, len(order), 128):
+                block = order[start : start + 128]
+                rows = self.index.chunk_hits(
+                    [found[i] for i in block], filters, distances=[1.0 - float(scores[i]) for i in block]
+                )
+                for i in block:
+                    row = rows.get(found[i])
+                    if row is not None:
+                        hits.append(row)
+                        files.add(row.path)
+                if len(files) >= want_files:
+                    break
+            if len(files) >= want_files or len(ids) < wide:
                 return hits
-            k = min(k * 4, 4096)
-
-    def _semantic_in_memory(
-        self, cache: VectorCache, vector: np.ndarray, want_files: int, filters: Filters
-    ) -> list[ChunkHit]:
-        if not len(cache.ids):
-            return []
-        scores = cache.matrix @ vector
-        take = min(len(scores), max(want_files * 8, 64))
-        while True:
-            top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
-            top = top[np.argsort(-scores[top], kind="stable")]
-            ids = [int(i) for i in cache.ids[top]]
-            rows = self.index.chunk_hits(ids, filters)
-            hits = [
-                replace(rows[cid], distance=1.0 - float(score))
-                for cid, score in zip(ids, scores[top], strict=True)
-                if cid in rows
-            ]
-            if len({h.path for h in hits}) >= want_files or take >= len(scores):
-                return hits
-            take = min(len(scores), take * 4)
+            n *= 4
 
     def _chunk_vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Stored vectors of chunks: from memory when this lane keeps them (sqlite-vec's
-        lookups by id cost about 0.1 ms each), else from the database."""
-        cache = self._vectors.current(self.index, self.space) if self._vectors else None
-        found = cache.lookup(chunk_ids) if cache is not None else {}
-        missing = [c for c in chunk_ids if c not in found]
-        if missing:
-            found.update(self.index.chunk_vectors(self.space, missing))
-        return found
+        return self.index.chunk_vectors(self.space, chunk_ids)
 
     def _keyword(self, parsed: ParsedQuery, want_files: int, filters: Filters) -> list[ChunkHit]:
-        expression = parsed.fts()
+        selective = None
+        if len(parsed.terms) > 1 and not parsed.phrases:
+            # The rarest terms, up to a budget of postings, decide which chunks match:
+            # BM25 ranks every match, about 1 µs each here, so "patients cancer" over a
+            # million chunks would rank hundreds of thousands. Common words add little to
+            # BM25 (low IDF) and still count in the rank of the chunks that match.
+            counts = self.index.term_counts(parsed.terms)
+            present = sorted((counts.get(t, 0), t) for t in parsed.terms if counts.get(t, 0))
+            if not present:
+                return []
+            selective, postings = [], 0
+            for count, term in present:
+                if selective and postings + count > self.KEYWORD_POSTINGS:
+                    break
+                selective.append(term)
+                postings += count
+            parsed = replace(parsed, terms=tuple(t for _, t in present))
+        expression = parsed.fts(selective)
         if expression is None:
             return []
         hits = self.index.keyword_chunks(expression, max(want_files * 8, 200), filters)

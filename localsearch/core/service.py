@@ -127,7 +127,9 @@ class LocalSearch:
             native = self.embedder.dimensions
             wanted = self.settings.dimensions
             dimensions = wanted if 0 < wanted < native else native
-            self._space = self.index.ensure_space(self.settings.model, dimensions)
+            self._space = self.index.ensure_space(
+                self.settings.model, dimensions, self.settings.vector_precision
+            )
         return self._space
 
     def index_paths(
@@ -220,4 +222,18 @@ class LocalSearch:
             "dimensions": space.dimensions if space else None,
             "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
             "database": str(self.db_path),
+            "storage": self._storage(space, counts["chunks"]),
+        }
+
+    def _storage(self, space: Space | None, chunks: int) -> dict[str, object]:
+        """What each chunk costs: its vectors by design, and the whole index on disk."""
+        sizes = self.index.storage_bytes()
+        total = sum(sizes.values())
+        per_table = {name: size for name, size in sizes.items() if size}
+        return {
+            "precision": space.precision if space else self.settings.vector_precision,
+            "vector_bytes_per_chunk": space.bytes_per_vector if space else None,
+            "index_bytes": total,
+            "bytes_per_chunk": round(total / chunks) if chunks else None,
+            "tables": per_table,
         }

@@ -12,7 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,55 @@ def _migration_3(conn: Connection) -> None:
     conn.execute("CREATE INDEX files_content_hash ON files(content_hash)")
 
 
+def _migration_4(conn: Connection) -> None:
+    # Two-stage retrieval. Each space keeps its vectors in two plain rowid tables: binary
+    # codes (1 bit a dimension) scanned with sqlite-vec's hamming distance for candidates,
+    # and full-precision vectors read by id to rescore them. Measured on 100,000 chunks of
+    # 384 dimensions: vec0 answered 200 lookups by id in 49 ms and a bit KNN for 400
+    # candidates in 48 ms; the plain tables take 0.3 ms and 12 ms, and a filter is a WHERE.
+    # The old vec0 float table is copied, then dropped (the file was backed up first).
+    conn.execute("ALTER TABLE embedding_spaces ADD COLUMN precision TEXT NOT NULL DEFAULT 'float32'")
+    spaces = conn.execute("SELECT id, table_name, dimensions FROM embedding_spaces").fetchall()
+    for space_id, old_table, dimensions in spaces:
+        if not _TABLE_NAME.match(str(old_table)):
+            raise StorageError(f"Unexpected vector table name {old_table!r}")
+        _create_vector_tables(conn, int(space_id), int(dimensions))
+        conn.execute(
+            f"INSERT INTO vectors_{int(space_id)} (chunk_id, embedding) "
+            f"SELECT chunk_id, embedding FROM {old_table}"
+        )
+        # Codes computed here: vec_quantize_binary takes only lengths divisible by 8.
+        rows = conn.execute(f"SELECT chunk_id, embedding FROM {old_table}").fetchall()
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        conn.executemany(
+            f"INSERT INTO codes_{int(space_id)} (chunk_id, code) VALUES (?, ?)",
+            ((r[0], code.tobytes()) for r, code in zip(rows, binary_codes(matrix), strict=True)),
+        )
+        conn.execute(f"DROP TABLE {old_table}")
+        conn.execute(
+            "UPDATE embedding_spaces SET table_name = ? WHERE id = ?", (f"vectors_{int(space_id)}", space_id)
+        )
+
+
+def _create_vector_tables(conn: Connection, space_id: int, dimensions: int) -> None:
+    # The lengths are checked by SQLite itself: a vector of the wrong size never gets in.
+    sizes = f"{dimensions * 4}, {dimensions * 2}"  # float32 or float16
+    conn.execute(
+        f"CREATE TABLE vectors_{space_id} (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) "
+        f"ON DELETE CASCADE, embedding BLOB NOT NULL CHECK (length(embedding) IN ({sizes})))"
+    )
+    conn.execute(
+        f"CREATE TABLE codes_{space_id} (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) "
+        f"ON DELETE CASCADE, code BLOB NOT NULL CHECK (length(code) = {(dimensions + 7) // 8}))"
+    )
+
+
 # Ordered, append-only: a migration only adds. The version is the position + 1.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("folders, files, chunks and embedding spaces", _migration_1),
     ("full-text index of chunks", _migration_2),
     ("files by content hash", _migration_3),
+    ("two-stage vector storage: binary codes and full vectors per space", _migration_4),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -204,12 +248,50 @@ class FileState:
     space_id: int | None
 
 
+PRECISIONS = ("float32", "float16")
+_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
 @dataclass(frozen=True)
 class Space:
+    """Vectors of one (model, dimensions): full vectors in `table_name` (vectors_<id>) at
+    `precision`, and their binary codes in `codes_table` for the first search stage."""
+
     id: int
     model: str
     dimensions: int
     table_name: str
+    precision: str = "float32"
+
+    @property
+    def codes_table(self) -> str:
+        return f"codes_{self.id}"
+
+    @property
+    def code_bytes(self) -> int:
+        return (self.dimensions + 7) // 8
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Stored vector bytes per chunk: the full vector plus its binary code."""
+        return self.dimensions * np.dtype(_DTYPES[self.precision]).itemsize + self.code_bytes
+
+    def encode(self, matrix: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(matrix, dtype=_DTYPES[self.precision])
+
+    def decode(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """Stored vectors as float32 rows."""
+        if not blobs:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        raw = np.frombuffer(b"".join(blobs), dtype=_DTYPES[self.precision])
+        return raw.reshape(len(blobs), self.dimensions).astype(np.float32, copy=False)
+
+
+def binary_codes(matrix: np.ndarray) -> np.ndarray:
+    """One bit a dimension (set where the component is positive), least significant bit
+    first: the layout of sqlite-vec's vec_quantize_binary, so its hamming distance applies."""
+    matrix = np.atleast_2d(matrix)
+    return np.packbits(matrix > 0, axis=1, bitorder="little")
 
 
 @dataclass(frozen=True)
@@ -296,7 +378,7 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
     )
 
 
-_TABLE_NAME = re.compile(r"^vec_[0-9]+$")
+_TABLE_NAME = re.compile(r"^(vec|vectors)_[0-9]+$")
 
 
 class Index:
@@ -327,57 +409,60 @@ class Index:
         row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
         if row is None:
             return False
-        with self.transaction():
-            file_ids = [
-                r[0] for r in self.conn.execute("SELECT id FROM files WHERE folder_id = ?", (row[0],))
-            ]
-            for file_id in file_ids:
-                self._delete_vectors_of_file(file_id)
+        with self.transaction():  # files, chunks, vectors and codes follow by ON DELETE CASCADE
             self.conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
         return True
 
     # -- embedding spaces ----------------------------------------------------
-    def ensure_space(self, model: str, dimensions: int) -> Space:
-        """The vector table for (model, dimensions), created on first use."""
+    def ensure_space(self, model: str, dimensions: int, precision: str = "float32") -> Space:
+        """The vector tables for (model, dimensions), created on first use. A space stored
+        at another precision is converted in place (no re-embedding; going back up to
+        float32 keeps the float16 rounding of vectors already stored)."""
+        if precision not in PRECISIONS:
+            raise StorageError(f"Unknown vector precision {precision!r}; choose {', '.join(PRECISIONS)}")
         row = self.conn.execute(
-            "SELECT id, table_name FROM embedding_spaces WHERE model = ? AND dimensions = ?",
+            "SELECT id, precision FROM embedding_spaces WHERE model = ? AND dimensions = ?",
             (model, dimensions),
         ).fetchone()
         if row is None:
             with self.transaction():
                 cur = self.conn.execute(
-                    "INSERT INTO embedding_spaces (model, dimensions, table_name, created_at) "
-                    "VALUES (?, ?, '', ?)",
-                    (model, dimensions, time.time()),
+                    "INSERT INTO embedding_spaces (model, dimensions, table_name, created_at, precision) "
+                    "VALUES (?, ?, '', ?, ?)",
+                    (model, dimensions, time.time(), precision),
                 )
                 space_id = int(cur.lastrowid or 0)
-                table = f"vec_{space_id}"
                 self.conn.execute(
-                    "UPDATE embedding_spaces SET table_name = ? WHERE id = ?", (table, space_id)
+                    "UPDATE embedding_spaces SET table_name = ? WHERE id = ?",
+                    (f"vectors_{space_id}", space_id),
                 )
-                self.conn.execute(
-                    f"CREATE VIRTUAL TABLE {table} USING vec0(chunk_id INTEGER PRIMARY KEY, "
-                    f"embedding float[{int(dimensions)}] distance_metric=cosine)"
-                )
-            return Space(space_id, model, dimensions, table)
-        return Space(int(row[0]), model, dimensions, str(row[1]))
+                _create_vector_tables(self.conn, space_id, dimensions)
+            return Space(space_id, model, dimensions, f"vectors_{space_id}", precision)
+        space = Space(int(row[0]), model, dimensions, f"vectors_{int(row[0])}", str(row[1]))
+        if space.precision != precision:
+            space = self._convert_precision(space, precision)
+        return space
+
+    def _convert_precision(self, space: Space, precision: str) -> Space:
+        converted = Space(space.id, space.model, space.dimensions, space.table_name, precision)
+        with self.transaction():
+            rows = self.conn.execute(f"SELECT chunk_id, embedding FROM {space.table_name}").fetchall()
+            vectors = converted.encode(space.decode([r[1] for r in rows]))
+            self.conn.executemany(
+                f"UPDATE {space.table_name} SET embedding = ? WHERE chunk_id = ?",
+                ((vector.tobytes(), r[0]) for r, vector in zip(rows, vectors, strict=True)),
+            )
+            self.conn.execute("UPDATE embedding_spaces SET precision = ? WHERE id = ?", (precision, space.id))
+        return converted
 
     def find_space(self, model: str) -> Space | None:
         """The most recently created space of a model, if any."""
         row = self.conn.execute(
-            "SELECT id, model, dimensions, table_name FROM embedding_spaces WHERE model = ? "
+            "SELECT id, model, dimensions, table_name, precision FROM embedding_spaces WHERE model = ? "
             "ORDER BY id DESC LIMIT 1",
             (model,),
         ).fetchone()
-        return Space(int(row[0]), str(row[1]), int(row[2]), str(row[3])) if row else None
-
-    def _spaces(self) -> list[Space]:
-        rows = self.conn.execute("SELECT id, model, dimensions, table_name FROM embedding_spaces")
-        spaces = [Space(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
-        for space in spaces:
-            if not _TABLE_NAME.match(space.table_name):
-                raise StorageError(f"Unexpected vector table name {space.table_name!r}")
-        return spaces
+        return Space(int(row[0]), str(row[1]), int(row[2]), str(row[3]), str(row[4])) if row else None
 
     # -- files ---------------------------------------------------------------
     def file_state(self, path: str) -> FileState | None:
@@ -415,11 +500,12 @@ class Index:
         """Replace a file's chunks and vectors in one transaction: a crash leaves old or new."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        codes = binary_codes(vectors)
+        stored = space.encode(vectors)
         with self.transaction():
             file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
-            for chunk, vector in zip(chunks, vectors, strict=True):
+            for chunk, vector, code in zip(chunks, stored, codes, strict=True):
                 cur = self.conn.execute(
                     "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -433,10 +519,13 @@ class Index:
                         chunk.n_tokens,
                     ),
                 )
-                self.conn.execute(
-                    f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
-                    (cur.lastrowid, vector.tobytes()),
-                )
+                self._insert_vector(space, int(cur.lastrowid or 0), vector.tobytes(), code.tobytes())
+
+    def _insert_vector(self, space: Space, chunk_id: int, vector: bytes, code: bytes) -> None:
+        self.conn.execute(
+            f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)", (chunk_id, vector)
+        )
+        self.conn.execute(f"INSERT INTO {space.codes_table} (chunk_id, code) VALUES (?, ?)", (chunk_id, code))
 
     def file_states(self, folder_id: int) -> dict[str, FileState]:
         """Every known file of a folder with what reconciliation compares, by path."""
@@ -472,8 +561,9 @@ class Index:
                 return None
             source = int(row[0])
             chunks = self.conn.execute(
-                f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, v.embedding "
-                f"FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+                f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, v.embedding, "
+                f"b.code FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+                f"JOIN {space.codes_table} b ON b.chunk_id = c.id "
                 "WHERE c.file_id = ? ORDER BY c.ordinal",
                 (source,),
             ).fetchall()
@@ -482,16 +572,13 @@ class Index:
                 return None  # a chunk without its vector: embed afresh rather than copy a gap
             file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
-            for ordinal, text, page, start_char, end_char, n_tokens, embedding in chunks:
+            for ordinal, text, page, start_char, end_char, n_tokens, embedding, code in chunks:
                 cur = self.conn.execute(
                     "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (file_id, ordinal, text, page, start_char, end_char, n_tokens),
                 )
-                self.conn.execute(
-                    f"INSERT INTO {space.table_name} (chunk_id, embedding) VALUES (?, ?)",
-                    (cur.lastrowid, embedding),
-                )
+                self._insert_vector(space, int(cur.lastrowid or 0), embedding, code)
         return len(chunks)
 
     def record_failure(
@@ -536,59 +623,118 @@ class Index:
         row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         return int(row[0])
 
-    def _delete_vectors_of_file(self, file_id: int) -> None:
-        for space in self._spaces():
-            self.conn.execute(
-                f"DELETE FROM {space.table_name} WHERE chunk_id IN (SELECT id FROM chunks WHERE file_id = ?)",
-                (file_id,),
-            )
-
     def _delete_chunks_of_file(self, file_id: int) -> None:
-        self._delete_vectors_of_file(file_id)
+        # Vectors and codes go with their chunks (ON DELETE CASCADE).
         self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
 
     # -- search --------------------------------------------------------------
-    def nearest_chunks(
-        self, space: Space, query: np.ndarray, k: int, filters: Filters = NO_FILTERS
-    ) -> list[ChunkHit]:
-        """The k chunks nearest to the query by cosine distance, nearest first."""
-        if k <= 0:
-            return []
-        blob = np.ascontiguousarray(query, dtype=np.float32).tobytes()
-        where, params = filters.sql()
+    def coarse_candidates(
+        self, space: Space, code: bytes, n: int, filters: Filters = NO_FILTERS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """First stage: ids and binary codes of the n chunks whose codes are nearest the
+        query's (hamming distance, computed by sqlite-vec)."""
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, space.code_bytes), dtype=np.uint8)
         if not filters.active:
             rows = self.conn.execute(
-                f"WITH knn AS (SELECT chunk_id, distance FROM {space.table_name} "
-                "WHERE embedding MATCH ? AND k = ?) "
-                f"SELECT knn.chunk_id, knn.distance, f.path, {_HIT_COLUMNS} "
-                "FROM knn JOIN chunks c ON c.id = knn.chunk_id JOIN files f ON f.id = c.file_id "
-                "ORDER BY knn.distance",
-                (blob, min(k, 4096)),
+                f"SELECT chunk_id, code FROM {space.codes_table} "
+                "ORDER BY vec_distance_hamming(vec_bit(code), vec_bit(?)) LIMIT ?",
+                (code, n),
             ).fetchall()
         else:
-            # Filtered: score exactly the chunks the filters let through.
+            where, params = filters.sql()
             rows = self.conn.execute(
-                f"SELECT v.chunk_id, vec_distance_cosine(v.embedding, ?) AS d, f.path, {_HIT_COLUMNS} "
-                f"FROM {space.table_name} v JOIN chunks c ON c.id = v.chunk_id "
-                f"JOIN files f ON f.id = c.file_id WHERE v.chunk_id IN "
-                f"(SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {where}) "
-                "ORDER BY d LIMIT ?",
-                (blob, *params, k),
+                f"SELECT b.chunk_id, b.code FROM {space.codes_table} b JOIN chunks c ON c.id = b.chunk_id "
+                f"JOIN files f ON f.id = c.file_id WHERE {where} "
+                "ORDER BY vec_distance_hamming(vec_bit(b.code), vec_bit(?)) LIMIT ?",
+                (*params, code, n),
             ).fetchall()
-        return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        codes = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(
+            len(rows), space.code_bytes
+        )
+        return ids, codes
+
+    def nearest_chunks(
+        self, space: Space, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, *, candidates: int = 0
+    ) -> list[ChunkHit]:
+        """The k chunks nearest the query by cosine distance, nearest first: binary codes
+        pick `candidates` chunks (default 10 k, at least 400), full vectors rescore them."""
+        if k <= 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        ids, _ = self.coarse_candidates(
+            space, binary_codes(query)[0].tobytes(), max(candidates, 10 * k, 400), filters
+        )
+        vectors = self.chunk_vectors(space, [int(i) for i in ids])
+        scored = sorted(((float(v @ query), cid) for cid, v in vectors.items()), reverse=True)[:k]
+        rows = self.chunk_hits([cid for _, cid in scored])
+        return [replace(rows[cid], distance=1.0 - cos) for cos, cid in scored if cid in rows]
 
     def keyword_chunks(self, match: str, k: int, filters: Filters = NO_FILTERS) -> list[ChunkHit]:
         """Chunks matching an FTS5 expression, best BM25 first (distance = bm25, lower is better)."""
-        where, params = filters.sql()
-        rows = self.conn.execute(
-            f"SELECT c.id, bm25(chunks_fts) AS rank, f.path, {_HIT_COLUMNS} "
-            "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-            (match, *params, k),
-        ).fetchall()
+        if not filters.active:
+            # The best k first, then their rows: joining every match before the sort costs
+            # two lookups per matching chunk.
+            rows = self.conn.execute(
+                "WITH top AS (SELECT rowid AS id, bm25(chunks_fts) AS rank FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) "
+                f"SELECT c.id, top.rank, f.path, {_HIT_COLUMNS} FROM top JOIN chunks c ON c.id = top.id "
+                "JOIN files f ON f.id = c.file_id ORDER BY top.rank",
+                (match, k),
+            ).fetchall()
+        else:
+            where, params = filters.sql()
+            rows = self.conn.execute(
+                f"SELECT c.id, bm25(chunks_fts) AS rank, f.path, {_HIT_COLUMNS} "
+                "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
+                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                (match, *params, k),
+            ).fetchall()
         return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
 
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each term, from the full-text index's own vocabulary (no
+        posting list is read). Each term is first cut and stemmed by the index's tokenizer,
+        through a scratch table of this connection; a term of several tokens counts as
+        its rarest one."""
+        conn = self.conn
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(term, tokenize = "
+            "'porter unicode61 remove_diacritics 2')"
+        )
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms_vocab "
+            "USING fts5vocab(temp, query_terms, 'instance')"
+        )
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')"
+        )
+        conn.execute("DELETE FROM temp.query_terms")
+        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
+        tokens: dict[int, set[str]] = {}
+        for row, token in conn.execute("SELECT doc, term FROM temp.query_terms_vocab"):
+            tokens.setdefault(int(row), set()).add(str(token))
+        stems = sorted(set().union(*tokens.values())) if tokens else []
+        counts = (
+            dict(
+                conn.execute(
+                    f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({','.join('?' * len(stems))})",
+                    stems,
+                ).fetchall()
+            )
+            if stems
+            else {}
+        )
+        conn.execute("DELETE FROM temp.query_terms")
+        return {
+            term: min(int(counts.get(token, 0)) for token in tokens[i])
+            for i, term in enumerate(terms)
+            if i in tokens
+        }
+
     def chunk_vectors(self, space: Space, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Full-precision vectors (as float32) of the given chunks, by id."""
         if not chunk_ids:
             return {}
         rows = self.conn.execute(
@@ -596,32 +742,68 @@ class Index:
             f"WHERE chunk_id IN ({','.join('?' * len(chunk_ids))})",
             list(chunk_ids),
         ).fetchall()
-        return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        matrix = space.decode([r[1] for r in rows])
+        return {int(r[0]): matrix[i] for i, r in enumerate(rows)}
 
     def all_vectors(self, space: Space) -> tuple[np.ndarray, np.ndarray]:
         """Every (chunk id, vector) of a space, as an id array and a float32 matrix."""
         rows = self.conn.execute(f"SELECT chunk_id, embedding FROM {space.table_name}").fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
-            len(rows), space.dimensions
+        return ids, space.decode([r[1] for r in rows])
+
+    def all_codes(self, space: Space, *, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Every (chunk id, binary code) of a space with an id above `after`, ids ascending,
+        codes as uint8 rows."""
+        rows = self.conn.execute(
+            f"SELECT chunk_id, code FROM {space.codes_table} WHERE chunk_id > ? ORDER BY chunk_id", (after,)
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        codes = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(
+            len(rows), space.code_bytes
         )
-        return ids, matrix
+        return ids, codes
+
+    def code_count(self, space: Space) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {space.codes_table}").fetchone()[0])
+
+    def storage_bytes(self) -> dict[str, int]:
+        """Bytes on disk by table, with each table's indexes and shadow tables counted in."""
+        try:
+            rows = self.conn.execute(
+                "SELECT coalesce(m.tbl_name, d.name), SUM(d.pgsize) FROM dbstat d "
+                "LEFT JOIN sqlite_master m ON m.name = d.name GROUP BY 1"
+            ).fetchall()
+        except DatabaseError:  # a SQLite built without the dbstat table
+            return {}
+        sizes: dict[str, int] = {}
+        for name, size in rows:
+            owner = re.sub(r"_(data|idx|content|docsize|config)$", "", str(name))
+            sizes[owner] = sizes.get(owner, 0) + int(size)
+        return sizes
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (SQLite's PRAGMA data_version)."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def chunk_hits(self, chunk_ids: Sequence[int], filters: Filters = NO_FILTERS) -> dict[int, ChunkHit]:
-        """Rows of the given chunks that still exist and pass the filters, by id."""
+    def chunk_hits(
+        self,
+        chunk_ids: Sequence[int],
+        filters: Filters = NO_FILTERS,
+        *,
+        distances: Sequence[float] | None = None,
+    ) -> dict[int, ChunkHit]:
+        """Rows of the given chunks that still exist and pass the filters, by id, each
+        with its distance when `distances` (in the order of `chunk_ids`) is given."""
         if not chunk_ids:
             return {}
         where, params = filters.sql()
+        distance = dict(zip(chunk_ids, distances, strict=True)) if distances is not None else {}
         rows = self.conn.execute(
-            f"SELECT c.id, 0.0, f.path, {_HIT_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"SELECT c.id, f.path, {_HIT_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
             f"WHERE c.id IN ({','.join('?' * len(chunk_ids))}) AND {where}",
             (*chunk_ids, *params),
         ).fetchall()
-        return {int(r[0]): _hit(r[0], r[1], r[2], r[3:]) for r in rows}
+        return {int(r[0]): _hit(r[0], distance.get(r[0], 0.0), r[1], r[2:]) for r in rows}
 
     def file_chunk_ids(self, path: str) -> list[int]:
         rows = self.conn.execute(

@@ -231,7 +231,7 @@ def test_in_memory_vectors_follow_index_changes(searcher: Searcher, tmp_path: Pa
     from localsearch.core.storage import Index as Idx
 
     kept = Searcher(searcher.index, searcher.embedder, searcher.space, keep_vectors=True)
-    kept._vectors._min_interval = 0  # type: ignore[union-attr]
+    kept._codes._min_interval = 0  # type: ignore[union-attr]
     assert "zebra.txt" not in _names(kept.search("zebra stripes savanna", 10, mode="semantic"))
     other = Idx.open(
         searcher.index.db_path if hasattr(searcher.index, "db_path") else tmp_path / "index.sqlite3"
@@ -242,3 +242,101 @@ def test_in_memory_vectors_follow_index_changes(searcher: Searcher, tmp_path: Pa
         pass
     other.close()
     assert _names(kept.search("zebra stripes savanna", 10, mode="semantic"))[0] == "zebra.txt"
+
+
+def _clustered(rng: np.random.Generator, n: int, dimensions: int) -> np.ndarray:
+    """Vectors around a few hundred centres, like embeddings of related passages."""
+    centres = rng.standard_normal((max(8, n // 20), dimensions)).astype(np.float32)
+    rows = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dimensions))
+    return storage_normalize(rows.astype(np.float32))
+
+
+def storage_normalize(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("keep_vectors", [False, True])
+def test_two_stage_search_equals_exact_search(index: Index, keep_vectors: bool) -> None:
+    """Binary-code candidates rescored with full vectors give the exact cosine ranking."""
+    rng = np.random.default_rng(7)
+    dimensions, files, per_file = 96, 600, 4
+    space = index.ensure_space("m", dimensions)
+    folder = index.add_folder("/d")
+    vectors = _clustered(rng, files * per_file, dimensions)
+    for f in range(files):
+        index.replace_file(
+            folder_id=folder,
+            path=f"/d/{f}.txt",
+            size=1,
+            mtime=1.0,
+            content_hash=str(f),
+            space=space,
+            chunks=[storage.ChunkRecord(i, f"text {f} {i}", None, 0, 1, 3) for i in range(per_file)],
+            vectors=vectors[f * per_file : (f + 1) * per_file],
+        )
+    searcher = Searcher(index, FakeEmbedder(), space, keep_vectors=keep_vectors)
+    ids, matrix = index.all_vectors(space)
+    paths = {cid: index.chunk_hit(int(cid)).path for cid in ids}  # type: ignore[union-attr]
+    agree = 0
+    # Queries near stored passages (cosine about 0.7), as a real query is to its answers.
+    near = vectors[rng.integers(0, len(vectors), 40)]
+    queries = storage_normalize(near + 0.1 * rng.standard_normal(near.shape).astype(np.float32))
+    for query in queries:
+        scores = matrix @ query
+        exact: list[str] = []
+        for row in np.argsort(-scores):
+            if paths[ids[row]] not in exact:
+                exact.append(paths[ids[row]])
+            if len(exact) == 10:
+                break
+        got = [h.path for h in searcher._semantic(query, 10, Filters())][:40]
+        first_ten: list[str] = []
+        for path in got:
+            if path not in first_ten:
+                first_ten.append(path)
+        agree += len(set(first_ten[:10]) & set(exact))
+        # Every score is the exact cosine of its chunk.
+        top = searcher._semantic(query, 10, Filters())[0]
+        assert 1.0 - top.distance == pytest.approx(float(scores.max()), abs=1e-5)
+    assert agree / (10 * len(queries)) >= 0.99
+
+
+def test_binary_codes_are_sqlite_vecs(index: Index) -> None:
+    vector = np.random.default_rng(3).standard_normal(56).astype(np.float32)
+    ours = storage.binary_codes(vector)[0].tobytes()
+    theirs = index.conn.execute("SELECT vec_quantize_binary(?)", (vector.tobytes(),)).fetchone()[0]
+    assert ours == theirs
+
+
+def test_term_counts_use_the_index_stemmer(searcher: Searcher) -> None:
+    counts = searcher.index.term_counts(["brown", "renewing", "zzzz", "the"])
+    assert counts["brown"] == 2  # poem.txt and report.txt
+    assert counts["renewing"] == 1  # "renew" in plan.md, stemmed alike
+    assert counts["zzzz"] == 0
+    assert counts["the"] >= 4
+
+
+def test_common_words_rank_but_rare_words_decide_matches(searcher: Searcher) -> None:
+    """With a tiny postings budget only the rarest term selects chunks; the others still
+    rank them."""
+    searcher.KEYWORD_POSTINGS = 1
+    hits = searcher.search("river fox passport", mode="keyword")
+    assert _names(hits) == ["plan.md"]  # "passport" is the rarest term: only its chunk matches
+    searcher.KEYWORD_POSTINGS = 10_000
+    assert set(_names(searcher.search("river fox passport", mode="keyword"))) == {
+        "plan.md",
+        "poem.txt",
+        "report.txt",
+    }
+
+
+def test_shortlist_scores_codes_against_the_query_vector() -> None:
+    from localsearch.core.searcher import shortlist
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 20)).astype(np.float32)
+    query = rng.standard_normal(20).astype(np.float32)
+    codes = storage.binary_codes(vectors)
+    expected = (vectors > 0).astype(np.float32) @ query
+    best = set(np.argsort(-expected)[:25].tolist())
+    assert set(shortlist(np.arange(300), codes, query, 25)) == best

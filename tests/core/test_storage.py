@@ -138,3 +138,74 @@ def test_nearest_chunks_orders_by_cosine(index: Index) -> None:
     assert [h.path for h in hits] == ["/f/0", "/f/1", "/f/2"]
     assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
     assert hits[1].distance == pytest.approx(0.2, abs=1e-6)
+
+
+def test_schema_3_index_moves_its_vectors_to_two_stage_tables(tmp_path: Path) -> None:
+    """An index written before two-stage storage keeps every vector, gains binary codes,
+    and is backed up before the migration."""
+    path = tmp_path / "old.sqlite3"
+    conn = storage.connect(path, migrate=False)
+    storage.schema_version(conn)
+    for version, (name, apply) in enumerate(storage.MIGRATIONS[:3], 1):
+        apply(conn)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+    # The layout schema 3 wrote: one vec0 float table per space.
+    conn.execute(
+        "INSERT INTO embedding_spaces (id, model, dimensions, table_name, created_at) "
+        "VALUES (1, 'm', 10, 'vec_1', 0)"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE vec_1 USING vec0(chunk_id INTEGER PRIMARY KEY, "
+        "embedding float[10] distance_metric=cosine)"
+    )
+    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
+    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a', 1, 1, 'h', 'indexed', NULL, 1, 0)")
+    vectors = np.random.default_rng(0).standard_normal((3, 10)).astype(np.float32)
+    for i, vector in enumerate(vectors, 1):
+        conn.execute("INSERT INTO chunks VALUES (?, 1, ?, 't', NULL, 0, 1, 1)", (i, i))
+        conn.execute("INSERT INTO vec_1 VALUES (?, ?)", (i, vector.tobytes()))
+    conn.close()
+
+    index = Index.open(path)
+    space = index.find_space("m")
+    assert space is not None and space.table_name == "vectors_1" and space.precision == "float32"
+    ids, matrix = index.all_vectors(space)
+    assert ids.tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(matrix, vectors)
+    code_ids, codes = index.all_codes(space)
+    assert code_ids.tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(codes, storage.binary_codes(vectors))
+    assert "vec_1" not in _tables(index)
+    assert (tmp_path / "old.sqlite3.v3.bak").is_file()
+    index.close()
+
+
+def test_precision_setting_converts_stored_vectors(index: Index) -> None:
+    space = index.ensure_space("m", 16)
+    folder = index.add_folder("/f")
+    vectors = np.random.default_rng(1).standard_normal((2, 16)).astype(np.float32)
+    index.replace_file(
+        folder_id=folder,
+        path="/f/a",
+        size=1,
+        mtime=1.0,
+        content_hash="a",
+        space=space,
+        chunks=[ChunkRecord(i, "t", None, 0, 1, 1) for i in range(2)],
+        vectors=vectors,
+    )
+    half = index.ensure_space("m", 16, "float16")
+    assert half.id == space.id and half.precision == "float16"
+    assert index.conn.execute(f"SELECT length(embedding) FROM {half.table_name}").fetchone()[0] == 32
+    _, matrix = index.all_vectors(half)
+    np.testing.assert_allclose(matrix, vectors, rtol=1e-3, atol=1e-3)
+    assert half.bytes_per_vector == 16 * 2 + 2
+    with pytest.raises(StorageError):
+        index.ensure_space("m", 16, "int3")
+
+
+def test_storage_bytes_by_table(index: Index) -> None:
+    index.ensure_space("m", 8)
+    sizes = index.storage_bytes()
+    assert {"chunks", "chunks_fts", "vectors_1", "codes_1"} <= set(sizes)
+    assert all(size > 0 for size in sizes.values())

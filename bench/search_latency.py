@@ -1,0 +1,251 @@
+"""Search latency at scale: synthetic indexes of 100,000 and 1,000,000 chunks.
+
+The chunks are generated, but shaped like a real index: their 384-dimension vectors
+scatter around real all-MiniLM-L6-v2 embeddings of SciFact documents (cosine about 0.8
+to their document), and their text is a window of that document's words, so both the
+meaning lane and the keyword lane have real work. The queries are SciFact train claims,
+embedded by the real model inside each timed search.
+
+Each search is timed whole, in one process, as the window's search lane runs it
+(`Searcher` with its in-memory binary codes): query embedding, both retrieval lanes,
+two-stage rescoring, fusion and snippets. Reported: p50 and p95 per mode, recall@10 of
+the two-stage semantic results against an exact scan of every full vector (files,
+as the results list shows them), and the index's bytes per chunk on disk.
+
+    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200]
+
+Indexes are kept under bench/work/ (git-ignored) and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from localsearch.core.embedding import LlamaEmbedder  # noqa: E402
+from localsearch.core.models.default import build_default_model  # noqa: E402
+from localsearch.core.searcher import Searcher  # noqa: E402
+from localsearch.core.storage import ChunkRecord, Filters, Index  # noqa: E402
+
+EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / "work"
+MODEL_NAME = "all-minilm-l6-v2"
+CHUNKS_PER_FILE = 10
+BASE_DOCS = 2000
+_WORDS = re.compile(r"\S+")
+
+
+def load_scifact() -> tuple[list[str], list[str]]:
+    docs = []
+    with open(EVALDATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            item = json.loads(line)
+            docs.append(f"{item['title']}. {item['text']}")
+            if len(docs) >= BASE_DOCS:
+                break
+    with open(EVALDATA / "scifact" / "queries_train.jsonl", encoding="utf-8") as handle:
+        queries = [json.loads(line)["text"] for line in handle]
+    return docs, queries
+
+
+def build_index(path: Path, size: int, embedder: LlamaEmbedder, docs: list[str]) -> None:
+    """Write a synthetic index of `size` chunks through the storage layer."""
+    rng = np.random.default_rng(size)
+    print(f"embedding {len(docs)} SciFact documents as the index's centres…", flush=True)
+    bases = embedder.embed_texts(docs)
+    words = [_WORDS.findall(d) for d in docs]
+    partial = path.with_name(path.name + ".building")
+    for leftover in path.parent.glob(partial.name + "*"):
+        leftover.unlink()
+    index = Index.open(partial)
+    space = index.ensure_space(MODEL_NAME, embedder.dimensions)
+    folder = index.add_folder("/synthetic")
+    started = time.perf_counter()
+    files = size // CHUNKS_PER_FILE
+    for first in range(0, files, 1000):
+        with index.transaction():
+            for f in range(first, min(first + 1000, files)):
+                doc = int(rng.integers(len(docs)))
+                # Around its document, pulled a little towards another one, plus noise
+                # (cosine about 0.8 to its document): no two chunks alike, as in real text.
+                other = bases[rng.integers(len(docs), size=CHUNKS_PER_FILE)]
+                pull = rng.uniform(0.0, 0.5, size=(CHUNKS_PER_FILE, 1)).astype(np.float32)
+                noise = rng.standard_normal((CHUNKS_PER_FILE, embedder.dimensions)).astype(np.float32)
+                vectors = bases[doc] + pull * other + 0.03 * noise
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                chunks = []
+                for ordinal in range(CHUNKS_PER_FILE):
+                    start = int(rng.integers(max(1, len(words[doc]) - 60)))
+                    text = " ".join(words[doc][start : start + 60])
+                    chunks.append(ChunkRecord(ordinal, text, None, 0, len(text), 80))
+                index.replace_file(
+                    folder_id=folder,
+                    path=f"/synthetic/{f // 1000:04d}/doc-{f:07d}.txt",
+                    size=1,
+                    mtime=1.0,
+                    content_hash=str(f),
+                    space=space,
+                    chunks=chunks,
+                    vectors=vectors,
+                )
+        done = min(first + 1000, files) * CHUNKS_PER_FILE
+        if done % 100_000 == 0:
+            rate = done / (time.perf_counter() - started)
+            print(f"  {done:,} / {size:,} chunks ({rate:,.0f}/s)", flush=True)
+    index.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+    index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.close()
+    os.replace(partial, path)
+
+
+def exact_files(matrix: np.ndarray, file_of: np.ndarray, query: np.ndarray, k: int = 10) -> list[int]:
+    """The k files with the best chunk cosines, by scanning every full vector."""
+    scores = matrix @ query
+    files: list[int] = []
+    for row in np.argsort(-scores):
+        if int(file_of[row]) not in files:
+            files.append(int(file_of[row]))
+            if len(files) == k:
+                break
+    return files
+
+
+def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[str]) -> dict[str, object]:
+    path = WORK / f"latency-{size}.sqlite3"
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        started = time.perf_counter()
+        build_index(path, size, embedder, docs)
+        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    index = Index.open(path)
+    space = index.find_space(MODEL_NAME)
+    assert space is not None
+    searcher = Searcher(index, embedder, space, keep_vectors=True, cache_size=0)
+    started = time.perf_counter()
+    searcher.search("warm up the code cache", 10, mode="semantic")
+    load_seconds = time.perf_counter() - started
+
+    # Exact reference: every full vector in memory, one result per file.
+    ids, matrix = index.all_vectors(space)
+    rows = index.conn.execute("SELECT id, file_id FROM chunks ORDER BY id").fetchall()
+    file_by_chunk = dict(rows)
+    file_of = np.fromiter((file_by_chunk[int(i)] for i in ids), dtype=np.int64, count=len(ids))
+    path_ids = dict(index.conn.execute("SELECT path, id FROM files").fetchall())
+
+    latencies: dict[str, list[float]] = {"hybrid": [], "semantic": [], "keyword": []}
+    recall_hits = recall_total = 0
+    for number, query in enumerate(queries):
+        for mode in ("hybrid", "semantic", "keyword"):
+            searcher._cache.clear()  # every search embeds its query, as a new query would
+            started = time.perf_counter()
+            hits = searcher.search(query, 10, mode=mode)
+            latencies[mode].append((time.perf_counter() - started) * 1000)
+            if mode == "semantic":
+                vector = searcher.embed_query(query)
+                expected = set(exact_files(matrix, file_of, vector))
+                got = {path_ids[h.path] for h in hits}
+                recall_hits += len(expected & got)
+                recall_total += len(expected)
+        if number % 50 == 49:
+            print(f"  {number + 1} queries…", flush=True)
+
+    # The one-shot command line has no code cache: its first stage scans the codes in SQL.
+    one_shot = Searcher(index, embedder, space, keep_vectors=False, cache_size=0)
+    one_shot_ms = []
+    for query in queries[:50]:
+        started = time.perf_counter()
+        one_shot.search(query, 10, mode="semantic", filters=Filters())
+        one_shot_ms.append((time.perf_counter() - started) * 1000)
+
+    sizes = index.storage_bytes()
+    chunks = index.counts()["chunks"]
+    disk = path.stat().st_size
+    index.close()
+
+    def pct(values: list[float], q: float) -> float:
+        return round(float(np.percentile(values, q)), 2)
+
+    return {
+        "chunks": chunks,
+        "queries": len(queries),
+        "latency_ms": {
+            mode: {"p50": pct(v, 50), "p95": pct(v, 95), "mean": round(statistics.fmean(v), 2)}
+            for mode, v in latencies.items()
+        },
+        "one_shot_semantic_ms": {"p50": pct(one_shot_ms, 50), "p95": pct(one_shot_ms, 95)},
+        "code_cache_load_seconds": round(load_seconds, 2),
+        "recall@10_two_stage_vs_exact": round(recall_hits / recall_total, 4),
+        "bytes_per_chunk_on_disk": round(disk / chunks),
+        "vector_bytes_per_chunk": space.bytes_per_vector,
+        "bytes_by_table": sizes,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+
+    docs, all_queries = load_scifact()
+    queries = all_queries[: args.queries]
+    # The window's query lane: one thread, a context the size of a chunk.
+    embedder = LlamaEmbedder(build_default_model(), name=MODEL_NAME, threads=1, max_tokens=256)
+    results = {str(size): measure(size, queries, embedder, docs) for size in args.sizes}
+    embedder.close()
+
+    targets = {"100000": 30.0, "1000000": 100.0}
+    report = {
+        "benchmark": "search_latency",
+        "model": MODEL_NAME,
+        "dimensions": 384,
+        "targets_p95_ms": targets,
+        "results": results,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "search_latency.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")
+    for size, result in results.items():
+        latency = result["latency_ms"]
+        assert isinstance(latency, dict)
+        for mode, figures in latency.items():
+            target = targets.get(size)
+            print(
+                f"{int(size):>10,} {mode:<9} {figures['p50']:>8.1f} {figures['p95']:>8.1f} {target or '':>8}"
+            )
+    print(f"\n{'chunks':>10} {'recall@10':>10} {'bytes/chunk':>12} {'one-shot p95':>13}")
+    for size, result in results.items():
+        one_shot = result["one_shot_semantic_ms"]
+        assert isinstance(one_shot, dict)
+        print(
+            f"{int(size):>10,} {result['recall@10_two_stage_vs_exact']:>10.4f} "
+            f"{result['bytes_per_chunk_on_disk']:>12,} {one_shot['p95']:>12.1f}"
+        )
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
