@@ -328,7 +328,7 @@ class Searcher:
         return self.index.chunk_vectors(self.space, chunk_ids)
 
     def _keyword(self, parsed: ParsedQuery, want_files: int, filters: Filters) -> list[ChunkHit]:
-        selective = None
+        selective: list[str] | None = None
         if len(parsed.terms) > 1 and not parsed.phrases:
             # The rarest terms, up to a budget of postings, decide which chunks match:
             # BM25 ranks every match, about 1 µs each here, so "patients cancer" over a
