@@ -53,6 +53,7 @@ class _ProgressPrinter:
         self.as_json = as_json
         self.live = stream.isatty() and not as_json
         self.last = 0.0
+        self.told_battery = False
 
     def __call__(self, progress: IndexProgress) -> None:
         for message in progress.messages:
@@ -62,6 +63,12 @@ class _ProgressPrinter:
             self.stream.write(json.dumps(progress.as_dict()) + "\n")
             self.stream.flush()
             return
+        if progress.paused == "on battery" and not self.told_battery:
+            self.told_battery = True
+            self.stream.write(
+                "on battery power: indexing waits for mains power (setting on_battery = 'pause'; "
+                "'slow' or 'continue' index on battery)\n"
+            )
         now = time.monotonic()
         final = progress.phase in ("done", "cancelled")
         if progress.phase == "scanning" and not self.live:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,59 @@ def test_home_holds_all_state(isolated_home: Path, capsys: pytest.CaptureFixture
 def test_remove_forgets_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["remove", str(tmp_path)]) == 1
     assert "was not an indexed folder" in capsys.readouterr().err
+
+
+def _index_summary(capsys: pytest.CaptureFixture[str]) -> dict:
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_index_with_control_obeys_cancel_on_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import threading
+
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(5):
+        (docs / f"n{i}.txt").write_text(f"note {i}")
+        os.utime(docs / f"n{i}.txt", (1_700_000_000, 1_700_000_000))  # not still being written
+    gate = threading.Event()
+
+    class SlowStdin(io.StringIO):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            gate.wait(10)  # "cancel" arrives once indexing has begun
+            return super().__iter__()
+
+    monkeypatch.setattr("sys.stdin", SlowStdin("cancel\n"))
+    import localsearch.core.indexer as indexer_module
+
+    real_commit = indexer_module.Indexer._commit
+
+    def commit_then_open_gate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = real_commit(self, *args, **kwargs)
+        gate.set()
+        import time
+
+        time.sleep(0.2)  # leave the control thread time to read the line
+        return outcome
+
+    monkeypatch.setattr(indexer_module.Indexer, "_commit", commit_then_open_gate)
+    assert main(["index", str(docs), "--control", "--json"]) == 0
+    summary = _index_summary(capsys)
+    assert summary["phase"] == "cancelled" and 0 < summary["files_done"] < 5
+
+
+def test_index_tells_once_that_it_waits_on_battery() -> None:
+    import io
+
+    from localsearch.cli import _ProgressPrinter
+    from localsearch.core.indexer import IndexProgress
+
+    stream = io.StringIO()
+    printer = _ProgressPrinter(stream, as_json=False)
+    for _ in range(3):
+        printer(IndexProgress(phase="indexing", files_total=3, paused="on battery"))
+    assert stream.getvalue().count("on battery power") == 1
