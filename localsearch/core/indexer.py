@@ -149,6 +149,14 @@ def db_key(path: Path) -> str:
     return text
 
 
+def _empty_folder(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
 def _valid_name(path: Path) -> bool:
     return db_key(path) == str(path)
 
@@ -214,6 +222,11 @@ class Indexer:
             yield clock.stamp(progress)
             files = [p for p in self._scan(root) if self._wanted(p)]
             states = self.index.file_states(folder_id)
+            if not files and states and _empty_folder(root):
+                # An empty mount point (the drive is not mounted) looks like a folder whose
+                # files were all deleted; keep the index rather than lose it.
+                progress.messages.append(f"{root} is empty; its index is kept (is a drive not mounted?)")
+                continue
             progress.phase = "indexing"
             progress.files_total += len(files)
             try:
@@ -262,6 +275,8 @@ class Indexer:
                         found = [path]
                     else:
                         found = []
+                    if path == root and not found and _empty_folder(root):
+                        continue  # an empty mount point: see run()
                     present.extend(found)
                     keys = {db_key(p) for p in found}
                     stale.extend(k for k in self.index.files_under(db_key(path)) if k not in keys)

@@ -222,3 +222,19 @@ def test_live_watching_reflects_every_kind_of_change_in_search(
         settle("elderberries", [second / "folder" / "deep.txt"])
     finally:
         watcher.stop()
+
+
+def test_an_empty_mount_point_keeps_the_index(
+    tmp_path: Path, index: Index, fake_embedder: FakeEmbedder
+) -> None:
+    """An unmounted drive leaves an empty folder behind: that is not 'every file deleted'."""
+    indexer, searcher, root = _setup(tmp_path, index, fake_embedder)
+    root.rename(tmp_path / "mounted-elsewhere")
+    root.mkdir()
+    for _ in indexer.run([root]):
+        pass
+    _apply(indexer, root)
+    assert _names(searcher, "apples") == ["a.txt"] and _names(searcher, "boats") == ["b.txt"]
+    (root / "new.txt").write_text("a new file in a real, not empty, folder")
+    _apply(indexer, root)
+    assert _names(searcher, "apples") == []
