@@ -214,6 +214,7 @@ class Exclusions:
         self.base = Rules.parse(DEFAULT_PATTERNS) + Rules.parse(patterns)
         self.use_gitignore = use_gitignore
         self._gitignores: dict[str, tuple[tuple[int, float], Rules]] = {}
+        self.unreadable: list[tuple[str, str]] = []  # (folder, reason) met while walking
 
     def gitignore_rules(self, folder: str, relative: str) -> Rules:
         """The rules of `folder`/.gitignore (cached until the file changes), or no rules."""
@@ -274,8 +275,12 @@ class Exclusions:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            return  # vanished or unreadable folder: nothing to index below it
+        except FileNotFoundError:
+            return  # vanished meanwhile
+        except OSError as exc:
+            # Unreadable: nothing below it can be indexed; say so once per walk.
+            self.unreadable.append((folder, exc.strerror or str(exc)))
+            return
         subfolders = []
         for entry in entries:
             rel = f"{relative}/{entry.name}" if relative else entry.name

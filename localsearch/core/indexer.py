@@ -221,6 +221,7 @@ class Indexer:
             progress.phase = "scanning"
             yield clock.stamp(progress)
             files = [p for p in self._scan(root) if self._wanted(p)]
+            self._report_unreadable(progress)
             states = self.index.file_states(folder_id)
             if not files and states and _empty_folder(root):
                 # An empty mount point (the drive is not mounted) looks like a folder whose
@@ -280,6 +281,7 @@ class Indexer:
                     present.extend(found)
                     keys = {db_key(p) for p in found}
                     stale.extend(k for k in self.index.files_under(db_key(path)) if k not in keys)
+                self._report_unreadable(progress)
                 present = sorted(set(present))
                 states = {}
                 for p in present:
@@ -307,6 +309,13 @@ class Indexer:
             yield root
         else:
             yield from self.exclusions.walk(root)
+
+    def _report_unreadable(self, progress: IndexProgress) -> None:
+        for folder, reason in self.exclusions.unreadable:
+            progress.messages.append(
+                f"{folder}: cannot open the folder ({reason.lower()}); nothing in it is indexed"
+            )
+        self.exclusions.unreadable.clear()
 
     @staticmethod
     def _wanted(path: Path) -> bool:

@@ -3,12 +3,17 @@ good file searchable."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from localsearch.core.indexer import SETTLE_SECONDS, Indexer, IndexOptions, IndexProgress
 from localsearch.core.searcher import Searcher
@@ -163,3 +168,58 @@ def test_nasty_inputs_never_crash_and_every_failure_has_a_reason(tmp_path: Path,
     again = list(indexer.run([root]))[-1]
     assert again.files_indexed == 0 and again.files_failed == 0 and again.files_reused == 0
     assert again.files_unchanged == again.files_total
+
+
+def _unprivileged_prefix() -> list[str] | None:
+    """How to run a command that file modes apply to. Root reads any file whatever its
+    mode; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (dropped from the bounding set
+    by util-linux's setpriv) it gets "permission denied" like anyone else."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_permission_denied_is_recorded_and_the_rest_indexed(tmp_path: Path) -> None:
+    prefix = _unprivileged_prefix()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: root can read a file whatever its mode")
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "docs"
+    (root / "closed").mkdir(parents=True)
+    (root / "open.txt").write_text("A readable note about otters.")
+    (root / "secret.txt").write_text("A note nobody may read.")
+    (root / "closed" / "inside.txt").write_text("Behind a closed folder.")
+    os.chmod(root / "secret.txt", 0)
+    os.chmod(root / "closed", 0)
+    env = dict(os.environ)
+    env["LOCALSEARCH_TEST_EMBEDDER"] = "tests.fakes:FakeEmbedder"
+    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        indexed = subprocess.run(
+            [*prefix, sys.executable, "-m", "localsearch", "index", str(root), "--json"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert indexed.returncode == 0, indexed.stderr
+        assert f"{root / 'closed'}: cannot open the folder (permission denied)" in indexed.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "localsearch", "status", "--json"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    finally:
+        os.chmod(root / "secret.txt", 0o644)
+        os.chmod(root / "closed", 0o755)
+    report = json.loads(status.stdout)
+    assert report["failed"] == [{"path": str(root / "secret.txt"), "reason": "permission denied"}]
+    assert report["files"] == 1
