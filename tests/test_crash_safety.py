@@ -94,7 +94,8 @@ def _content(db: Path) -> dict[str, object]:
             tuple(r)
             for r in conn.execute(
                 "SELECT f.path, c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, "
-                f"v.embedding FROM chunks c JOIN files f ON f.id = c.file_id LEFT JOIN {table} v ON v.chunk_id = c.id"
+                "v.embedding FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"LEFT JOIN {table} v ON v.chunk_id = c.id"
             )
         )
         n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
