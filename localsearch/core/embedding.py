@@ -33,6 +33,13 @@ from localsearch.errors import ModelError
 
 ROLES = ("document", "query")
 
+# llama.cpp's OpenMP threads spin while they wait. When the cores are shared (a desktop in
+# use, or two cores shared here) a spinning thread holds a core its partner needs: two
+# threads measured 3-10x slower than one. Sleeping waiters keep two threads faster than
+# one under load. Read when the OpenMP runtime loads, i.e. before llama_cpp is imported
+# (it is imported lazily, below); a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 class Embedder(Protocol):
     """What indexing and search need from a model.
