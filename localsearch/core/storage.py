@@ -735,15 +735,20 @@ class Index:
 
     def chunk_vectors(self, space: Space, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Full-precision vectors (as float32) of the given chunks, by id."""
+        ids, matrix = self.chunk_vector_matrix(space, chunk_ids)
+        return {int(c): matrix[i] for i, c in enumerate(ids)}
+
+    def chunk_vector_matrix(self, space: Space, chunk_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of those chunks that exist and their vectors, one float32 row each."""
         if not chunk_ids:
-            return {}
+            return np.zeros(0, dtype=np.int64), np.zeros((0, space.dimensions), dtype=np.float32)
         rows = self.conn.execute(
             f"SELECT chunk_id, embedding FROM {space.table_name} "
             f"WHERE chunk_id IN ({','.join('?' * len(chunk_ids))})",
             list(chunk_ids),
         ).fetchall()
-        matrix = space.decode([r[1] for r in rows])
-        return {int(r[0]): matrix[i] for i, r in enumerate(rows)}
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, space.decode([r[1] for r in rows])
 
     def all_vectors(self, space: Space) -> tuple[np.ndarray, np.ndarray]:
         """Every (chunk id, vector) of a space, as an id array and a float32 matrix."""
