@@ -116,7 +116,7 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str
     parsed = parse_query(query)
     stems = sorted({_stem(t) for t in parsed.terms if len(t) > 1}, key=len, reverse=True)
     phrases = [_SPACES.sub(" ", p).strip() for p in parsed.phrases]
-    alternatives = [re.escape(p) for p in phrases] + [rf"\b{re.escape(s)}\w*" for s in stems]
+    alternatives = [re.escape(p) for p in phrases] + [rf"\b{re.escape(s)}\w{{0,4}}\b" for s in stems]
     marker = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
 
     def spans(segment: str) -> list[tuple[int, int]]:

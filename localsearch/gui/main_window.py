@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
@@ -35,10 +36,28 @@ from PySide6.QtWidgets import (
 
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
+from localsearch.core.storage import Filters
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
-from localsearch.gui.workers import IndexLane, SearchLane, WatchLane
+from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
 
 SEARCH_DELAY_MS = 250
+# The filter row's kinds of file, by extension.
+FILE_KINDS: list[tuple[str, tuple[str, ...]]] = [
+    ("All files", ()),
+    ("PDF", (".pdf",)),
+    ("Text and notes", (".txt", ".md", ".markdown", ".rst", ".org")),
+    ("Word and OpenDocument", (".docx", ".odt")),
+    ("Web pages", (".html", ".htm", ".xhtml")),
+    ("E-books", (".epub",)),
+    ("E-mail", (".eml",)),
+    ("Data", (".csv", ".tsv", ".json")),
+]
+MODIFIED_WITHIN: list[tuple[str, int]] = [
+    ("Any time", 0),
+    ("Past week", 7),
+    ("Past month", 31),
+    ("Past year", 366),
+]
 
 
 def _eta(seconds: float) -> str:
@@ -92,6 +111,8 @@ class MainWindow(QMainWindow):
         self.resize(1100, 720)
         self._failures: list[dict] = []
         self._folders: list[str] = []
+        self._like: str | None = None  # "Find similar files": the file results are like
+        self._shown_label = ""  # what the newest search was for
 
         self.search_lane = SearchLane(service_factory, self)
         self.search_lane.results.connect(self._show_results)
@@ -148,6 +169,7 @@ class MainWindow(QMainWindow):
         self.add_button.clicked.connect(self.choose_folder)
         top.addWidget(self.add_button)
         outer.addLayout(top)
+        outer.addLayout(self._build_filters())
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         side = QWidget(splitter)
@@ -227,6 +249,53 @@ class MainWindow(QMainWindow):
         focus.triggered.connect(self._focus_search)
         self.addAction(focus)
         self._update_placeholder()
+
+    def _build_filters(self) -> QHBoxLayout:
+        """Narrow the results: kind of file, when it was modified, and the order."""
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 4, 0, 0)
+        self.type_box = QComboBox(self)
+        for label, extensions in FILE_KINDS:
+            self.type_box.addItem(label, extensions)
+        self.date_box = QComboBox(self)
+        for label, days in MODIFIED_WITHIN:
+            self.date_box.addItem(label, days)
+        self.sort_box = QComboBox(self)
+        self.sort_box.addItem("Best match first", "relevance")
+        self.sort_box.addItem("Newest first", "date")
+        for caption, box in (("Type", self.type_box), ("Modified", self.date_box), ("Order", self.sort_box)):
+            caption_label = QLabel(caption, self)
+            caption_label.setStyleSheet("color: palette(mid);")
+            row.addWidget(caption_label)
+            row.addWidget(box)
+            row.addSpacing(10)
+            box.currentIndexChanged.connect(self._rerun)
+        row.addStretch(1)
+        return row
+
+    def search_request(self) -> SearchRequest:
+        """What the search box and the filter row ask for now."""
+        days = self.date_box.currentData()
+        filters = Filters(
+            extensions=tuple(self.type_box.currentData() or ()),
+            after=time.time() - days * 86400 if days else None,
+        )
+        return SearchRequest(
+            self.search_box.text().strip(),
+            mode=str(self.mode_box.currentData()),
+            filters=filters,
+            sort=str(self.sort_box.currentData()),
+            like=self._like,
+        )
+
+    def _rerun(self) -> None:
+        if self._like is not None or self.search_box.text().strip():
+            self._run_search()
+
+    def find_similar(self, path: str) -> None:
+        """Files whose passages are closest to this file's."""
+        self._like = path
+        self._run_search()
 
     def _focus_search(self) -> None:
         self.search_box.setFocus()
@@ -392,6 +461,7 @@ class MainWindow(QMainWindow):
 
     # -- searching ------------------------------------------------------------
     def _query_changed(self, text: str) -> None:
+        self._like = None  # typing leaves "similar to a file"
         if text.strip():
             self._search_timer.start()
         else:
@@ -402,20 +472,23 @@ class MainWindow(QMainWindow):
 
     def _run_search(self) -> None:
         self._search_timer.stop()
-        query = self.search_box.text().strip()
-        if query:
+        request = self.search_request()
+        if request.query or request.like is not None:
+            self._shown_label = request.label
             self.summary_label.setText("Searching…")
-            self.search_lane.search(query, mode=str(self.mode_box.currentData()))
+            self.search_lane.search(request)
 
     def _show_results(self, query: str, hits: list[SearchHit]) -> None:
-        if query != self.search_box.text().strip():
-            return
+        if query != self._shown_label:
+            return  # an older search: a newer one is on its way
         self.results_model.set_hits(hits)
         if hits:
             strong = sum(1 for h in hits if h.score >= WEAK_SCORE)
+            order = "newest first" if self.sort_box.currentData() == "date" else "closest first"
+            subject = f"files {query}" if self._like is not None else f"“{query}”"
             self.summary_label.setText(
-                f"{strong} close match{'es' if strong != 1 else ''} for “{query}” · "
-                f"{len(hits)} file{'s' if len(hits) != 1 else ''} ranked, closest first"
+                f"{strong} close match{'es' if strong != 1 else ''} for {subject} · "
+                f"{len(hits)} file{'s' if len(hits) != 1 else ''} ranked, {order}"
             )
             self.stack.setCurrentWidget(self.results_view)
             self.results_view.scrollToTop()
@@ -431,6 +504,8 @@ class MainWindow(QMainWindow):
     def _update_placeholder(self, no_results: str | None = None) -> None:
         if no_results:
             text = f"Nothing in your indexed files matches “{no_results}”."
+            if self.type_box.currentIndex() or self.date_box.currentIndex():
+                text += "\n\nThe type or date filter is on: widen it to see more."
         elif not self._folders:
             text = (
                 "Add a folder to start.\n\n"
@@ -464,4 +539,6 @@ class MainWindow(QMainWindow):
         menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(hit.path)))
         menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(hit.folder)))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(hit.path))
+        menu.addSeparator()
+        menu.addAction("Find similar files", lambda: self.find_similar(hit.path))
         menu.exec(self.results_view.mapToGlobal(point))

@@ -11,18 +11,37 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Signal, Slot
 
 from localsearch.core.service import LocalSearch
+from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError
 
 log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], LocalSearch]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search as the window asks for it: a query, or files like `like` (a path)."""
+
+    query: str = ""
+    limit: int = 50
+    mode: str = "hybrid"
+    filters: Filters = field(default_factory=Filters)
+    sort: str = "relevance"
+    like: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.query if self.like is None else f"like {os.path.basename(self.like)}"
 
 
 class _SearchWorker(QObject):
@@ -41,12 +60,22 @@ class _SearchWorker(QObject):
             self._service = self._factory()
         return self._service
 
-    @Slot(int, str, int, str)
-    def search(self, generation: int, query: str, limit: int, mode: str) -> None:
+    @Slot(int, object)
+    def search(self, generation: int, request: SearchRequest) -> None:
         if generation != self.latest:
             return
         try:
-            hits = self._get_service().search(query, limit, mode=mode)
+            service = self._get_service()
+            if request.like is not None:
+                hits = service.more_like(request.like, request.limit, filters=request.filters)
+            else:
+                hits = service.search(
+                    request.query,
+                    request.limit,
+                    mode=request.mode,
+                    filters=request.filters,
+                    sort=request.sort,
+                )
         except LocalSearchError as exc:
             self.failed.emit(generation, str(exc))
             return
@@ -54,7 +83,7 @@ class _SearchWorker(QObject):
             log.exception("search failed")
             self.failed.emit(generation, f"Search failed: {exc}")
             return
-        self.results.emit(generation, query, hits)
+        self.results.emit(generation, request.label, hits)
 
     @Slot()
     def refresh_status(self) -> None:
@@ -76,7 +105,7 @@ class SearchLane(QObject):
     results = Signal(str, list)
     failed = Signal(str)
     status = Signal(dict)
-    _request = Signal(int, str, int, str)
+    _request = Signal(int, object)
     _request_status = Signal()
     _shutdown = Signal()
 
@@ -95,10 +124,11 @@ class SearchLane(QObject):
         self._worker.status.connect(self.status)
         self._thread.start()
 
-    def search(self, query: str, limit: int = 50, mode: str = "hybrid") -> None:
+    def search(self, query: str | SearchRequest, limit: int = 50, mode: str = "hybrid") -> None:
+        request = query if isinstance(query, SearchRequest) else SearchRequest(query, limit, mode)
         self._generation += 1
         self._worker.latest = self._generation
-        self._request.emit(self._generation, query, limit, mode)
+        self._request.emit(self._generation, request)
 
     def refresh_status(self) -> None:
         self._request_status.emit()

@@ -89,3 +89,33 @@ def test_a_file_saved_in_a_watched_folder_becomes_searchable(
         window.search_box.setText("volcanic eruption")
     assert window.results_model.hits[0].name == "volcano.txt"
     window.search_lane.stop()
+
+
+def test_filters_and_similar_files(qtbot: QtBot, indexed_home: Path) -> None:
+    (indexed_home / "lava.txt").write_text("Lava from an erupting volcano cools into basalt rock.")
+    with LocalSearch() as service:
+        for _ in service.index_paths([indexed_home]):
+            pass
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.search_box.setText("volcano")
+    assert {h.name for h in window.results_model.hits} == {"volcanoes.txt", "lava.txt", "taxes.md"}
+
+    # Only PDFs: none is indexed, so nothing is left.
+    with qtbot.waitSignal(window.results_shown, timeout=30_000) as blocker:
+        window.type_box.setCurrentIndex(window.type_box.findText("PDF"))
+    assert blocker.args == [0]
+    assert "Nothing in your indexed files" in window.placeholder.text()
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.type_box.setCurrentIndex(0)
+    assert len(window.results_model.hits) == 3
+
+    # "Find similar files": files like volcanoes.txt, itself left out.
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.find_similar(str(indexed_home / "volcanoes.txt"))
+    names = [h.name for h in window.results_model.hits]
+    assert names[0] == "lava.txt" and "volcanoes.txt" not in names
+    assert "like volcanoes.txt" in window.summary_label.text()
+    window.search_lane.stop()
