@@ -272,3 +272,21 @@ def test_bf16_weights_keep_fidelity(tmp_path: Path, f16_model: Path) -> None:
     finally:
         embedder.close()
     assert (got * expected).sum(axis=1).min() >= 0.999
+
+
+def test_the_models_own_pooling_is_used(tmp_path: Path, hf_folder: Path) -> None:
+    import shutil
+
+    cls_folder = tmp_path / "cls"
+    shutil.copytree(hf_folder, cls_folder)
+    pooling = cls_folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
+    pooling.write_text(json.dumps(config))
+    embedder = LlamaEmbedder(convert_bert(cls_folder, tmp_path / "cls.F16.gguf"), max_tokens=256)
+    try:
+        tokens = embedder.tokenize(TEXT)
+        cls_state = normalize_rows(embedder.token_states(tokens)[:1])[0]
+        assert float(embedder.embed_tokens([tokens])[0] @ cls_state) > 0.99999
+    finally:
+        embedder.close()
