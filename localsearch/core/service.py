@@ -127,10 +127,15 @@ class LocalSearch:
             native = self.embedder.dimensions
             wanted = self.settings.dimensions
             dimensions = wanted if 0 < wanted < native else native
-            self._space = self.index.ensure_space(
-                self.settings.model, dimensions, self.settings.vector_precision
-            )
+            self._space = self.index.ensure_space(self.space_key, dimensions, self.settings.vector_precision)
         return self._space
+
+    @property
+    def space_key(self) -> str:
+        """What the index's vectors are keyed by: the model, and how many of its layers run
+        (a sliced model's vectors are not comparable with the whole model's)."""
+        layers = self.settings.layers
+        return f"{self.settings.model}@{layers}L" if layers else self.settings.model
 
     def index_paths(
         self,
@@ -213,7 +218,7 @@ class LocalSearch:
 
     def status(self) -> dict[str, object]:
         counts = self.index.counts()
-        space = self.index.find_space(self.settings.model)
+        space = self.index.find_space(self.space_key)
         return {
             "folders": self.folders(),
             "files": counts["files"],
