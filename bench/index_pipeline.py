@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,20 +137,54 @@ def engine_rate(texts: Sequence[str], tokens: int, kind: str) -> dict[str, Any]:
     return {"seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1)}
 
 
-def compare_workers(docs: Sequence[shared.Document], work: Path) -> dict[str, Any]:
+def compare_workers(docs: Sequence[shared.Document], work: Path, rounds: int = 2) -> dict[str, Any]:
+    """Index the same files with extract_workers 0 and 1, alternating (0, 1, 0, 1, ...) so
+    that a change in the machine's load hits both alike; the median of each is reported."""
     folder = work / "subset"
     shared.write_documents(docs, folder)
-    out: dict[str, Any] = {"documents": len(docs)}
-    for workers in (0, 1):
-        home = work / f"home-workers-{workers}"
-        write_settings(home, extract_workers=workers)
-        run = index_once(folder, home)
-        tokens = int(run["summary"]["tokens_embedded"])
+    walls: dict[int, list[float]] = {0: [], 1: []}
+    tokens = 0
+    for round_number in range(rounds):
+        for workers in (0, 1):
+            home = work / f"home-workers-{workers}-{round_number}"
+            write_settings(home, extract_workers=workers)
+            run = index_once(folder, home)
+            tokens = int(run["summary"]["tokens_embedded"])
+            walls[workers].append(run["wall_seconds"])
+    out: dict[str, Any] = {"documents": len(docs), "rounds": rounds, "tokens": tokens}
+    for workers, values in walls.items():
+        median = statistics.median(values)
         out[f"extract_workers_{workers}"] = {
-            "wall_seconds": run["wall_seconds"],
-            "tokens_per_second": round(tokens / run["wall_seconds"], 1),
+            "wall_seconds": round(median, 3),
+            "runs": values,
+            "tokens_per_second": round(tokens / median, 1),
         }
     return out
+
+
+def compare_only(documents: Sequence[shared.Document], output: Path | None) -> int:
+    model_path = shared.resolve_model()
+    commit_at_start = shared.git_commit()
+    work = Path(tempfile.mkdtemp(prefix="localsearch-workers-"))
+    try:
+        result = compare_workers(documents, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["machine"] = shared.machine_info(model_path, commit_at_start)
+    path = output or shared.BENCH_DIR / "results" / "extract_workers.json"
+    shared.write_json({"benchmark": "extract_workers", **result}, path)
+    shared.print_table(
+        [
+            (
+                key,
+                f"{result[key]['wall_seconds']:.1f} s median, "
+                f"{result[key]['tokens_per_second']:,.0f} tokens/s",
+            )
+            for key in ("extract_workers_0", "extract_workers_1")
+        ]
+    )
+    print(f"results: {path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--limit-docs", type=int, metavar="N", help="only the first N documents")
     parser.add_argument("--compare-workers", type=int, metavar="N", default=0, help="see above")
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="only the extract_workers comparison (--compare-workers N)",
+    )
     parser.add_argument("--app-engine", action="store_true", help="also time the app's document engine")
     parser.add_argument("--output", type=Path, help="JSON results file")
     args = parser.parse_args(argv)
@@ -168,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dataset = shared.load_dataset(shared.evaldata_dir() / "scifact", args.limit_docs)
     documents = dataset.documents
+    if args.compare_only:
+        if not args.compare_workers:
+            parser.error("--compare-only needs --compare-workers N")
+        return compare_only(documents[: args.compare_workers], args.output)
     model_path = shared.resolve_model()
     commit_at_start = shared.git_commit()
     work = Path(tempfile.mkdtemp(prefix="localsearch-pipeline-"))
