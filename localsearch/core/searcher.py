@@ -1,5 +1,5 @@
 """Search: keyword (FTS5 BM25), semantic (nearest chunk vectors) and hybrid (both,
-fused by reciprocal rank). One result per file, carrying its best chunk, a snippet with
+mixed by their scaled scores). One result per file, carrying its best chunk, a snippet with
 the query's words marked, and the file's other matching chunks."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -21,7 +21,12 @@ MODES = ("hybrid", "semantic", "keyword")
 METRICS = ("cosine", "dot", "euclidean")
 SORTS = ("relevance", "date")
 SNIPPET_CHARS = 320
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+# Hybrid ranking: each lane's file scores (best cosine; BM25) scaled to 0..1 over the files
+# that lane found, then mixed with this weight on meaning. On the SciFact train split it
+# scored nDCG@10 0.730 (lists of 30 files a lane) to 0.735 (100), where reciprocal rank
+# fusion (k = 60) scored 0.706 and the lanes alone 0.675 and 0.694. Weights 0.4 and 0.6
+# both gave 0.730: the mix is not fragile.
+MEANING_WEIGHT = 0.5
 MAX_QUERY_CHARS = 4000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -98,7 +103,7 @@ class SearchHit:
     chunk: int
     modified: float = 0.0
     highlights: list[tuple[int, int]] = field(default_factory=list)  # spans of snippet to mark
-    rank_score: float = 0.0  # fused reciprocal-rank score in hybrid mode, BM25 in keyword mode
+    rank_score: float = 0.0  # hybrid score (0..1) in hybrid mode, BM25 in keyword mode, else cosine
     matches: list[ChunkMatch] = field(default_factory=list)  # the file's other matching chunks
 
     def as_dict(self) -> dict[str, object]:
@@ -158,6 +163,7 @@ class _FileCandidate:
     semantic_rank: int | None = None
     keyword_rank: int | None = None
     bm25: float | None = None
+    fused: float = 0.0  # hybrid score, 0..1
     chunks: dict[int, tuple[ChunkHit, float]] = field(default_factory=dict)  # id -> (hit, cosine)
 
 
@@ -430,7 +436,8 @@ class Searcher:
         elif mode == "keyword":
             ranked = sorted((f for f in files.values() if f.keyword_rank), key=lambda f: f.keyword_rank or 0)
         else:
-            ranked = sorted(files.values(), key=lambda f: -self._fused(f))
+            self._fuse(files.values())
+            ranked = sorted(files.values(), key=lambda f: -f.fused)
         ranked = ranked[:limit]
         self._fill_cosines(ranked, vector)
         if sort == "date":
@@ -438,13 +445,21 @@ class Searcher:
         return [self._result(f, query, mode, metric) for f in ranked]
 
     @staticmethod
-    def _fused(candidate: _FileCandidate) -> float:
-        score = 0.0
-        if candidate.semantic_rank:
-            score += 1.0 / (RRF_K + candidate.semantic_rank)
-        if candidate.keyword_rank:
-            score += 1.0 / (RRF_K + candidate.keyword_rank)
-        return score
+    def _fuse(candidates: Iterable[_FileCandidate]) -> None:
+        """Give each candidate its hybrid score (see MEANING_WEIGHT)."""
+        candidates = list(candidates)
+        meaning = {id(f): f.cosine for f in candidates if f.semantic_rank and f.cosine is not None}
+        words = {id(f): -f.bm25 for f in candidates if f.keyword_rank and f.bm25 is not None}
+
+        def scaled(values: dict[int, float]) -> dict[int, float]:
+            if not values:
+                return {}
+            low, high = min(values.values()), max(values.values())
+            return {k: (v - low) / (high - low) if high > low else 1.0 for k, v in values.items()}
+
+        meaning, words = scaled(meaning), scaled(words)
+        for f in candidates:
+            f.fused = MEANING_WEIGHT * meaning.get(id(f), 0.0) + (1 - MEANING_WEIGHT) * words.get(id(f), 0.0)
 
     def _fill_cosines(self, ranked: Sequence[_FileCandidate], vector: np.ndarray) -> None:
         """Keyword-only chunks get their true cosine too, so every score means the same."""
@@ -472,7 +487,7 @@ class Searcher:
         if mode == "keyword":
             rank_score = round(-(f.bm25 or 0.0), 6)
         elif mode == "hybrid":
-            rank_score = round(self._fused(f), 6)
+            rank_score = round(f.fused, 6)
         else:
             rank_score = _metric_score(cosine, "cosine") if not math.isnan(cosine) else 0.0
         return SearchHit(
