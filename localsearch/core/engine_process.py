@@ -57,6 +57,15 @@ def _child_command() -> list[str]:
     return [sys.executable, "-m", "localsearch.core.engine_process"]
 
 
+def _child_environment() -> dict[str, str]:
+    """This process's environment, with the folder holding this package on the path: the
+    child imports the same localsearch even when the parent found it through sys.path."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 class ProcessEmbedder:
     """LlamaEmbedder's interface, with the model in a child process.
 
@@ -118,7 +127,11 @@ class ProcessEmbedder:
         # Kept open for the child's life: its last words (an assertion) explain a crash.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(
-            _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+            _child_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=_child_environment(),
         )
         config = json.dumps(self._config).encode()
         try:
