@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -331,6 +331,9 @@ class LlamaEmbedder:
         self.late_tokens = min(late_tokens or n_ctx_train, n_ctx_train)
         self.threads = threads or default_threads()
         self.flash_attention = flash_attention
+        # Called with the indices of the inputs about to be decoded: the process engine
+        # records them, so that after an abort it can name the very input that was in flight.
+        self.before_batch: Callable[[Sequence[int]], None] | None = None
 
         self._prefix = {"query": self.tokenize(query_prefix), "document": self.tokenize(document_prefix)}
         for role, prefix in self._prefix.items():
@@ -458,6 +461,8 @@ class LlamaEmbedder:
 
     def _run(self, pending: list[int], framed: list[list[int]], out: np.ndarray) -> None:
         lib = self._lib
+        if self.before_batch is not None:
+            self.before_batch(pending)
         self._batch.fill([framed[i] for i in pending])
         lib.llama_memory_clear(lib.llama_get_memory(self._ctx), True)
         status = lib.llama_decode(self._ctx, self._batch.struct)

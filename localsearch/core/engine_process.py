@@ -111,6 +111,7 @@ class ProcessEmbedder:
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._in_flight: IO[bytes] | None = None
         self.restarts = 0
         self._vocab = LlamaVocab(self.model_path, vocab_only=True)
         info = self._start()
@@ -126,17 +127,22 @@ class ProcessEmbedder:
     def _start(self) -> dict[str, Any]:
         # Kept open for the child's life: its last words (an assertion) explain a crash.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        # The child overwrites this with the inputs it is decoding (POSIX: pwrite).
+        self._in_flight = tempfile.TemporaryFile()  # noqa: SIM115
+        shared = (self._in_flight.fileno(),) if hasattr(os, "pwrite") else ()
+        config = {**self._config, "in_flight_fd": shared[0] if shared else None}
         self._proc = subprocess.Popen(
             _child_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env=_child_environment(),
+            pass_fds=shared,
         )
-        config = json.dumps(self._config).encode()
+        data = json.dumps(config).encode()
         try:
             assert self._proc.stdin is not None
-            self._proc.stdin.write(_LENGTH.pack(len(config)) + config)
+            self._proc.stdin.write(_LENGTH.pack(len(data)) + data)
             self._proc.stdin.flush()
             status, rows, _ = _REPLY.unpack(_read_exactly(self._stdout, _REPLY.size))
             payload = _read_exactly(self._stdout, rows)
@@ -179,6 +185,9 @@ class ProcessEmbedder:
                 how = f"killed by signal {-code}"
         else:
             how = f"exit status {code}"
+        if self._in_flight is not None:
+            self._in_flight.close()
+            self._in_flight = None
         said = ""
         if self._stderr is not None:
             self._stderr.seek(0, os.SEEK_END)
@@ -192,7 +201,26 @@ class ProcessEmbedder:
                 said = f"; it said: {(asserts or lines)[-1].strip()[:300]}"
         return how + said
 
-    def _request(self, op: int, role: str, a: int, b: int, payload: bytes, what: str) -> np.ndarray:
+    def _read_in_flight(self) -> list[int]:
+        """The inputs the child last said it was decoding (empty where it cannot say)."""
+        if self._in_flight is None:
+            return []
+        self._in_flight.seek(0)
+        text = self._in_flight.read(4096).decode(errors="replace").strip()
+        self._in_flight.close()
+        self._in_flight = None
+        return [int(part) for part in text.split(",") if part.isdigit()]
+
+    def _request(
+        self,
+        op: int,
+        role: str,
+        a: int,
+        b: int,
+        payload: bytes,
+        what: str,
+        sequences: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if self._proc is None:
@@ -208,17 +236,25 @@ class ProcessEmbedder:
                 raise ModelError(_read_exactly(self._stdout, rows).decode(errors="replace"))
             data = _read_exactly(self._stdout, rows * cols * 4)
         except (OSError, EOFError):
+            culprits = self._read_in_flight()
             how = self._reap()
+            if op == OP_EMBED and culprits and sequences is not None:
+                what = self._describe(sequences, culprits)
             raise EngineCrashed(f"The embedding engine stopped ({how}) while embedding {what}") from None
         return np.frombuffer(data, dtype=np.float32).reshape(rows, cols).copy()
 
-    def _describe(self, sequences: Sequence[Sequence[int]]) -> str:
+    def _describe(self, sequences: Sequence[Sequence[int]], in_flight: Sequence[int] = ()) -> str:
         if len(sequences) == 1:
             return f"the input ({self._vocab.describe(sequences[0])})"
-        return (
-            f"a batch of {len(sequences)} inputs "
-            f"(the first: {self._vocab.describe(sequences[0])})"
-        )
+        in_flight = [i for i in in_flight if 0 <= i < len(sequences)]
+        if len(in_flight) == 1:
+            index = in_flight[0]
+            return f"input {index + 1} of {len(sequences)} ({self._vocab.describe(sequences[index])})"
+        if in_flight:
+            numbers = ", ".join(str(i + 1) for i in in_flight[:10])
+            first = self._vocab.describe(sequences[in_flight[0]])
+            return f"inputs {numbers} of {len(sequences)}, decoded together (the first: {first})"
+        return f"a batch of {len(sequences)} inputs (the first: {self._vocab.describe(sequences[0])})"
 
     # -- the Embedder interface ----------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -233,7 +269,8 @@ class ProcessEmbedder:
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int32, count=len(sequences))
         tokens = np.fromiter((t for s in sequences for t in s), dtype=np.int32, count=int(lengths.sum()))
         payload = lengths.tobytes() + tokens.tobytes()
-        return self._request(OP_EMBED, role, len(sequences), len(tokens), payload, self._describe(sequences))
+        what = self._describe(sequences)
+        return self._request(OP_EMBED, role, len(sequences), len(tokens), payload, what, sequences)
 
     def embed_texts(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
         return self.embed_tokens([self.tokenize(t) for t in texts], role)
@@ -287,11 +324,18 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     except EOFError:
         return
     abort_on = config.pop("abort_on_token", None)
+    in_flight_fd = config.pop("in_flight_fd", None)
     try:
         engine = LlamaEmbedder(**config)
     except ModelError as exc:
         error(str(exc))
         return
+    if in_flight_fd is not None:
+
+        def record(indices: Sequence[int]) -> None:
+            os.pwrite(in_flight_fd, ",".join(map(str, indices)).encode().ljust(64), 0)
+
+        engine.before_batch = record
     info = json.dumps(
         {
             "dimensions": engine.dimensions,
@@ -316,11 +360,11 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
             if op == OP_EMBED:
                 lengths = np.frombuffer(_read_exactly(requests, 4 * a), dtype=np.int32)
                 tokens = np.frombuffer(_read_exactly(requests, 4 * b), dtype=np.int32)
-                if abort_on is not None and abort_on in tokens:
-                    os.abort()
                 bounds = np.concatenate(([0], np.cumsum(lengths)))
                 flat = tokens.tolist()
                 sequences = [flat[bounds[i] : bounds[i + 1]] for i in range(a)]
+                if abort_on is not None and abort_on in tokens:
+                    _abort_in_batch(engine, sequences, abort_on)
                 vectors = engine.embed_tokens(sequences, role)
             elif op == OP_LATE:
                 spans = np.frombuffer(_read_exactly(requests, 8 * a), dtype=np.int32).reshape(a, 2)
@@ -337,6 +381,20 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         reply(STATUS_OK, matrix.shape[0], matrix.shape[1], matrix.tobytes())
     engine.close()
+
+
+def _abort_in_batch(engine: LlamaEmbedder, sequences: list[list[int]], token: int) -> None:
+    """The test hook: abort, as a failed GGML_ASSERT does, while decoding the batch that
+    holds `token` (earlier batches of the request complete)."""
+    recorder = engine.before_batch
+
+    def abort_when_poisoned(indices: Sequence[int]) -> None:
+        if recorder is not None:
+            recorder(indices)
+        if any(token in sequences[i] for i in indices):
+            os.abort()
+
+    engine.before_batch = abort_when_poisoned
 
 
 def main() -> None:

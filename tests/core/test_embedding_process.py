@@ -60,8 +60,11 @@ def test_an_abort_costs_the_batch_in_flight_and_the_engine_restarts(
         # The next call starts a fresh child and gets the same answers as before.
         np.testing.assert_allclose(engine.embed_texts(TEXTS[:2]), good, atol=1e-6)
         assert engine.restarts == 1 and engine.pid != first_child
-        with pytest.raises(EngineCrashed, match="a batch of 2 inputs"):
-            engine.embed_texts(["fine", "zebra"])
+        # Inputs too long to share a batch: the one in flight is named, not its neighbours.
+        with pytest.raises(EngineCrashed, match=r"input 2 of 2 \(200 tokens: 'zebra zebra"):
+            engine.embed_texts(["fine " * 200, "zebra " * 200])
+        with pytest.raises(EngineCrashed, match="inputs 1, 2 of 3, decoded together"):
+            engine.embed_texts(["zebra", "short", "long " * 252])
         with pytest.raises(EngineCrashed, match="late chunking"):
             engine.embed_late(engine.tokenize("zebra crossing"), [(0, 2)])
         assert engine.embed_texts(["still alive"]).shape == (1, 384)
