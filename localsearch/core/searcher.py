@@ -9,8 +9,10 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -88,6 +90,7 @@ class ChunkMatch:
     start_char: int
     end_char: int
     score: float
+    heading: str | None = None  # the chunk's nearest heading
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class SearchHit:
     highlights: list[tuple[int, int]] = field(default_factory=list)  # spans of snippet to mark
     rank_score: float = 0.0  # hybrid score (0..1) in hybrid mode, BM25 in keyword mode, else cosine
     matches: list[ChunkMatch] = field(default_factory=list)  # the file's other matching chunks
+    heading: str | None = None  # the best chunk's nearest heading
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -260,6 +264,35 @@ _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bito
 )
 
 
+class _KeywordLane:
+    """The keyword lane on a thread of its own with its own connection to the index.
+    SQLite and llama.cpp both let go of Python's lock while they work, so the words are
+    searched while the query is embedded and the vectors are scanned: on two idle cores
+    a hybrid search costs about the slower lane, not both."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="keyword-lane")
+        self._index: Index | None = None
+
+    def _here(self) -> Index:  # runs on the lane's thread: the connection stays there
+        if self._index is None:
+            self._index = Index.open(self._path)
+        return self._index
+
+    def submit(self, work: Callable[[Index], list[ChunkHit]]) -> Future[list[ChunkHit]]:
+        return self._pool.submit(lambda: work(self._here()))
+
+    def close(self) -> None:
+        def close_here() -> None:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+        self._pool.submit(close_here).result()
+        self._pool.shutdown()
+
+
 class Searcher:
     """One per thread: holds the query-embedding cache of its lane and, for long-lived
     lanes (the window, batch searches), a CodeCache.
@@ -289,6 +322,14 @@ class Searcher:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._codes = CodeCache() if keep_vectors else None
+        # Long-lived lanes search words and meaning at once; a one-shot search would pay
+        # more to open a second connection than it saves.
+        self._keyword_lane = _KeywordLane(index.path) if keep_vectors and index.path else None
+
+    def close(self) -> None:
+        if self._keyword_lane is not None:
+            self._keyword_lane.close()
+            self._keyword_lane = None
 
     def embed_query(self, text: str) -> np.ndarray:
         cached = self._cache.get(text)
@@ -308,13 +349,18 @@ class Searcher:
         """Nearest chunks by cosine, best first, widened until they cover enough distinct
         files: candidates from binary codes, rescored with the stored vectors."""
         code = binary_codes(vector)[0]
-        n = max(self.CANDIDATES, want_files * 16)
+        cache = self._codes.current(self.index, self.space) if self._codes and not filters.active else None
+        rescored = self.CANDIDATES
+        if cache is not None:
+            # A smaller index needs fewer: 1,000 kept 0.995 of the exact top 10 files at
+            # 100,000 SciFact-like chunks, and each costs a read of its vector.
+            rescored = min(rescored, max(rescored // 2, len(cache.ids) // 100))
+        n = max(rescored, want_files * 16)
         while True:
             # Stage 1: hamming distance over every code picks PRESELECT × n chunks; the
             # asymmetric code score keeps n; stage 2 rescores those with full vectors.
             wide = self.PRESELECT * n
-            if self._codes is not None and not filters.active:
-                cache = self._codes.current(self.index, self.space)
+            if cache is not None:
                 # Hamming ranks grow coarser as the index grows: a million SciFact-like
                 # chunks needed 1/32 of them to keep 0.99 of the exact top 10 files.
                 wide = max(wide, len(cache.ids) // 32)
@@ -348,14 +394,17 @@ class Searcher:
     def _chunk_vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
         return self.index.chunk_vectors(self.space, chunk_ids)
 
-    def _keyword(self, parsed: ParsedQuery, want_files: int, filters: Filters) -> list[ChunkHit]:
+    def _keyword(
+        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index | None = None
+    ) -> list[ChunkHit]:
+        index = index or self.index
         selective: list[str] | None = None
         if len(parsed.terms) > 1 and not parsed.phrases:
             # The rarest terms, up to a budget of postings, decide which chunks match:
             # BM25 ranks every match, about 1 µs each here, so "patients cancer" over a
             # million chunks would rank hundreds of thousands. Common words add little to
             # BM25 (low IDF) and still count in the rank of the chunks that match.
-            counts = self.index.term_counts(parsed.terms)
+            counts = index.term_counts(parsed.terms)
             present = sorted((counts.get(t, 0), t) for t in parsed.terms if counts.get(t, 0))
             if not present:
                 return []
@@ -369,7 +418,7 @@ class Searcher:
         expression = parsed.fts(selective)
         if expression is None:
             return []
-        hits = self.index.keyword_chunks(expression, max(want_files * 8, 200), filters)
+        hits = index.keyword_chunks(expression, max(want_files * 8, 200), filters)
         return [h for h in hits if parsed.has_phrases(h.text)] if parsed.phrases else hits
 
     # -- the search ----------------------------------------------------------
@@ -389,6 +438,11 @@ class Searcher:
         if limit <= 0 or not (parsed.text or parsed.phrases):
             return []
         want = max(limit, 10) * 3
+        keyword_hits: Future[list[ChunkHit]] | None = None
+        if mode in ("keyword", "hybrid") and self._keyword_lane is not None:
+            keyword_hits = self._keyword_lane.submit(
+                lambda index: self._keyword(parsed, want, filters, index)
+            )
         # Embedded in every mode: keyword results report a cosine score too.
         vector = self.embed_query(parsed.text or " ".join(parsed.phrases))
         files: dict[str, _FileCandidate] = {}
@@ -418,7 +472,10 @@ class Searcher:
 
         if mode in ("keyword", "hybrid"):
             keyword_files: dict[str, None] = {}  # insertion-ordered set
-            for hit in self._keyword(parsed, want, filters):
+            found = (
+                keyword_hits.result() if keyword_hits is not None else self._keyword(parsed, want, filters)
+            )
+            for hit in found:
                 entry = files.get(hit.path)
                 if hit.path not in keyword_files:
                     keyword_files[hit.path] = None
@@ -510,9 +567,11 @@ class Searcher:
                     o.start_char,
                     o.end_char,
                     _metric_score(c, metric) if not math.isnan(c) else 0.0,
+                    o.heading,
                 )
                 for o, c in others
             ],
+            heading=hit.heading,
         )
 
     def more_like(

@@ -104,6 +104,8 @@ class LocalSearch:
         self._for_queries = for_queries
 
     def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
         self.index.close()
         close = getattr(self._embedder, "close", None)
         if close:

@@ -146,6 +146,11 @@ def _migration_4(conn: Connection) -> None:
         )
 
 
+def _migration_5(conn: Connection) -> None:
+    # Each chunk's nearest heading, for results and previews; chunks stored before have none.
+    conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT")
+
+
 def _create_vector_tables(conn: Connection, space_id: int, dimensions: int) -> None:
     # The lengths are checked by SQLite itself: a vector of the wrong size never gets in.
     sizes = f"{dimensions * 4}, {dimensions * 2}"  # float32 or float16
@@ -165,6 +170,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("full-text index of chunks", _migration_2),
     ("files by content hash", _migration_3),
     ("two-stage vector storage: binary codes and full vectors per space", _migration_4),
+    ("nearest heading of each chunk", _migration_5),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -235,6 +241,7 @@ class ChunkRecord:
     start_char: int
     end_char: int
     n_tokens: int
+    heading: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,9 +365,10 @@ class ChunkHit:
     ordinal: int
     file_id: int = 0
     mtime: float = 0.0
+    heading: str | None = None
 
 
-_HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime"
+_HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime, c.heading"
 
 
 def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> ChunkHit:
@@ -375,6 +383,7 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
         int(row[4]),
         int(row[5]),
         float(row[6]),
+        row[7],
     )
 
 
@@ -384,12 +393,13 @@ _TABLE_NAME = re.compile(r"^(vec|vectors)_[0-9]+$")
 class Index:
     """Typed access to one index database through one connection (one per thread)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, path: Path | None = None) -> None:
         self.conn = conn
+        self.path = path  # where it was opened from, so another thread can open it too
 
     @classmethod
     def open(cls, path: Path | str) -> Index:
-        return cls(connect(path))
+        return cls(connect(path), Path(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -507,8 +517,8 @@ class Index:
             self._delete_chunks_of_file(file_id)
             for chunk, vector, code in zip(chunks, stored, codes, strict=True):
                 cur = self.conn.execute(
-                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens, "
+                    "heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         file_id,
                         chunk.ordinal,
@@ -517,6 +527,7 @@ class Index:
                         chunk.start_char,
                         chunk.end_char,
                         chunk.n_tokens,
+                        chunk.heading,
                     ),
                 )
                 self._insert_vector(space, int(cur.lastrowid or 0), vector.tobytes(), code.tobytes())
@@ -561,8 +572,8 @@ class Index:
                 return None
             source = int(row[0])
             chunks = self.conn.execute(
-                f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, v.embedding, "
-                f"b.code FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+                f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, c.heading, "
+                f"v.embedding, b.code FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
                 f"JOIN {space.codes_table} b ON b.chunk_id = c.id "
                 "WHERE c.file_id = ? ORDER BY c.ordinal",
                 (source,),
@@ -572,11 +583,11 @@ class Index:
                 return None  # a chunk without its vector: embed afresh rather than copy a gap
             file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
-            for ordinal, text, page, start_char, end_char, n_tokens, embedding, code in chunks:
+            for ordinal, text, page, start_char, end_char, n_tokens, heading, embedding, code in chunks:
                 cur = self.conn.execute(
-                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (file_id, ordinal, text, page, start_char, end_char, n_tokens),
+                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens, "
+                    "heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (file_id, ordinal, text, page, start_char, end_char, n_tokens, heading),
                 )
                 self._insert_vector(space, int(cur.lastrowid or 0), embedding, code)
         return len(chunks)
