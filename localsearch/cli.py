@@ -207,7 +207,8 @@ def _print_hits(hits: list[SearchHit]) -> None:
         print("No results.")
     for rank, hit in enumerate(hits, 1):
         page = f"  (page {hit.page})" if hit.page else ""
-        print(f"{rank:2d}. {hit.score:.3f}  {hit.path}{page}")
+        heading = f"  § {hit.heading}" if hit.heading else ""
+        print(f"{rank:2d}. {hit.score:.3f}  {hit.path}{page}{heading}")
         print(f"    {hit.snippet}")
 
 

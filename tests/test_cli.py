@@ -115,3 +115,31 @@ def test_index_tells_once_that_it_waits_on_battery() -> None:
     for _ in range(3):
         printer(IndexProgress(phase="indexing", files_total=3, paused="on battery"))
     assert stream.getvalue().count("on battery power") == 1
+
+
+def test_search_json_names_the_heading_of_the_matching_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    from localsearch.settings import Settings
+    from tests.fakes import FakeEmbedder
+
+    # A paragraph that fills a chunk by itself, so the next section starts a chunk of its own
+    # (a chunk that begins in the tail of one section is named after that section).
+    limit = min(Settings().chunk_tokens, FakeEmbedder.max_tokens) - FakeEmbedder.special_tokens
+    filler = " ".join(f"filler{i}" for i in range(limit))
+    (docs / "guide.md").write_text(
+        f"# Guide\n\n{filler}.\n\n## Watering tomatoes\n\nWater the tomatoes every morning.\n\n"
+        f"```\n# not a heading\n```\n\n## Pruning\n\n{filler}.\n"
+    )
+    os.utime(docs / "guide.md", (1_700_000_000, 1_700_000_000))
+    assert main(["index", str(docs), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "tomatoes every morning", "--json", "--mode", "keyword"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["name"] == "guide.md"
+    assert hits[0]["heading"] == "Watering tomatoes"
+    assert main(["search", "tomatoes every morning"]) == 0
+    assert "§ Watering tomatoes" in capsys.readouterr().out

@@ -3,23 +3,25 @@
 Text is split into segments at paragraph and sentence ends, each segment is tokenized
 once, and segments are packed greedily into chunks that fit the model, with trailing
 segments repeated at the start of the next chunk as overlap. Chunks never cross pages,
-so each keeps its page. The token ids travel with the chunk so the engine never
-tokenizes the same text twice.
+so each keeps its page, and each names its nearest heading. The token ids travel with
+the chunk so the engine never tokenizes the same text twice.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from localsearch.core.extract import Document
+from localsearch.core.extract import Document, Heading
 
 Tokenize = Callable[[str], list[int]]
 
 # A paragraph break, or whitespace after a sentence end (Latin and CJK punctuation).
 _BOUNDARY = re.compile(r"\n[ \t]*\n\s*|(?<=[.!?;:])\s+|(?<=[。！？])\s*|\n(?=\s*[-*•#>]|\s*\d+[.)]\s)")
 _WORD_GAP = re.compile(r"\s+")
+HEADING_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Chunk:
     start_char: int  # offsets into the page's text (the file's text when unpaged)
     end_char: int
     tokens: list[int]  # content tokens, without the model's special tokens
+    heading: str | None = None  # the nearest heading (see _nearest_heading)
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,46 @@ def _split_long(text: str, start: int, end: int, tokenize: Tokenize, limit: int)
     )
 
 
-def _make_chunk(ordinal: int, text: str, page: int | None, segments: list[_Segment]) -> Chunk:
+class _Headings:
+    """The headings of one page, and the last heading of the pages before it."""
+
+    def __init__(self, headings: tuple[Heading, ...], carried: str | None) -> None:
+        self.headings = sorted(headings)
+        self.offsets = [offset for offset, _, _ in self.headings]
+        self.carried = carried
+
+    def nearest(self, start: int, end: int) -> str | None:
+        """The last heading at or before `start` on this page, else the last one of an
+        earlier page, else the first one inside the chunk, else None; cut short."""
+        before = bisect_right(self.offsets, start)
+        if before:
+            found: str | None = self.headings[before - 1][2]
+        elif self.carried is not None:
+            found = self.carried
+        elif self.headings and self.offsets[0] < end:
+            found = self.headings[0][2]
+        else:
+            found = None
+        if found is None or len(found) <= HEADING_CHARS:
+            return found
+        return found[: HEADING_CHARS - 1].rstrip() + "…"
+
+    def last(self) -> str | None:
+        return self.headings[-1][2] if self.headings else self.carried
+
+
+def _make_chunk(
+    ordinal: int, text: str, page: int | None, segments: list[_Segment], headings: _Headings
+) -> Chunk:
+    start, end = segments[0].start, segments[-1].end
     return Chunk(
         ordinal=ordinal,
-        text=text[segments[0].start : segments[-1].end],
+        text=text[start:end],
         page=page,
-        start_char=segments[0].start,
-        end_char=segments[-1].end,
+        start_char=start,
+        end_char=end,
         tokens=[t for seg in segments for t in seg.tokens],
+        heading=headings.nearest(start, end),
     )
 
 
@@ -97,8 +132,11 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
         raise ValueError("max_tokens must be at least 8")
     overlap = max(0, min(overlap, max_tokens // 2))
     chunks: list[Chunk] = []
+    last_heading: str | None = None  # headings carry across pages
     for page in document.pages:
         text = page.text
+        headings = _Headings(page.headings, last_heading)
+        last_heading = headings.last()
         segments: list[_Segment] = []
         for raw_start, raw_end in _segments(text):
             start, end = _strip_span(text, raw_start, raw_end)
@@ -108,7 +146,7 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
         size = 0
         for segment in segments:
             if current and size + len(segment.tokens) > max_tokens:
-                chunks.append(_make_chunk(len(chunks), text, page.number, current))
+                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
                 # Carry the trailing segments that fit in the overlap budget.
                 carried: list[_Segment] = []
                 carried_size = 0
@@ -123,5 +161,5 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
             current.append(segment)
             size += len(segment.tokens)
         if current:
-            chunks.append(_make_chunk(len(chunks), text, page.number, current))
+            chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
     return chunks

@@ -587,7 +587,9 @@ class Indexer:
             return "unstable"  # changed while it was embedded: these vectors are stale
         special = self.embedder.special_tokens
         records = [
-            ChunkRecord(c.ordinal, c.text, c.page, c.start_char, c.end_char, len(c.tokens) + special)
+            ChunkRecord(
+                c.ordinal, c.text, c.page, c.start_char, c.end_char, len(c.tokens) + special, c.heading
+            )
             for c in job.chunks
         ]
         self.index.replace_file(

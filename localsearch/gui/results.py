@@ -40,7 +40,8 @@ class ResultsModel(QAbstractListModel):
             return hit.name
         if role == Qt.ItemDataRole.ToolTipRole:
             page = f"\nPage {hit.page}" if hit.page else ""
-            return f"{hit.path}{page}\nSimilarity {hit.score:.3f}\nDouble-click to open"
+            heading = f"\nSection: {hit.heading}" if hit.heading else ""
+            return f"{hit.path}{page}{heading}\nSimilarity {hit.score:.3f}\nDouble-click to open"
         return None
 
 
@@ -135,15 +136,27 @@ class ResultDelegate(QStyledItemDelegate):
         )
         painter.drawText(title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name + page)
 
-        # Folder, muted.
+        # Folder, muted, and the best chunk's heading right of it ("§ Heading").
         painter.setFont(small_font)
         painter.setPen(muted)
         folder_rect = QRect(inner.left(), title_rect.bottom() + 2, inner.width(), fm_small.height())
+        folder_width, heading_x, heading_width = _share_line(hit, fm_small, folder_rect.width())
         painter.drawText(
             folder_rect,
             Qt.AlignmentFlag.AlignLeft,
-            fm_small.elidedText(hit.folder, Qt.TextElideMode.ElideMiddle, folder_rect.width()),
+            fm_small.elidedText(hit.folder, Qt.TextElideMode.ElideMiddle, folder_width),
         )
+        if hit.heading and heading_width > 0:
+            section = QColor(text_color)
+            section.setAlpha(200)
+            painter.setPen(section)
+            heading_rect = folder_rect.adjusted(heading_x, 0, 0, 0)
+            heading_rect.setWidth(heading_width)
+            painter.drawText(
+                heading_rect,
+                Qt.AlignmentFlag.AlignLeft,
+                fm_small.elidedText(f"§ {hit.heading}", Qt.TextElideMode.ElideRight, heading_width),
+            )
 
         # Snippet, wrapped to a few lines, the query's words in bold.
         fm_body = QFontMetrics(body_font)
@@ -163,6 +176,22 @@ class ResultDelegate(QStyledItemDelegate):
         document.drawContents(painter, QRectF(0, 0, snippet_rect.width(), snippet_rect.height()))
         painter.restore()
         painter.restore()
+
+
+def _share_line(hit: SearchHit, metrics: QFontMetrics, width: int) -> tuple[int, int, int]:
+    """The folder's width, and where the heading starts and its width, on one line: each
+    gets what it needs when both fit, else the heading at most half (more if the folder
+    leaves it), both elided."""
+    if not hit.heading:
+        return width, 0, 0
+    gap = metrics.horizontalAdvance("    ")
+    folder = metrics.horizontalAdvance(hit.folder) + 1  # elidedText wants a pixel to spare
+    heading = metrics.horizontalAdvance(f"§ {hit.heading}") + 1
+    if folder + gap + heading > width:
+        heading = min(heading, max(width // 2, width - folder - gap))
+    heading = max(0, min(heading, width - gap))
+    folder = min(folder, width - heading - gap)
+    return max(0, folder), max(0, folder) + gap, heading
 
 
 def _marked_html(text: str, spans: list[tuple[int, int]]) -> str:

@@ -598,3 +598,111 @@ def test_fuzzed_html_and_mail_fail_only_with_extraction_errors() -> None:
                 )
             with contextlib.suppress(ExtractionError):
                 extract.extract(Path(name), bytes(data))
+
+
+# --- Headings -----------------------------------------------------------------------------
+
+
+def _headings(name: str, data: bytes) -> list[list[tuple[int, str]]]:
+    """Each page's headings as (level, text), after checking every offset points at its text."""
+    pages = extract.extract(Path(name), data).pages
+    for page in pages:
+        offsets = [offset for offset, _, _ in page.headings]
+        assert offsets == sorted(offsets)
+        for offset, _, words in page.headings:
+            assert " ".join(page.text[offset:].split())[: len(words)] == words, (page.text, offset, words)
+    return [[(level, words) for _, level, words in page.headings] for page in pages]
+
+
+def test_html_headings_have_levels_and_offsets_in_the_visible_text() -> None:
+    page = """<html><head><title>Garden notes</title></head><body>
+      <h1>  Tomatoes <small>and   more</small></h1><p>Water them.</p>
+      <section><h2>Pruning<br>in spring</h2><p>Cut back.</p></section>
+      <h3>   </h3><p>An empty heading is no heading.</p>
+      <h4>Unclosed <h5>Next</h5><p>Heading inside a heading.</p>
+      <script><h6>hidden</h6></script><h6>Last</h6><p>End.</p>
+    </body></html>"""
+    assert _headings("page.html", page.encode()) == [
+        [(1, "Tomatoes and more"), (2, "Pruning in spring"), (4, "Unclosed"), (5, "Next"), (6, "Last")]
+    ]
+    # The <title> is put before the body; the offsets follow it.
+    document = extract.extract(Path("page.html"), page.encode())
+    assert document.pages[0].text.startswith("Garden notes\n\nTomatoes and more")
+    assert document.pages[0].headings[0][0] == len("Garden notes\n\n")
+
+
+def test_html_without_headings_has_none() -> None:
+    assert _headings("page.html", PAGE.replace("<h1>Tomatoes</h1>", "").encode()) == [[]]
+
+
+STYLES = f"""<?xml version="1.0" encoding="UTF-8"?><w:styles {W}>
+<w:style w:type="paragraph" w:styleId="Standard"><w:name w:val="Normal"/></w:style>
+<w:style w:type="paragraph" w:styleId="Titel"><w:name w:val="Title"/></w:style>
+<w:style w:type="paragraph" w:styleId="berschrift2"><w:name w:val="heading 2"/>
+  <w:basedOn w:val="Standard"/></w:style>
+<w:style w:type="paragraph" w:styleId="Custom"><w:name w:val="My section"/>
+  <w:basedOn w:val="berschrift2"/></w:style>
+<w:style w:type="paragraph" w:styleId="Outlined"><w:name w:val="Chapter"/>
+  <w:pPr><w:outlineLvl w:val="2"/></w:pPr></w:style>
+<w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="Not a heading at all"/></w:style>
+</w:styles>"""
+
+
+def _styled(style: str, words: str) -> str:
+    return f'<w:p><w:pPr><w:pStyle w:val="{style}"/></w:pPr><w:r><w:t>{words}</w:t></w:r></w:p>'
+
+
+def test_docx_headings_come_from_paragraph_styles_by_their_names() -> None:
+    body = "".join(
+        [
+            _styled("Titel", "Annual report"),
+            _styled("Standard", "Opening words."),
+            _styled("berschrift2", "Sales  by region"),
+            "<w:p><w:r><w:t>Plain paragraph.</w:t></w:r></w:p>",
+            _styled("Custom", "Based on a heading"),
+            _styled("Outlined", "By outline level"),
+            _styled("Heading1", "Named otherwise, so body text"),
+            _styled("berschrift2", " "),  # an empty heading paragraph is no heading
+            "<w:tbl><w:tr><w:tc>{}</w:tc></w:tr></w:tbl>".format(_styled("Titel", "In a table")),
+        ]
+    )
+    document = f"<w:document {W}><w:body>{body}</w:body></w:document>"
+    rels = DOC_RELS.replace(
+        "</Relationships>",
+        '<Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        'styles" Target="styles.xml"/></Relationships>',
+    )
+    data = _docx(document, **{"word/styles.xml": STYLES, "word/_rels/document.xml.rels": rels})
+    assert _headings("a.docx", data) == [
+        [(1, "Annual report"), (2, "Sales by region"), (2, "Based on a heading"), (3, "By outline level")]
+    ]
+
+
+def test_docx_without_styles_part_reads_heading_style_ids() -> None:
+    # The test document of the format tests: a Heading1 paragraph and no styles.xml.
+    assert _headings("report.docx", _docx()) == [[(1, "Quarterly report")]]
+    document = DOCUMENT.replace('w:val="Heading1"', 'w:val="Heading3"').replace(
+        "<w:p><w:r><w:t>Closing remarks.</w:t>",
+        '<w:p><w:pPr><w:outlineLvl w:val="0"/></w:pPr><w:r><w:t>Closing remarks.</w:t>',
+    )
+    assert _headings("report.docx", _docx(document)) == [[(3, "Quarterly report"), (1, "Closing remarks.")]]
+
+
+def test_odt_headings_keep_their_outline_level() -> None:
+    content = ODT_CONTENT.replace(
+        "<text:list>",
+        '<text:h text:outline-level="2">Packing <text:span>list</text:span></text:h>'
+        "<text:h>No level given</text:h><text:list>",
+    ).replace(
+        "<table:table-cell><text:p>Day</text:p>",
+        '<table:table-cell><text:h text:outline-level="3">Cell heading</text:h>',
+    )
+    assert _headings("plan.odt", _odt(content)) == [
+        [(1, "Travel plan"), (2, "Packing list"), (1, "No level given")]
+    ]
+
+
+def test_epub_chapter_headings_follow_the_book_title_on_the_first_page() -> None:
+    assert _headings("book.epub", _epub()) == [[(1, "Chapter One")], [(1, "Chapter Two")]]
+    first = extract.extract(Path("book.epub"), _epub()).pages[0]
+    assert first.text[first.headings[0][0] :].startswith("Chapter One")

@@ -209,3 +209,55 @@ def test_storage_bytes_by_table(index: Index) -> None:
     sizes = index.storage_bytes()
     assert {"chunks", "chunks_fts", "vectors_1", "codes_1"} <= set(sizes)
     assert all(size > 0 for size in sizes.values())
+
+
+def _unit_rows(n: int, dimensions: int) -> np.ndarray:
+    rows = np.random.default_rng(7).standard_normal((n, dimensions)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_chunk_headings_are_stored_copied_and_returned(index: Index) -> None:
+    space = index.ensure_space("m", 8)
+    folder = index.add_folder("/f")
+    vectors = _unit_rows(2, 8)
+    index.replace_file(
+        folder_id=folder,
+        path="/f/a.md",
+        size=1,
+        mtime=1.0,
+        content_hash="same",
+        space=space,
+        chunks=[ChunkRecord(0, "intro", None, 0, 5, 2), ChunkRecord(1, "body", 3, 7, 11, 2, "Usage")],
+        vectors=vectors,
+    )
+    # A copy of the file (same content) reuses the chunks, headings included.
+    assert index.copy_indexed(
+        folder_id=folder, path="/f/b.md", size=1, mtime=2.0, content_hash="same", space=space
+    )
+    for path in ("/f/a.md", "/f/b.md"):
+        hits = [index.chunk_hit(i) for i in index.file_chunk_ids(path)]
+        assert [(h.heading, h.page) for h in hits if h is not None] == [(None, None), ("Usage", 3)]
+    assert [h.heading for h in index.nearest_chunks(space, vectors[1], 1)] == ["Usage"]
+    assert {h.heading for h in index.keyword_chunks('"body"', 5)} == {"Usage"}
+
+
+def test_schema_4_index_gains_a_heading_column_with_old_chunks_null(tmp_path: Path) -> None:
+    path = tmp_path / "v4.sqlite3"
+    conn = storage.connect(path, migrate=False)
+    storage.schema_version(conn)
+    for version, (name, apply) in enumerate(storage.MIGRATIONS[:4], 1):
+        apply(conn)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
+    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a', 1, 1, 'h', 'indexed', NULL, NULL, 0)")
+    conn.execute("INSERT INTO chunks VALUES (1, 1, 0, 'an old chunk', NULL, 0, 12, 3)")
+    conn.close()
+
+    index = Index.open(path)
+    assert storage.SCHEMA_VERSION >= 5
+    columns = [r[1] for r in index.conn.execute("PRAGMA table_info(chunks)")]
+    assert "heading" in columns
+    hit = index.chunk_hit(1)
+    assert hit is not None and hit.text == "an old chunk" and hit.heading is None
+    assert (tmp_path / "v4.sqlite3.v4.bak").is_file()
+    index.close()

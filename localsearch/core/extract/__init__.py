@@ -12,11 +12,15 @@ from pathlib import Path
 
 from localsearch.errors import ExtractionError
 
+Heading = tuple[int, int, str]  # (character offset in the page's text, level 1-6, text)
+
 
 @dataclass(frozen=True)
 class Page:
     text: str
     number: int | None  # 1-based for paged formats, else None
+    # The headings the page holds, by offset, where the format knows its structure.
+    headings: tuple[Heading, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from localsearch.core.extract import Document, Page, text
+from localsearch.core.extract import Document, Heading, Page, text
 from localsearch.errors import ExtractionError
 
 EXTENSIONS = [".html", ".htm", ".xhtml"]
@@ -28,7 +28,14 @@ _PARAGRAPH = {
 _LINE = {"dd", "dt", "li", "option", "thead", "tbody", "tfoot"}
 _PREFORMATTED = {"pre", "textarea", "listing", "xmp"}
 _LISTS = {"ol", "ul", "menu"}
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# An unclosed heading would gather the rest of the page; a title needs far less than this.
+_HEADING_PARTS = 64
+_HEADING_CHARS = 400
 _SPACES = re.compile(r"[ \t\n\r\f\xa0]+")
+# Put before a heading's first visible character while the text is assembled, so its final
+# offset is known after the whitespace is tidied; a noncharacter, never in real text.
+_MARK = "\uffff"
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 # Pages declare charsets by names that browsers read as a larger superset (WHATWG Encoding
@@ -110,6 +117,8 @@ class _Output:
         self.parts: list[str] = []
         self.pending = 0  # newlines owed before the next text
         self.last = "\n"
+        self.mark_next: int | None = None  # a heading waiting for its first visible text
+        self.marked: list[int] = []  # the headings marked in the text, in order
 
     def breaks(self, count: int) -> None:
         if self.parts:
@@ -121,6 +130,8 @@ class _Output:
             self.pending = min(self.pending + 1, 2)
 
     def add(self, value: str, *, preformatted: bool = False) -> None:
+        if _MARK in value:
+            value = value.replace(_MARK, "\ufffd")
         if not preformatted:
             value = _SPACES.sub(" ", value)
             if value.strip() == "":
@@ -136,13 +147,23 @@ class _Output:
         if not preformatted and self.last in " \t\n":
             value = value.lstrip(" ")
         if value:
-            self.parts.append(value)
             self.last = value[-1]
+            if self.mark_next is not None and value.strip():
+                visible = len(value) - len(value.lstrip())
+                value = f"{value[:visible]}{_MARK}{value[visible:]}"
+                self.marked.append(self.mark_next)
+                self.mark_next = None
+            self.parts.append(value)
 
-    def result(self) -> str:
+    def result(self) -> tuple[str, list[int]]:
+        """The text, and the offset in it of each marked heading."""
         joined = "".join(self.parts).replace("\r\n", "\n").replace("\r", "\n")
         lines = "\n".join(line.rstrip() for line in joined.split("\n"))
-        return _BLANK_LINES.sub("\n\n", lines).strip()
+        tidied = _BLANK_LINES.sub("\n\n", lines).strip()
+        if not self.marked:
+            return tidied, []
+        offsets = [m.start() - n for n, m in enumerate(re.finditer(_MARK, tidied))]
+        return tidied.replace(_MARK, ""), offsets
 
 
 class _TextParser(HTMLParser):
@@ -156,6 +177,8 @@ class _TextParser(HTMLParser):
         self.preformatted = 0
         self.lists: list[list[int]] = []  # [ordered, next number] per open list
         self.cells: list[int] = []  # cells seen in the current row, per open table
+        self.headings: list[tuple[int, list[str]]] = []  # level and text parts of h1-h6
+        self.heading: list[str] | None = None  # the text parts of the open heading
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
@@ -184,7 +207,13 @@ class _TextParser(HTMLParser):
                 self.out.add("\t", preformatted=True)
             if self.cells:
                 self.cells[-1] += 1
+        if tag in _HEADINGS:  # a heading opened inside another ends that one, as in a browser
+            self.heading = []
+            self.headings.append((_HEADINGS[tag], self.heading))
+            self.out.mark_next = len(self.headings) - 1
         if tag == "br":
+            if self.heading is not None:
+                self.heading.append(" ")
             self.out.line_break()
         elif tag in _PARAGRAPH:
             self.out.breaks(2)
@@ -214,6 +243,9 @@ class _TextParser(HTMLParser):
             self.lists.pop()
         elif tag == "table" and self.cells:
             self.cells.pop()
+        elif tag in _HEADINGS:  # any </hN> ends the open heading, as in a browser
+            self.heading = None
+            self.out.mark_next = None
         if tag in _PARAGRAPH:
             self.out.breaks(2)
         elif tag in _LINE:
@@ -238,6 +270,8 @@ class _TextParser(HTMLParser):
             if not data.strip():
                 return
             self.in_head = False  # text in <head> means the body began without its tags
+        if self.heading is not None and len(self.heading) < _HEADING_PARTS:
+            self.heading.append(data[:_HEADING_CHARS])
         self.out.add(data, preformatted=self.preformatted > 0)
 
 
@@ -250,6 +284,12 @@ def _list_start(attrs: list[tuple[str, str | None]]) -> int:
 
 def markup_to_text(markup: str, *, title: bool = True) -> str:
     """The visible text of an HTML document, the <title> first when `title` is set."""
+    return markup_to_page(markup, title=title)[0]
+
+
+def markup_to_page(markup: str, *, title: bool = True) -> tuple[str, tuple[Heading, ...]]:
+    """The visible text of an HTML document (the <title> first when `title` is set) and
+    its h1-h6 headings, by offset in that text."""
     parser = _TextParser()
     try:
         parser.feed(markup.removeprefix("\ufeff"))  # a BOM left by a decoder that kept it
@@ -260,15 +300,24 @@ def markup_to_text(markup: str, *, title: bool = True) -> str:
             parser.close()
     except (AssertionError, ValueError) as exc:  # how HTMLParser reports markup it cannot cope with
         raise ExtractionError(f"broken HTML: the markup cannot be parsed ({exc})") from exc
-    body = parser.out.result()
+    body, offsets = parser.out.result()
+    headings: list[Heading] = []
+    for number, offset in zip(parser.out.marked, offsets, strict=False):
+        level, parts = parser.headings[number]
+        words = _SPACES.sub(" ", "".join(parts).replace(_MARK, "\ufffd")).strip()
+        if words:
+            headings.append((offset, level, words))
     heading = _SPACES.sub(" ", "".join(parser.title)).strip() if title else ""
     if not heading or body.startswith(heading):
-        return body
-    return f"{heading}\n\n{body}" if body else heading
+        return body, tuple(headings)
+    if not body:
+        return heading, ()
+    shift = len(heading) + 2
+    return f"{heading}\n\n{body}", tuple((o + shift, level, words) for o, level, words in headings)
 
 
 def extract_html(path: Path, data: bytes) -> Document:
-    content = markup_to_text(decode_markup(data))
+    content, headings = markup_to_page(decode_markup(data))
     if not content and data.strip():
         raise ExtractionError("no text: the page has no visible text, only markup")
-    return Document([Page(content, None)])
+    return Document([Page(content, None, headings)])

@@ -10,11 +10,12 @@ import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from localsearch.core.extract import Document, Page
-from localsearch.core.extract.html import decode_markup, markup_to_text
+from localsearch.core.extract import Document, Heading, Page
+from localsearch.core.extract.html import decode_markup, markup_to_page
 from localsearch.errors import ExtractionError
 
 # A few kilobytes of zip can claim gigabytes; no real document part comes near these.
@@ -119,6 +120,26 @@ def _join(blocks: Iterable[str]) -> str:
     return "\n\n".join(b for b in blocks if b.strip())
 
 
+def _join_marked(blocks: list[str], marks: dict[int, int]) -> tuple[str, tuple[Heading, ...]]:
+    """_join's text, and the headings among the blocks: `marks` maps a block's index to
+    its heading level."""
+    kept: list[str] = []
+    headings: list[Heading] = []
+    offset = 0
+    for index, block in enumerate(blocks):
+        if not block.strip():
+            continue
+        if kept:
+            offset += 2
+        level = marks.get(index)
+        if level is not None:
+            indent = len(block) - len(block.lstrip())
+            headings.append((offset + indent, level, _SPACES.sub(" ", block).strip()))
+        kept.append(block)
+        offset += len(block)
+    return "\n\n".join(kept), tuple(headings)
+
+
 def _nests_too_deeply(kind: str) -> ExtractionError:
     return ExtractionError(f"broken {kind}: its XML nests too deeply to read")
 
@@ -156,13 +177,108 @@ def _skipped(element: ET.Element) -> bool:
     return namespace in _WORD and local in _WORD_SKIP
 
 
-def _word_blocks(element: ET.Element, out: list[str]) -> None:
-    """Paragraphs and table rows under element, one block each, in document order."""
+@dataclass
+class _Outline:
+    """The heading level of each paragraph style of a document, and the blocks found to
+    be headings (by index in the list of blocks, with their level)."""
+
+    levels: dict[str, int]
+    marks: dict[int, int] = field(default_factory=dict)
+
+
+_HEADING_STYLE = re.compile(r"heading ?([1-9])")
+
+
+def _style_level(name: str) -> int | None:
+    """Title and Heading 1-9 (by a style's name, or by its id where no names are known)."""
+    name = name.strip().lower()
+    if name == "title":
+        return 1
+    match = _HEADING_STYLE.fullmatch(name)
+    return min(int(match.group(1)), 6) if match else None
+
+
+def _word_val(element: ET.Element) -> str | None:
+    return next((v for k, v in element.attrib.items() if _split(k)[1] == "val"), None)
+
+
+def _outline_level(properties: ET.Element) -> int | None:
+    """A w:outlineLvl among paragraph properties: 0-8 are heading levels, 9 is body text."""
+    for prop in properties:
+        if _word_name(prop) == "outlineLvl":
+            value = _word_val(prop) or ""
+            return min(int(value) + 1, 6) if value.isdigit() and int(value) < 9 else None
+    return None
+
+
+def _word_styles(archive: _Archive, main: str) -> dict[str, int]:
+    """Style id to heading level, from styles.xml: Word writes localized ids ("berschrift1"
+    in German) but English names ("heading 1"); an outline level or a heading style the
+    style is based on count too."""
+    member = next((m for t, m in _relationships(archive, main) if t == "styles"), "word/styles.xml")
+    if archive.find(member) is None:
+        return {}
+    try:
+        root = archive.xml(member)
+    except ExtractionError:
+        return {}  # the text is still readable; headings fall back to style ids
+    own: dict[str, int | None] = {}
+    based_on: dict[str, str] = {}
+    for style in root:
+        if _word_name(style) != "style":
+            continue
+        style_id = next((v for k, v in style.attrib.items() if _split(k)[1] == "styleId"), None)
+        if not style_id:
+            continue
+        level = None
+        for prop in style:
+            name = _word_name(prop)
+            if name == "name" and level is None:
+                level = _style_level(_word_val(prop) or "")
+            elif name == "pPr":
+                level = _outline_level(prop) or level
+            elif name == "basedOn" and _word_val(prop):
+                based_on[style_id] = _word_val(prop) or ""
+        own[style_id] = level
+    levels: dict[str, int] = {}
+    for style_id in own:
+        current: str | None = style_id
+        seen: set[str] = set()
+        while current is not None and current not in seen:
+            seen.add(current)
+            if own.get(current) is not None:
+                levels[style_id] = own[current] or 0
+                break
+            current = based_on.get(current)
+    return levels
+
+
+def _paragraph_level(paragraph: ET.Element, levels: dict[str, int]) -> int | None:
+    for child in paragraph:
+        if _word_name(child) != "pPr":
+            continue
+        direct = _outline_level(child)
+        if direct is not None:
+            return direct
+        for prop in child:
+            if _word_name(prop) == "pStyle":
+                style = _word_val(prop) or ""
+                return levels.get(style) if levels else _style_level(style)
+    return None
+
+
+def _word_blocks(element: ET.Element, out: list[str], outline: _Outline | None = None) -> None:
+    """Paragraphs and table rows under element, one block each, in document order; with an
+    outline, the body's heading paragraphs are marked in it."""
     for child in element:
         if _skipped(child):
             continue
         name = _word_name(child)
         if name == "p":
+            if outline is not None:
+                level = _paragraph_level(child, outline.levels)
+                if level is not None:
+                    outline.marks[len(out)] = level
             parts: list[str] = []
             boxes: list[str] = []
             _word_inline(child, parts, boxes)
@@ -174,7 +290,7 @@ def _word_blocks(element: ET.Element, out: list[str]) -> None:
             if any(c.strip() for c in cells):
                 out.append("\t".join(cells).strip())
         else:
-            _word_blocks(child, out)
+            _word_blocks(child, out, outline)
 
 
 def _word_cells(row: ET.Element, cells: list[str]) -> None:
@@ -243,8 +359,9 @@ def extract_docx(path: Path, data: bytes) -> Document:
     blocks: list[str] = []
     notes: list[str] = []
     warnings: list[str] = []
+    outline = _Outline(_word_styles(archive, main))
     try:
-        _word_blocks(archive.xml(main), blocks)
+        _word_blocks(archive.xml(main), blocks, outline)
         for kind, member in _relationships(archive, main):
             if kind not in ("footnotes", "endnotes") or archive.find(member) is None:
                 continue
@@ -254,10 +371,10 @@ def extract_docx(path: Path, data: bytes) -> Document:
                 warnings.append(f"{kind} could not be read: {exc}")
     except RecursionError as exc:
         raise _nests_too_deeply("DOCX") from exc
-    content = _join(blocks + notes)
+    content, headings = _join_marked(blocks + notes, outline.marks)
     if not content:
         raise ExtractionError("no text: the document holds no text (perhaps only images)")
-    return Document([Page(content, None)], tuple(warnings))
+    return Document([Page(content, None, headings)], tuple(warnings))
 
 
 # --- ODT ----------------------------------------------------------------------------------
@@ -279,16 +396,26 @@ _ODF_SKIP = {
 }
 # ODF allows c="1000000000"; a sanity limit keeps one element from filling memory.
 _MAX_SPACES = 100
+_ODF_HEADING = f"{{{_TEXT}}}h"
+
+
+def _odf_level(heading: ET.Element) -> int:
+    value = heading.get(f"{{{_TEXT}}}outline-level", "1").strip()
+    return min(max(int(value), 1), 6) if value.isdigit() else 1
 
 
 class _Odf:
     def __init__(self) -> None:
         self.notes: list[str] = []
+        self.body: list[str] = []  # the blocks of the document body
+        self.marks: dict[int, int] = {}  # the body's headings: block index -> level
 
     def blocks(self, element: ET.Element, out: list[str]) -> None:
         for child in element:
             if child.tag in _ODF_SKIP:
                 continue
+            if child.tag == _ODF_HEADING and out is self.body:
+                self.marks[len(out)] = _odf_level(child)
             if child.tag in _ODF_PARAGRAPHS:
                 self.paragraph(child, out)
             elif child.tag == f"{{{_TABLE}}}table-row":
@@ -349,15 +476,14 @@ def extract_odt(path: Path, data: bytes) -> Document:
     if body is None:
         raise ExtractionError("broken ODT: content.xml has no document body")
     reader = _Odf()
-    blocks: list[str] = []
     try:
-        reader.blocks(body, blocks)
+        reader.blocks(body, reader.body)
     except RecursionError as exc:
         raise _nests_too_deeply("ODT") from exc
-    content = _join(blocks + reader.notes)
+    content, headings = _join_marked(reader.body + reader.notes, reader.marks)
     if not content:
         raise ExtractionError("no text: the document holds no text (perhaps only images)")
-    return Document([Page(content, None)])
+    return Document([Page(content, None, headings)])
 
 
 # --- EPUB ---------------------------------------------------------------------------------
@@ -441,7 +567,7 @@ def extract_epub(path: Path, data: bytes) -> Document:
             continue
         markup = archive.read(member)
         try:
-            content = markup_to_text(decode_markup(markup), title=False)
+            content, headings = markup_to_page(decode_markup(markup), title=False)
         except ExtractionError as exc:
             if protected:
                 raise ExtractionError("encrypted EPUB: protected by DRM") from exc
@@ -453,12 +579,14 @@ def extract_epub(path: Path, data: bytes) -> Document:
         if content:
             # One page per chapter keeps every chunk inside one chapter. The pages carry no
             # number: a reader reflows the book, so "page 7" would point nowhere.
-            pages.append(Page(content, None))
+            pages.append(Page(content, None, headings))
     if not pages:
         if warnings:
             raise ExtractionError(f"broken EPUB: none of its {len(chapters)} chapters could be read")
         raise ExtractionError("no text: the book holds no text (perhaps only images)")
     heading = _metadata(package)
     if heading:
-        pages[0] = Page(f"{heading}\n\n{pages[0].text}", None)
+        shift = len(heading) + 2
+        moved = tuple((offset + shift, level, words) for offset, level, words in pages[0].headings)
+        pages[0] = Page(f"{heading}\n\n{pages[0].text}", None, moved)
     return Document(pages, tuple(warnings))

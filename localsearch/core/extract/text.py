@@ -8,6 +8,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from localsearch.core.extract import Document, Page
+from localsearch.core.extract.headings import text_headings
 from localsearch.errors import ExtractionError
 
 EXTENSIONS = [
@@ -96,4 +97,4 @@ def decode(data: bytes) -> str:
 
 def extract_text(path: Path, data: bytes) -> Document:
     text = decode(data).replace("\r\n", "\n").replace("\r", "\n")
-    return Document([Page(text, None)])
+    return Document([Page(text, None, text_headings(text, path.suffix))])
