@@ -10,7 +10,7 @@ the chunk so the engine never tokenizes the same text twice.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -110,6 +110,14 @@ class _Headings:
     def last(self) -> str | None:
         return self.headings[-1][2] if self.headings else self.carried
 
+    def opens_section(self, text: str, start: int) -> bool:
+        """Whether a heading begins at `start` (or where its markup, like '# ', begins)."""
+        at = bisect_left(self.offsets, start)
+        if at == len(self.offsets):
+            return False
+        between = text[start : self.offsets[at]]
+        return len(between) <= 8 and not between.strip("#=-~*_ \t")
+
 
 def _make_chunk(
     ordinal: int, text: str, page: int | None, segments: list[_Segment], headings: _Headings
@@ -145,6 +153,11 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
         current: list[_Segment] = []
         size = 0
         for segment in segments:
+            if current and size >= max_tokens // 4 and headings.opens_section(text, segment.start):
+                # A new section starts a new chunk, with nothing of the last one carried
+                # over: each chunk then speaks of one section and is named after it.
+                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
+                current, size = [], 0
             if current and size + len(segment.tokens) > max_tokens:
                 chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
                 # Carry the trailing segments that fit in the overlap budget.

@@ -139,12 +139,13 @@ def test_each_chunk_gets_the_last_heading_before_it() -> None:
         (None, "# First\n\nalpha beta gamma delta epsilon zeta eta.", "First"),
         (None, "# Second\n\ntheta iota kappa.", "Second"),
     ]
-    # Overlap repeats the end of a section at the start of the next chunk: that chunk
-    # starts in the earlier section, so it is named after it.
+    # A new section starts a new chunk: no overlap carries the end of the last section
+    # into it, so it starts at its own heading and is named after it.
     text = "# One\n\na b c d e f.\n\ng h i j k l.\n\n# Two words\n\nm n o p q r."
     page = extract(Path("a.md"), text.encode()).pages[0]
     chunks = chunk_document(Document([page]), FakeEmbedder().tokenize, max_tokens=14, overlap=6)
-    assert [(c.text.split()[0], c.heading) for c in chunks] == [("#", "One"), ("g", "One")]
+    assert [(c.text.split()[0], c.heading) for c in chunks] == [("#", "One"), ("#", "Two words")]
+    assert chunks[1].text == "# Two words\n\nm n o p q r."
 
 
 def test_a_chunk_before_every_heading_takes_the_first_inside_it() -> None:
@@ -179,3 +180,16 @@ def test_long_headings_are_cut_short() -> None:
     )
     heading = chunks[0].heading
     assert heading is not None and len(heading) == HEADING_CHARS and heading.endswith("…")
+
+
+def test_a_section_starts_a_new_chunk() -> None:
+    from localsearch.core.chunking import chunk_document
+    from localsearch.core.extract import Document, Page
+    from localsearch.core.extract.headings import text_headings
+
+    body = " ".join(f"word{i}" for i in range(80))
+    text = f"# Soil\n\n{body}.\n\n# Watering\n\n{body}.\n\n# Harvest\n\n{body}."
+    page = Page(text, None, tuple(text_headings(text, ".md")))
+    chunks = chunk_document(Document([page]), str.split, max_tokens=200, overlap=20)
+    assert [c.heading for c in chunks] == ["Soil", "Watering", "Harvest"]
+    assert [c.text.splitlines()[0] for c in chunks] == ["# Soil", "# Watering", "# Harvest"]
