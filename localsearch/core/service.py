@@ -18,6 +18,7 @@ from localsearch.core.models.default import Report
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
 from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
+from localsearch.errors import ModelError
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 
@@ -36,18 +37,15 @@ def resolve_model_path(settings: Settings, report: Report | None = None) -> Path
 
 
 def model_prompts(name: str) -> tuple[str, str]:
-    """The (query, document) prompts the catalog gives model `name`; none when unknown."""
-    import tomllib
+    """The (query, document) prompts the catalog gives the model a setting names (any
+    spelling the model manager accepts); none when the model is unknown."""
+    from localsearch.core.models.manager import catalog_entry
 
-    here = Path(__file__).resolve().parent
-    for catalog in (here / "models" / "catalog.toml", here.parents[1] / "gguf" / "catalog.toml"):
-        if catalog.is_file():
-            try:
-                entry = tomllib.loads(catalog.read_text(encoding="utf-8")).get("models", {}).get(name, {})
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            return str(entry.get("query_prompt", "")), str(entry.get("document_prompt", ""))
-    return "", ""
+    try:
+        entry = catalog_entry(name)
+    except ModelError:  # an unreadable catalog must not stop search
+        return "", ""
+    return (entry.query_prompt, entry.document_prompt) if entry else ("", "")
 
 
 def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:

@@ -46,3 +46,18 @@ def test_status_reports_what_a_chunk_costs(tmp_path: Path) -> None:
     assert storage["vector_bytes_per_chunk"] == 64 * 2 + 8  # FakeEmbedder: 64 dimensions
     assert storage["bytes_per_chunk"] > storage["vector_bytes_per_chunk"]
     assert {"chunks", "vectors_1", "codes_1"} <= set(storage["tables"])
+
+
+def test_prompts_follow_the_model_whatever_its_spelling() -> None:
+    from localsearch.core.service import model_prompts
+
+    expected = model_prompts("mxbai-embed-xsmall-v1")
+    assert expected[0] == "Represent this sentence for searching relevant passages: "
+    for spelling in (
+        "MXBAI-EMBED-XSMALL-V1",
+        "mxbai-embed-xsmall-v1.Q4_K_M",
+        "/m/mxbai-embed-xsmall-v1.Q8_0.L4.gguf",
+    ):
+        assert model_prompts(spelling) == expected
+    assert model_prompts("all-minilm-l6-v2") == ("", "")
+    assert model_prompts("no-such-model") == ("", "")

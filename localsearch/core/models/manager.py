@@ -110,6 +110,17 @@ def _canonical(name: str, catalog: Catalog) -> tuple[str, str | None]:
     return text.lower(), None
 
 
+def catalog_entry(name: str, *, catalog: Catalog | None = None) -> ModelEntry | None:
+    """The catalog entry a model setting means: a name or display name in any case,
+    NAME.TYPE, or a model file named <name>.<TYPE>[.L<layers>].gguf; None when unknown."""
+    catalog = catalog or load_catalog()
+    if name.lower().endswith(".gguf"):
+        parsed = parse_filename(Path(name).name)
+        return catalog.find(parsed[0]) if parsed else None
+    canonical, _ = _canonical(name, catalog)
+    return catalog.find(canonical)
+
+
 def _pick(files: list[ModelFile], type_: str | None) -> ModelFile | None:
     whole = [f for f in files if f.layers is None]
     if type_:
