@@ -36,9 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localsearch.core.embedding import LlamaEmbedder  # noqa: E402
-from localsearch.core.models.default import build_default_model  # noqa: E402
 from localsearch.core.searcher import Searcher  # noqa: E402
+from localsearch.core.service import resolve_model_path  # noqa: E402
 from localsearch.core.storage import ChunkRecord, Filters, Index  # noqa: E402
+from localsearch.settings import Settings  # noqa: E402
 
 EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
 RESULTS = ROOT / "bench" / "results"
@@ -203,8 +204,10 @@ def main() -> int:
 
     docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]
-    # The window's query lane: one thread, a context the size of a chunk.
-    embedder = LlamaEmbedder(build_default_model(), name=MODEL_NAME, threads=1, max_tokens=256)
+    # The window's query lane: the file the app resolves the default model to (BF16 where
+    # the CPU runs it natively, else Q8_0), one thread, a context the size of a chunk.
+    model_file = resolve_model_path(Settings())
+    embedder = LlamaEmbedder(model_file, name=MODEL_NAME, threads=1, max_tokens=256)
     results = {str(size): measure(size, queries, embedder, docs) for size in args.sizes}
     embedder.close()
 
@@ -212,6 +215,7 @@ def main() -> int:
     report = {
         "benchmark": "search_latency",
         "model": MODEL_NAME,
+        "model_file": model_file.name,
         "dimensions": 384,
         "targets_p95_ms": targets,
         "results": results,

@@ -363,10 +363,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_models_build(args: argparse.Namespace) -> int:
-    from localsearch.core.models.default import build_default_model
+    from localsearch.core.models.default import build_default_model, native_bf16
 
     path = build_default_model(quant=args.quant, report=_report)
     print(path)
+    if args.quant == "q8_0" and native_bf16():
+        # This CPU runs BF16 natively: the faster file is preferred when present.
+        print(build_default_model(quant="bf16", report=_report))
     return 0
 
 
@@ -613,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="manage embedding models")
     models = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     b = models.add_parser("build", help="build the offline default model (all-MiniLM-L6-v2) if missing")
-    b.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_k_m"], help="weight type")
+    b.add_argument("--quant", default="q8_0", choices=["f16", "bf16", "q8_0", "q4_k_m"], help="weight type")
     b.set_defaults(func=cmd_models_build)
     _add_model_commands(models)
 

@@ -157,7 +157,9 @@ def test_use_validates_writes_settings_and_builds_the_slice(default_model: Path)
     result = manager.use_model("all-MiniLM-L6-v2", dimensions=128, layers=4)
     assert (result.model, result.dimensions, result.layers) == ("all-minilm-l6-v2", 128, 4)
     # Made in the models folder, or reused from a source checkout's gguf/ where one was made before.
-    assert result.file.name == "all-minilm-l6-v2.Q8_0.L4.gguf" and result.file.is_file()
+    # A slice of the whole file in use (BF16 where the CPU runs it natively and it was built).
+    in_use = manager.find_model_file("all-minilm-l6-v2").type
+    assert result.file.name == f"all-minilm-l6-v2.{in_use}.L4.gguf" and result.file.is_file()
     assert result.file.parent in paths.model_search_dirs()
     assert any("truncation" in note for note in result.notes)
     saved = settings_module.load()
@@ -175,7 +177,7 @@ def test_use_validates_writes_settings_and_builds_the_slice(default_model: Path)
 
     full = manager.use_model("all-minilm-l6-v2", dimensions=384, layers=6)
     assert (full.dimensions, full.layers) == (0, 0)  # native sizes are stored as 0
-    assert resolve_model_path(settings_module.load()) == default_model
+    assert resolve_model_path(settings_module.load()) == manager.find_model_file("all-minilm-l6-v2").path
 
 
 def test_use_refuses_what_cannot_run() -> None:
@@ -189,7 +191,8 @@ def test_use_refuses_what_cannot_run() -> None:
 
 def test_slice_model_names_the_file_by_the_rule(default_model: Path) -> None:
     path = manager.slice_model("all-minilm-l6-v2", 2)
-    assert path.name == "all-minilm-l6-v2.Q8_0.L2.gguf" and path.parent in paths.model_search_dirs()
+    in_use = manager.find_model_file("all-minilm-l6-v2").type  # BF16 or Q8_0, by the CPU
+    assert path.name == f"all-minilm-l6-v2.{in_use}.L2.gguf" and path.parent in paths.model_search_dirs()
     assert manager.inspect_gguf(path).block_count == 2
     with pytest.raises(ModelError, match="1 to 5"):
         manager.slice_model("all-minilm-l6-v2", 6)
@@ -225,6 +228,18 @@ def test_cli_models_use_and_slice(default_model: Path, capsys: pytest.CaptureFix
     assert main(["models", "use", "all-minilm-l6-v2", "--dimensions", "9999"]) == 1
     assert "384 dimensions" in capsys.readouterr().err
     assert main(["models", "slice", "all-minilm-l6-v2", "--layers", "3"]) == 0
-    assert capsys.readouterr().out.strip().endswith("all-minilm-l6-v2.Q8_0.L3.gguf")
+    in_use = manager.find_model_file("all-minilm-l6-v2").type
+    assert capsys.readouterr().out.strip().endswith(f"all-minilm-l6-v2.{in_use}.L3.gguf")
     assert main(["models", "import", "/nonexistent/file.gguf"]) == 1
     assert "No such file" in capsys.readouterr().err
+
+
+def test_bf16_is_preferred_only_where_the_cpu_runs_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = [manager.ModelFile(tmp_path / f"m.{t}.gguf", "m", t, None) for t in ("Q8_0", "BF16", "F16")]
+    monkeypatch.setattr(manager, "native_bf16", lambda: True)
+    assert manager._pick(files, None).type == "BF16"  # type: ignore[union-attr]
+    monkeypatch.setattr(manager, "native_bf16", lambda: False)
+    assert manager._pick(files, None).type == "Q8_0"  # type: ignore[union-attr]
+    assert manager._pick(files, "F16").type == "F16"  # type: ignore[union-attr]
