@@ -34,6 +34,8 @@ MAX_QUERY_CHARS = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]*)"')
 _SPACES = re.compile(r"\s+")
+# Markdown heading marks and underlines, which read as noise in a one-line snippet.
+_MARKUP = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+|^[ \t]*([=\-~^*#])\1{2,}[ \t]*$")
 # Words too common to help a keyword match; dropped from OR-queries only.
 _STOPWORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to was "
@@ -121,7 +123,7 @@ def _stem(word: str) -> str:
 def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]]]:
     """The chunk on one line (the window with most query words when long) and the spans
     of query words in it, matched on word stems so "renewing" marks "renewal"."""
-    flat = _SPACES.sub(" ", text).strip()
+    flat = _SPACES.sub(" ", _MARKUP.sub(" ", text)).strip()
     parsed = parse_query(query)
     stems = sorted({_stem(t) for t in parsed.terms if len(t) > 1}, key=len, reverse=True)
     phrases = [_SPACES.sub(" ", p).strip() for p in parsed.phrases]

@@ -340,3 +340,11 @@ def test_shortlist_scores_codes_against_the_query_vector() -> None:
     expected = (vectors > 0).astype(np.float32) @ query
     best = set(np.argsort(-expected)[:25].tolist())
     assert set(shortlist(np.arange(300), codes, query, 25)) == best
+
+
+def test_snippets_drop_markdown_heading_marks() -> None:
+    snippet, spans = make_snippet(
+        "# Travel\n\n## Documents\n\nRenew the passport.\n\nNotes\n=====\n\nC# #12", "passport"
+    )
+    assert snippet == "Travel Documents Renew the passport. Notes C# #12"
+    assert [snippet[a:b] for a, b in spans] == ["passport"]
