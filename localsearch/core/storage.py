@@ -188,6 +188,10 @@ def connect(path: Path | str, *, migrate: bool = True) -> Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
+        # Reads through a memory map: rescoring reads a thousand or more vectors at random
+        # per query, and without a system call each they took 2.2 ms instead of 3-4.5 ms
+        # (1,000 of 100,000 chunks, warm). 2 GB is SQLite's usual ceiling for the map.
+        conn.execute("PRAGMA mmap_size = 2147418112")
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"Cannot open the index {path}: {exc}") from exc
     if migrate:
