@@ -55,7 +55,7 @@ from localsearch.core.models.default import default_source  # noqa: E402
 SHARED = Path(os.environ.get("LOCALSEARCH_SHARED", PROJECT_DIR.parent / "shared"))
 CORPUS = Path(os.environ.get("LOCALSEARCH_EVALDATA", SHARED / "evaldata")) / "scifact" / "corpus.jsonl"
 REFERENCE = SHARED / "reference" / "all-minilm-l6-v2.reference.json"
-WORK = BENCH_DIR / "work" / "engine"
+WORK = BENCH_DIR / "scratch" / "engine"
 RESULTS = BENCH_DIR / "results" / "engine_throughput.json"
 MAX_TOKENS = 256
 QUANTS = ("F16", "BF16", "Q8_0", "Q4_K_M")

@@ -13,7 +13,7 @@ With --compare-workers N, first indexes the first N documents with extract_worke
 and 1 (the setting) and reports both, to check that parallel extraction pays on this machine.
 
     python bench/index_pipeline.py                       # writes bench/results/index_pipeline.json
-    python bench/index_pipeline.py --limit-docs 500      # quick check (bench/work/)
+    python bench/index_pipeline.py --limit-docs 500      # quick check (bench/scratch/)
 
 Shared helpers (corpus loading, the CLI runner, machine facts) come from scifact_index.py.
 """
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="JSON results file")
     args = parser.parse_args(argv)
     output = args.output or (
-        shared.BENCH_DIR / "work" / f"index_pipeline-{args.limit_docs}docs.json"
+        shared.BENCH_DIR / "scratch" / f"index_pipeline-{args.limit_docs}docs.json"
         if args.limit_docs
         else RESULTS_PATH
     )

@@ -386,7 +386,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--output",
         type=Path,
         help=f"JSON results file (default {RESULTS_PATH.relative_to(PROJECT_DIR)}; "
-        "with --limit-docs, bench/work/ so a quick check never replaces the full result)",
+        "with --limit-docs, bench/scratch/ so a quick check never replaces the full result)",
     )
     args = parser.parse_args(argv)
     if args.limit_docs is not None and args.limit_docs <= 0:
@@ -399,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is None:
         subset = args.limit_docs is not None
         args.output = (
-            BENCH_DIR / "work" / f"scifact_index-{args.limit_docs}docs.json" if subset else RESULTS_PATH
+            BENCH_DIR / "scratch" / f"scifact_index-{args.limit_docs}docs.json" if subset else RESULTS_PATH
         )
 
     data_dir = evaldata_dir() / "scifact"

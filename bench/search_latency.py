@@ -14,7 +14,7 @@ as the results list shows them), and the index's bytes per chunk on disk.
 
     python bench/search_latency.py [--sizes 100000 1000000] [--queries 200]
 
-Indexes are kept under bench/work/ (git-ignored) and reused by later runs.
+Indexes are kept under bench/scratch/ (git-ignored) and reused by later runs.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from localsearch.settings import Settings  # noqa: E402
 
 EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
 RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / "work"
+WORK = ROOT / "bench" / "scratch"
 MODEL_NAME = "all-minilm-l6-v2"
 CHUNKS_PER_FILE = 10
 BASE_DOCS = 2000
