@@ -10,7 +10,6 @@ server); HF_HUB_OFFLINE or no route gives a clear "offline" error.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localsearch.core.embedding import file_sha256
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,6 @@ def _progress_class(filename: str, report: ProgressCallback, resumed_from: int) 
             return None
 
     return Progress
-
-
-def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _lock = threading.Lock()
@@ -188,7 +180,7 @@ def fetch(
                 f"{filename} from {repo} has {size:,} bytes, not the {expected_size:,} announced; deleted it"
             )
         if expected_sha:
-            actual = sha256_of(partial)
+            actual = file_sha256(partial)
             if actual != expected_sha:
                 partial.unlink(missing_ok=True)
                 raise ModelError(
