@@ -263,7 +263,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, ensure_ascii=False))
         return 0
-    print(f"Model:      {status['model']} ({status['dimensions'] or '?'} dimensions)")
+    late = ", late chunking" if status.get("late_chunking") else ""
+    print(f"Model:      {status['model']} ({status['dimensions'] or '?'} dimensions{late})")
     print(f"Database:   {status['database']}")
     folders = status["folders"]
     assert isinstance(folders, list)
@@ -284,6 +285,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Not indexed: {len(failed)}")
     for item in failed:
         print(f"  {item['path']}: {item['reason']}")
+    return 0
+
+
+# Settings that `models use` sets, because it checks them against the model file.
+_SET_BY_MODELS_USE = ("model", "dimensions", "layers")
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from localsearch import settings as settings_module
+
+    current = settings_module.load()
+    if args.key is not None and args.key not in current.to_dict():
+        settings_module.validate(args.key, None)  # names the known settings
+    if args.key is not None and args.value:
+        if args.key in _SET_BY_MODELS_USE:
+            raise UserFacingError(f"set {args.key!r} with `localsearch models use`, which checks it")
+        # A list is emptied with one empty word: `settings exclude ""`.
+        words = [] if args.value == [""] else args.value
+        value = settings_module.parse(args.key, words)
+        before = getattr(current, args.key)
+        setattr(current, args.key, value)
+        settings_module.save(current)
+        if args.key == "late_chunking" and value != before:
+            sys.stderr.write(
+                "localsearch: vectors are kept apart by how they were made: the next "
+                "`localsearch index` (or the window) re-embeds every file\n"
+            )
+    values = current.to_dict()
+    if args.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    shown = [args.key] if args.key is not None else list(values)
+    described = settings_module.Settings.describe()
+    for key in shown:
+        value = values[key]
+        text = json.dumps(value) if not isinstance(value, str) else value
+        print(f"{key} = {text}")
+        if args.key is None:
+            print(f"    {described[key]}")
     return 0
 
 
@@ -399,11 +439,15 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         elif not files:
             files = "-" if entry.downloadable else "- (import a GGUF)"
         layers = f"{entry.layers}{'²ᴰ' if entry.layer_truncation else ''}"
+        dims = f"{entry.default_dimensions}{'ʰ' if entry.output_heads else ''}"
         print(
-            f"{mark} {entry.name:30} {entry.dimensions:>5} {layers:>6} {entry.max_context:>7}  "
+            f"{mark} {entry.name:30} {dims:>5} {layers:>6} {entry.max_context:>7}  "
             f"{entry.license.split(' ')[0][:12]:12} {files}"
         )
-    print("\n* in use.  ²ᴰ trained for fewer layers (2D Matryoshka).  Details: localsearch models info NAME")
+    print(
+        "\n* in use.  ²ᴰ trained for fewer layers (2D Matryoshka).  ʰ sizes from output heads.  "
+        "Details: localsearch models info NAME"
+    )
     return 0
 
 
@@ -414,7 +458,7 @@ def cmd_models_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
-    skip = {"installed", "file_info", "task_prompts"}
+    skip = {"installed", "file_info", "task_prompts", "installed_heads"}
     for key, value in info.items():
         if key in skip or value in ("", [], {}):
             continue
@@ -431,6 +475,8 @@ def cmd_models_info(args: argparse.Namespace) -> int:
         print(f"{'file:':24}{item['file']} ({item['type']}{layers}, {_size(item['size'])})")
     if not info.get("installed"):
         print(f"{'file:':24}not installed")
+    for item in info.get("installed_heads", []):
+        print(f"{'output head:':24}{item['file']} ({item['dimensions']} dimensions)")
     return 0
 
 
@@ -444,6 +490,8 @@ def cmd_models_use(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
     layers = f", first {result.layers} layers" if result.layers else ""
+    if result.head:
+        layers += f", output head {result.head}"
     print(f"Using {result.model}: {result.dimensions or result.native_dimensions} dimensions{layers}")
     print(f"File: {result.file}")
     return 0
@@ -468,7 +516,7 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
     printer = _DownloadPrinter()
     try:
-        path = download_model(args.name, report=_report, progress=printer)
+        path = download_model(args.name, dimensions=args.dimensions, report=_report, progress=printer)
     finally:
         if printer.live:
             sys.stderr.write("\n")
@@ -517,13 +565,18 @@ def _add_model_commands(models: argparse._SubParsersAction) -> None:
 
     p = models.add_parser("use", help="index and search with this model (re-index afterwards)")
     p.add_argument("name", metavar="NAME", help=name_help)
-    p.add_argument("--dimensions", type=int, metavar="D", help="keep the first D dimensions (Matryoshka)")
+    p.add_argument(
+        "--dimensions", type=int, metavar="D", help="keep the first D dimensions (Matryoshka), or pick a head"
+    )
     p.add_argument("--layers", type=int, metavar="L", help="run only the first L layers (a sliced file)")
     p.add_argument("--json", action="store_true", help="print the choice as JSON")
     p.set_defaults(func=cmd_models_use)
 
     p = models.add_parser("download", help="fetch a catalog model from Hugging Face (resumes, checks sha256)")
     p.add_argument("name", metavar="NAME", help="a catalog model name")
+    p.add_argument(
+        "--dimensions", type=int, metavar="D", help="for a model with output heads: fetch the head for D"
+    )
     p.set_defaults(func=cmd_models_download)
 
     p = models.add_parser("import", help="validate a GGUF file and add it to the models folder")
@@ -608,6 +661,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what is indexed, and which files could not be")
     p.add_argument("--json", action="store_true", help="print status as JSON")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("settings", help="show the settings, or change one: `settings late_chunking true`")
+    p.add_argument(
+        "key", nargs="?", metavar="KEY", help="the setting to show or change (all are shown without)"
+    )
+    p.add_argument(
+        "value",
+        nargs="*",
+        metavar="VALUE",
+        help='its new value: true/false, a number, a word, or words for a list ("" empties it)',
+    )
+    p.add_argument("--json", action="store_true", help="print the settings as JSON")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("remove", help="remove folders or files from the index")
     p.add_argument("paths", nargs="+", metavar="PATH", help="indexed folders or files to forget")

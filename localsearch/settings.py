@@ -62,6 +62,12 @@ class Settings:
     extract_workers: int = _setting(
         1, "Threads extracting text ahead of the embedder; 0 extracts between embeddings."
     )
+    late_chunking: bool = _setting(
+        False,
+        "Late chunking: the model reads each document whole (in windows of its context) and each "
+        "passage's vector is pooled from its own tokens of that pass, so it carries the document's "
+        "context; passages are still cut by the chunker. Changing it re-embeds every file.",
+    )
 
     @classmethod
     def describe(cls) -> dict[str, str]:
@@ -69,6 +75,52 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def validate(key: str, value: Any, where: str = "") -> Any:
+    """`value` if it suits setting `key`, else a UserFacingError naming the setting
+    (`where` says where the value came from, e.g. " in settings.toml")."""
+    if key not in _FIELDS:
+        raise UserFacingError(f"Unknown setting {key!r}; known settings: {', '.join(_FIELDS)}")
+    default = _default(_FIELDS[key])
+    if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+        raise UserFacingError(f"Setting {key!r}{where} must be {type(default).__name__}, got {value!r}")
+    if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+        raise UserFacingError(f"Setting {key!r}{where} must be a list of strings, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UserFacingError(
+            f"Setting {key!r}{where} must be one of {', '.join(CHOICES[key])}, got {value!r}"
+        )
+    return value
+
+
+def parse(key: str, words: list[str]) -> Any:
+    """A setting's value from command-line words: true/false (yes/no, on/off) for a
+    switch, a number, a word, or any number of words for a list. Validated."""
+    if key not in _FIELDS:
+        return validate(key, None)
+    default = _default(_FIELDS[key])
+    if isinstance(default, list):
+        return validate(key, list(words), " on the command line")
+    if len(words) != 1:
+        raise UserFacingError(f"Setting {key!r} takes one value, got {len(words)}")
+    word = words[0]
+    value: Any = word
+    if isinstance(default, bool):
+        if word.lower() not in _TRUE + _FALSE:
+            raise UserFacingError(f"Setting {key!r} is a switch: give true or false, not {word!r}")
+        value = word.lower() in _TRUE
+    elif isinstance(default, int):
+        try:
+            value = int(word)
+        except ValueError:
+            raise UserFacingError(f"Setting {key!r} must be a whole number, not {word!r}") from None
+    return validate(key, value, " on the command line")
 
 
 def load(path: Path | None = None) -> Settings:
@@ -79,23 +131,11 @@ def load(path: Path | None = None) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UserFacingError(f"Cannot read settings file {path}: {exc}") from exc
-    known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known:
+        if key not in _FIELDS:
             continue  # a setting from a newer or older version: ignore rather than fail
-        default = _default(known[key])
-        if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
-            raise UserFacingError(
-                f"Setting {key!r} in {path} must be {type(default).__name__}, got {value!r}"
-            )
-        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            raise UserFacingError(f"Setting {key!r} in {path} must be a list of strings, got {value!r}")
-        if key in CHOICES and value not in CHOICES[key]:
-            raise UserFacingError(
-                f"Setting {key!r} in {path} must be one of {', '.join(CHOICES[key])}, got {value!r}"
-            )
-        values[key] = value
+        values[key] = validate(key, value, f" in {path}")
     return Settings(**values)
 
 

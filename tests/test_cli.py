@@ -143,3 +143,38 @@ def test_search_json_names_the_heading_of_the_matching_section(
     assert hits[0]["heading"] == "Watering tomatoes"
     assert main(["search", "tomatoes every morning"]) == 0
     assert "§ Watering tomatoes" in capsys.readouterr().out
+
+
+def test_settings_command_shows_and_changes_a_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    from localsearch import settings as settings_module
+
+    assert main(["settings", "late_chunking"]) == 0
+    assert capsys.readouterr().out.strip() == "late_chunking = false"
+    assert main(["settings", "late_chunking", "true"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "late_chunking = true" and "re-embeds every file" in captured.err
+    assert settings_module.load().late_chunking is True
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["late_chunking"] is True
+    assert main(["settings", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["late_chunking"] is True
+    assert main(["settings"]) == 0
+    assert "Late chunking" in capsys.readouterr().out  # each setting with its description
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["settings", "late_chunking", "maybe"], "give true or false"),
+        (["settings", "model", "other"], "models use"),
+        (["settings", "colour", "red"], "Unknown setting"),
+    ],
+)
+def test_settings_command_refuses_bad_values(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from localsearch import settings as settings_module
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert settings_module.load() == settings_module.Settings()

@@ -29,7 +29,13 @@ def test_indexing_settings_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['exclude = "build/"', "exclude = [1, 2]", 'on_battery = "sometimes"', 'use_gitignore = "yes"'],
+    [
+        'exclude = "build/"',
+        "exclude = [1, 2]",
+        'on_battery = "sometimes"',
+        'use_gitignore = "yes"',
+        "late_chunking = 1",
+    ],
 )
 def test_bad_values_are_refused_with_the_setting_named(tmp_path: Path, text: str) -> None:
     path = tmp_path / "settings.toml"
@@ -37,3 +43,40 @@ def test_bad_values_are_refused_with_the_setting_named(tmp_path: Path, text: str
     key = text.split(" =")[0]
     with pytest.raises(UserFacingError, match=key):
         settings_module.load(path)
+
+
+def test_late_chunking_is_off_by_default_and_round_trips(tmp_path: Path) -> None:
+    assert Settings().late_chunking is False
+    path = tmp_path / "settings.toml"
+    settings_module.save(Settings(late_chunking=True), path)
+    assert settings_module.load(path).late_chunking is True
+
+
+@pytest.mark.parametrize(
+    ("key", "words", "value"),
+    [
+        ("late_chunking", ["true"], True),
+        ("late_chunking", ["Off"], False),
+        ("chunk_tokens", ["96"], 96),
+        ("on_battery", ["slow"], "slow"),
+        ("exclude", ["build/", "*.log"], ["build/", "*.log"]),
+        ("exclude", [], []),
+    ],
+)
+def test_command_line_words_become_typed_values(key: str, words: list[str], value: object) -> None:
+    assert settings_module.parse(key, words) == value
+
+
+@pytest.mark.parametrize(
+    ("key", "words", "message"),
+    [
+        ("late_chunking", ["maybe"], "switch"),
+        ("late_chunking", [], "one value"),
+        ("chunk_tokens", ["many"], "whole number"),
+        ("on_battery", ["never"], "one of"),
+        ("no_such_setting", ["1"], "Unknown setting"),
+    ],
+)
+def test_bad_command_line_values_are_refused(key: str, words: list[str], message: str) -> None:
+    with pytest.raises(UserFacingError, match=message):
+        settings_module.parse(key, words)
