@@ -33,6 +33,9 @@ class Chunk:
     end_char: int
     tokens: list[int]  # content tokens, without the model's special tokens
     heading: str | None = None  # the nearest heading (see _nearest_heading)
+    # Leading tokens that repeat the previous chunk's tail (the carried overlap): late
+    # chunking lays chunks back onto one token stream and must not read them twice.
+    overlap_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,12 @@ class _Headings:
 
 
 def _make_chunk(
-    ordinal: int, text: str, page: int | None, segments: list[_Segment], headings: _Headings
+    ordinal: int,
+    text: str,
+    page: int | None,
+    segments: list[_Segment],
+    headings: _Headings,
+    carried: int,
 ) -> Chunk:
     start, end = segments[0].start, segments[-1].end
     return Chunk(
@@ -131,6 +139,7 @@ def _make_chunk(
         end_char=end,
         tokens=[t for seg in segments for t in seg.tokens],
         heading=headings.nearest(start, end),
+        overlap_tokens=carried,
     )
 
 
@@ -152,14 +161,15 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
                 segments.extend(_split_long(text, start, end, tokenize, max_tokens))
         current: list[_Segment] = []
         size = 0
+        shared = 0  # tokens at the head of `current` carried over from the previous chunk
         for segment in segments:
             if current and size >= max_tokens // 4 and headings.opens_section(text, segment.start):
                 # A new section starts a new chunk, with nothing of the last one carried
                 # over: each chunk then speaks of one section and is named after it.
-                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
-                current, size = [], 0
+                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings, shared))
+                current, size, shared = [], 0, 0
             if current and size + len(segment.tokens) > max_tokens:
-                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
+                chunks.append(_make_chunk(len(chunks), text, page.number, current, headings, shared))
                 # Carry the trailing segments that fit in the overlap budget.
                 carried: list[_Segment] = []
                 carried_size = 0
@@ -170,9 +180,9 @@ def chunk_document(document: Document, tokenize: Tokenize, *, max_tokens: int, o
                     carried_size += len(previous.tokens)
                 if carried_size + len(segment.tokens) > max_tokens:
                     carried, carried_size = [], 0
-                current, size = carried, carried_size
+                current, size, shared = carried, carried_size, carried_size
             current.append(segment)
             size += len(segment.tokens)
         if current:
-            chunks.append(_make_chunk(len(chunks), text, page.number, current, headings))
+            chunks.append(_make_chunk(len(chunks), text, page.number, current, headings, shared))
     return chunks

@@ -15,6 +15,12 @@ Unchanged files are recognised by size and mtime, then by content hash; a file w
 content is already indexed under another path (renamed, moved, copied) gets a copy of
 those chunks and vectors without being embedded again. A file that changes while it is
 read is retried once it is stable.
+
+With late chunking (`IndexOptions.late_chunking`) the chunker still decides where each
+passage starts and ends, but the engine reads the file's chunks as one token stream
+(one pass per window of its context) and pools each passage from its tokens in that
+pass, so every vector carries its document's context. Such vectors live in their own
+space (see LocalSearch.space_key): reuse by content hash never mixes the two kinds.
 """
 
 from __future__ import annotations
@@ -29,16 +35,23 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
 import numpy as np
 
 from localsearch.core import extract
 from localsearch.core.chunking import Chunk, chunk_document
-from localsearch.core.embedding import Embedder, EngineCrashed, truncate_dimensions
+from localsearch.core.embedding import (
+    Embedder,
+    EngineCrashed,
+    late_windows,
+    reserved_tokens,
+    truncate_dimensions,
+)
 from localsearch.core.exclude import Exclusions
 from localsearch.core.power import PowerPolicy
 from localsearch.core.storage import ChunkRecord, FileState, Index, Space
-from localsearch.errors import UserFacingError
+from localsearch.errors import ModelError, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +102,30 @@ class IndexOptions:
     # library callers and tests that index files they just wrote from waiting.
     settle_seconds: float = 0.0
     settle_timeout: float = 10.0
+    # Embed each file's chunks in one pass over the file (see the module docstring).
+    late_chunking: bool = False
+
+
+class _LateEmbedder(Protocol):
+    late_tokens: int
+
+    def embed_late(
+        self, tokens: Sequence[int], spans: Sequence[tuple[int, int]], role: str = "document"
+    ) -> np.ndarray: ...
+
+
+def late_layout(chunks: Sequence[Chunk]) -> tuple[list[int], list[tuple[int, int]]]:
+    """The file's token stream and each chunk's (start, end) in it. Each chunk's carried
+    overlap (told by the chunker, not guessed from matching tokens) is laid on the tail
+    it repeats, so overlapping passages share those tokens' states."""
+    stream: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for chunk in chunks:
+        shared = min(chunk.overlap_tokens, len(stream), len(chunk.tokens))
+        start = len(stream) - shared
+        stream.extend(chunk.tokens[shared:])
+        spans.append((start, len(stream)))
+    return stream, spans
 
 
 class IndexControl:
@@ -197,8 +234,10 @@ class Indexer:
         self.control = control or IndexControl()
         self._cancelled = cancelled
         self.exclusions = Exclusions(options.exclude, use_gitignore=options.use_gitignore)
-        reserved = embedder.special_tokens + int(getattr(embedder, "document_prefix_tokens", 0))
+        reserved = reserved_tokens(embedder)
         self.max_tokens = min(options.chunk_tokens, embedder.max_tokens) - reserved
+        if options.late_chunking and not callable(getattr(embedder, "embed_late", None)):
+            raise ModelError(f"The engine for {embedder.name} cannot do late chunking")
         # LlamaEmbedder.tokenize shares a buffer: extraction threads take turns.
         self._tokenize_lock = threading.Lock()
 
@@ -580,7 +619,7 @@ class Indexer:
             job = self._prepare(job.path, state, hashes)
             return self._commit(folder_id, job, progress, hashes)
         try:
-            vectors = self._embed(job.chunks)
+            vectors, tokens = self._embed(job.chunks)
         except EngineCrashed as exc:  # the engine died on this file; it restarts for the next
             return self._fail(folder_id, job, str(exc))
         if not self._still_same(job):
@@ -604,12 +643,25 @@ class Indexer:
         )
         hashes.add(digest)
         progress.chunks_added += len(records)
-        progress.tokens_embedded += sum(r.n_tokens for r in records)
+        progress.tokens_embedded += tokens
         return "indexed"
 
-    def _embed(self, chunks: Sequence[Chunk]) -> np.ndarray:
-        vectors = self.embedder.embed_tokens([c.tokens for c in chunks])
-        return truncate_dimensions(vectors, self.space.dimensions)
+    def _embed(self, chunks: Sequence[Chunk]) -> tuple[np.ndarray, int]:
+        """The chunks' vectors, and how many tokens the engine read to make them."""
+        if not self.options.late_chunking:
+            vectors = self.embedder.embed_tokens([c.tokens for c in chunks])
+            tokens = sum(len(c.tokens) for c in chunks) + self.embedder.special_tokens * len(chunks)
+            return truncate_dimensions(vectors, self.space.dimensions), tokens
+        engine = cast(_LateEmbedder, self.embedder)
+        stream, spans = late_layout(chunks)
+        # One request per file: the engine splits it into passes of its context (the same
+        # late_windows grouping as counted here), so an abort costs this file only.
+        vectors = engine.embed_late(stream, spans)
+        reserved = reserved_tokens(self.embedder)
+        room = int(getattr(engine, "late_tokens", self.embedder.max_tokens)) - reserved
+        windows = late_windows(spans, room, len(stream))
+        tokens = sum(stop - start + reserved for start, stop, _ in windows)
+        return truncate_dimensions(vectors, self.space.dimensions), tokens
 
     @staticmethod
     def _still_same(job: _Job) -> bool:

@@ -48,9 +48,28 @@ def model_prompts(name: str) -> tuple[str, str]:
     return (entry.query_prompt, entry.document_prompt) if entry else ("", "")
 
 
+def _role_adapters(
+    name: str, path: Path, query_prompt: str, document_prompt: str
+) -> tuple[dict[str, Path], str, str]:
+    """A task-adapter model's (jina-embeddings-v3) adapter file per role, and each role's
+    prompt: the catalog's, else the one its adapter carries. Raises ModelError when the
+    model should have adapters and lacks one (never embeds silently without)."""
+    from localsearch.core.models.manager import role_adapters
+
+    found = role_adapters(name, path)
+    query_prompt = query_prompt or (found["query"].prompt_prefix if found else "")
+    document_prompt = document_prompt or (found["document"].prompt_prefix if found else "")
+    return {role: info.path for role, info in found.items()}, query_prompt, document_prompt
+
+
 def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:
+    from localsearch.core.models.manager import output_head_file
+
     path = resolve_model_path(settings)
     query_prompt, document_prompt = model_prompts(settings.model)
+    # A model with output heads (stella) runs the one `dimensions` picks, for both roles.
+    head = output_head_file(settings.model, settings.dimensions)
+    adapters, query_prompt, document_prompt = _role_adapters(settings.model, path, query_prompt, document_prompt)
     if for_queries:
         # A query is a few tokens: one thread embeds it in about 5 ms, while two threads
         # spin against a running indexer for 200 ms (measured on 2 cores). It stays in
@@ -64,6 +83,8 @@ def default_embedder_factory(settings: Settings, for_queries: bool = False) -> E
             max_tokens=settings.chunk_tokens,
             query_prefix=query_prompt,
             document_prefix=document_prompt,
+            adapters=adapters,
+            head=head,
         )
     # Documents are embedded in a child process: a llama.cpp abort costs the file in
     # flight (recorded as failed), not the indexing run. A context the size of one chunk
@@ -75,6 +96,8 @@ def default_embedder_factory(settings: Settings, for_queries: bool = False) -> E
         max_tokens=settings.chunk_tokens,
         query_prefix=query_prompt,
         document_prefix=document_prompt,
+        adapters=adapters,
+        head=head,
     )
 
 
@@ -132,10 +155,25 @@ class LocalSearch:
 
     @property
     def space_key(self) -> str:
-        """What the index's vectors are keyed by: the model, and how many of its layers run
-        (a sliced model's vectors are not comparable with the whole model's)."""
-        layers = self.settings.layers
-        return f"{self.settings.model}@{layers}L" if layers else self.settings.model
+        """What the index's vectors are keyed by: the model, how many of its layers run (a
+        sliced model's vectors are not comparable with the whole model's), and "+late" for
+        late chunking (passages pooled from a pass over the whole document). Changing any
+        of them makes a new space and re-embeds, so no search compares vectors made two ways.
+        Queries are embedded alike in every space."""
+        key = self.settings.model
+        if self.settings.layers:
+            key += f"@{self.settings.layers}L"
+        if self.settings.late_chunking:
+            key += "+late"
+        return key + self._head_suffix()
+
+    def _head_suffix(self) -> str:
+        """'#head<d>' when the model runs an output head: each head's vectors are their own
+        space (a 768 head cut to 700 never meets the 1024 head's vectors)."""
+        from localsearch.core.models.manager import output_head
+
+        head = output_head(self.settings.model, self.settings.dimensions)
+        return f"#head{head}" if head else ""
 
     def index_paths(
         self,
@@ -158,6 +196,7 @@ class LocalSearch:
             use_gitignore=settings.use_gitignore,
             extract_workers=settings.extract_workers,
             settle_seconds=SETTLE_SECONDS,
+            late_chunking=settings.late_chunking,
         )
         control = control or IndexControl(PowerPolicy(settings.on_battery))
         return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
@@ -225,6 +264,7 @@ class LocalSearch:
             "chunks": counts["chunks"],
             "model": self.settings.model,
             "dimensions": space.dimensions if space else None,
+            "late_chunking": self.settings.late_chunking,
             "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
             "database": str(self.db_path),
             "storage": self._storage(space, counts["chunks"]),

@@ -24,6 +24,22 @@ def test_chunks_fit_the_limit_cover_the_text_and_keep_offsets() -> None:
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
 
 
+def test_each_chunk_says_how_many_leading_tokens_repeat_the_previous_one() -> None:
+    embedder = FakeEmbedder()
+    pages = [Page(" ".join(f"Line {i} of page {n} is here." for i in range(12)), n) for n in (1, 2)]
+    pages.append(Page("# Head\n\n" + "Words in a section. " * 6 + "\n\n# Next\n\nMore words here.", 3))
+    chunks = chunk_document(Document(pages), embedder.tokenize, max_tokens=20, overlap=8)
+    assert chunks[0].overlap_tokens == 0
+    for before, after in itertools.pairwise(chunks):
+        shared = after.overlap_tokens
+        if after.page != before.page or after.start_char >= before.end_char:
+            assert shared == 0  # a new page or section carries nothing over
+        else:
+            assert 0 < shared <= 8 and after.tokens[:shared] == before.tokens[-shared:]
+            assert before.text.endswith(after.text[: after.text.index(".") + 1])
+    assert any(c.overlap_tokens for c in chunks)
+
+
 def test_chunks_never_cross_pages_and_keep_their_page() -> None:
     embedder = FakeEmbedder()
     pages = [Page(f"Page {n} text. " * 20, n) for n in (1, 2, 3)]
