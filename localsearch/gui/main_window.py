@@ -38,7 +38,11 @@ from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
+from localsearch.gui.settings_dialog import SettingsDialog
 from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
+from localsearch.settings import Settings
+from localsearch.settings import load as load_settings
+from localsearch.settings import save as save_settings
 
 SEARCH_DELAY_MS = 250
 # The filter row's kinds of file, by extension.
@@ -168,6 +172,11 @@ class MainWindow(QMainWindow):
         self.add_button.setMinimumHeight(34)
         self.add_button.clicked.connect(self.choose_folder)
         top.addWidget(self.add_button)
+        self.settings_button = QPushButton("Settings…", self)
+        self.settings_button.setMinimumHeight(34)
+        self.settings_button.setToolTip("How files are indexed")
+        self.settings_button.clicked.connect(self.open_settings)
+        top.addWidget(self.settings_button)
         outer.addLayout(top)
         outer.addLayout(self._build_filters())
 
@@ -331,6 +340,27 @@ class MainWindow(QMainWindow):
             self._populate_folders()
         self.index_lane.index([folder])
         self._indexing_started()
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(load_settings(), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.chosen())
+
+    def apply_settings(self, chosen: Settings) -> None:
+        """Save the settings; when vectors are made another way (late chunking), search the
+        new space and re-embed every folder, as switching models does."""
+        before = load_settings()
+        if chosen == before:
+            return
+        save_settings(chosen)
+        # The search lane keeps the settings it opened with: reopen it on the new ones.
+        self.search_lane.reload()
+        if chosen.late_chunking != before.late_chunking:
+            if self.index_lane.running:
+                self.index_lane.cancel()  # it was filling the old space
+            self.reindex()
+        self.search_lane.refresh_status()
+        self._rerun()
 
     def _files_changed(self, paths: list[str]) -> None:
         """The watcher saw these paths change: re-read just them, in the background."""

@@ -133,6 +133,10 @@ class SearchLane(QObject):
     def refresh_status(self) -> None:
         self._request_status.emit()
 
+    def reload(self) -> None:
+        """Drop the lane's service: the next request opens one with the saved settings."""
+        self._shutdown.emit()
+
     def _on_results(self, generation: int, query: str, hits: list) -> None:
         if generation == self._generation:
             self.results.emit(query, hits)

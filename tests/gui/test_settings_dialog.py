@@ -1,0 +1,45 @@
+"""The settings dialog: late chunking is offered with its explanation, and switching it
+saves the setting, reopens the search lane on the new space and re-embeds every folder."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from localsearch import settings as settings_module
+from localsearch.gui.main_window import MainWindow
+from localsearch.gui.settings_dialog import SettingsDialog
+from localsearch.settings import Settings
+
+
+def test_the_dialog_offers_late_chunking_with_a_tooltip(qtbot: QtBot) -> None:
+    dialog = SettingsDialog(Settings(on_battery="slow"))
+    qtbot.addWidget(dialog)
+    tip = dialog.late_chunking.toolTip()
+    assert "context" in tip and "re-embeds every file" in tip
+    assert not dialog.late_chunking.isChecked() and dialog.note.text() == ""
+    dialog.late_chunking.setChecked(True)
+    assert "embedded again" in dialog.note.text()
+    chosen = dialog.chosen()
+    assert chosen == Settings(on_battery="slow", late_chunking=True)
+
+
+def test_switching_late_chunking_saves_and_re_embeds(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    calls: list[str] = []
+    monkeypatch.setattr(window, "reindex", lambda: calls.append("reindex"))
+    monkeypatch.setattr(window.search_lane, "reload", lambda: calls.append("reload"))
+    before = settings_module.load()
+    window.apply_settings(before)  # nothing changed: nothing happens
+    assert calls == []
+    window.apply_settings(dataclasses.replace(before, late_chunking=True))
+    assert settings_module.load().late_chunking is True
+    assert calls == ["reload", "reindex"]
+    calls.clear()
+    window.apply_settings(dataclasses.replace(settings_module.load(), use_gitignore=True))
+    assert calls == ["reload"]  # saved and used, but vectors are made as before
+    assert settings_module.load().use_gitignore is True
+    window.search_lane.stop()
