@@ -1,0 +1,216 @@
+"""Late chunking against ordinary chunking, on SciFact (train split), for the default model.
+
+For each chunk setting (the app's default, 256 tokens with 32 shared, and small chunks of
+64 with 16 shared, where a passage alone knows little of its abstract) the corpus, one
+`<_id>.txt` file a document, is indexed twice through the real command line in a child
+process, with `late_chunking` off and on (set with `localsearch settings`), each in its
+own home under bench/scratch/late_chunking/. Every index is built before any is searched,
+so all builds run the same code. Then the train queries are searched in this process,
+semantic (the vectors alone) and hybrid (what the app shows), and scored by nDCG@10 with
+hits mapped back to document ids by file stem.
+
+    python bench/late_chunking.py                    # writes bench/results/late_chunking.json
+    python bench/late_chunking.py --limit-docs 300   # quick check (bench/scratch/)
+
+Shared helpers (corpus loading, the CLI runner, metrics, machine facts) come from
+scifact_index.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scifact_index as shared
+
+RESULTS_PATH = shared.BENCH_DIR / "results" / "late_chunking.json"
+SCRATCH = shared.BENCH_DIR / "scratch" / "late_chunking"
+MODES = ("semantic", "hybrid")
+K = shared.K
+
+
+@dataclass(frozen=True)
+class Config:
+    chunk_tokens: int
+    chunk_overlap: int
+    late: bool
+
+    @property
+    def name(self) -> str:
+        return f"chunk{self.chunk_tokens}-overlap{self.chunk_overlap}-{'late' if self.late else 'plain'}"
+
+
+CHUNKINGS = ((256, 32), (64, 16))
+
+
+def configure(home: Path, config: Config) -> None:
+    """The settings of one run, written by the public command."""
+    for key, value in (
+        ("chunk_tokens", str(config.chunk_tokens)),
+        ("chunk_overlap", str(config.chunk_overlap)),
+        ("late_chunking", "true" if config.late else "false"),
+    ):
+        subprocess.run(
+            shared.cli("settings", key, value),
+            env=shared.child_env(home),
+            check=True,
+            capture_output=True,
+        )
+
+
+def search(home: Path, queries: Sequence[shared.Query]) -> tuple[dict[str, dict[str, list[str]]], float, str]:
+    """Rankings (file paths) per mode, from the service the CLI uses, opened as `search
+    --batch` opens it; the seconds per query over all modes; the model file it ran."""
+    os.environ["LOCALSEARCH_HOME"] = str(home)
+    from localsearch.core.service import LocalSearch
+
+    rankings: dict[str, dict[str, list[str]]] = {}
+    with LocalSearch(for_queries=True, keep_vectors=True) as service:
+        service.search("warm-up", limit=K)
+        started = time.perf_counter()
+        for mode in MODES:
+            rankings[mode] = {
+                q.id: [h.path for h in service.search(q.text, limit=K, mode=mode)] for q in queries
+            }
+        seconds = (time.perf_counter() - started) / (len(queries) * len(MODES))
+        model_file = Path(str(getattr(service.embedder, "model_path", ""))).name
+    return rankings, seconds, model_file
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--limit-docs", type=int, metavar="N", help="index only the first N documents")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (documents and indexes)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help=f"JSON results file (default {RESULTS_PATH.relative_to(shared.PROJECT_DIR)}; "
+        "with --limit-docs, bench/scratch/)",
+    )
+    args = parser.parse_args(argv)
+    if args.limit_docs is not None and args.limit_docs <= 0:
+        parser.error("--limit-docs must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    subset = args.limit_docs is not None
+    if args.output is None:
+        args.output = SCRATCH.parent / f"late_chunking-{args.limit_docs}docs.json" if subset else RESULTS_PATH
+
+    data_dir = shared.evaldata_dir() / "scifact"
+    if not (data_dir / "corpus.jsonl").is_file():
+        raise SystemExit(
+            f"SciFact not found in {data_dir} (set {shared.EVALDATA_ENV} to the evaldata folder)"
+        )
+    dataset = shared.load_dataset(data_dir, args.limit_docs)
+    if not dataset.queries:
+        raise SystemExit("No query has all its relevant documents in the subset; raise --limit-docs")
+    model_path = shared.resolve_model()
+    commit_at_start = shared.git_commit()
+
+    configs = [Config(tokens, overlap, late) for tokens, overlap in CHUNKINGS for late in (False, True)]
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    docs_dir = SCRATCH / "docs"
+    shared.write_documents(dataset.documents, docs_dir)
+    runs: dict[str, shared.IndexRun] = {}
+    query_model = ""
+    try:
+        for config in configs:
+            home = SCRATCH / config.name
+            configure(home, config)
+            print(f"indexing {len(dataset.documents)} documents: {config.name}", file=sys.stderr)
+            runs[config.name] = shared.run_index(docs_dir, home)
+        results_by_config: dict[str, dict[str, Any]] = {}
+        for config in configs:
+            print(f"searching {len(dataset.queries)} queries: {config.name}", file=sys.stderr)
+            rankings, seconds, query_model = search(SCRATCH / config.name, dataset.queries)
+            run = runs[config.name]
+            summary = run.summary
+            tokens = int(summary["tokens_embedded"])
+            results_by_config[config.name] = {
+                "chunk_tokens": config.chunk_tokens,
+                "chunk_overlap": config.chunk_overlap,
+                "late_chunking": config.late,
+                "files_indexed": int(summary["files_indexed"]),
+                "files_failed": int(summary.get("files_failed", 0)),
+                "chunks": int(summary["chunks_added"]),
+                "tokens_embedded": tokens,
+                "index_wall_seconds": round(run.wall, 1),
+                "index_tokens_per_second": round(tokens / run.wall, 1),
+                "index_cores_busy": None if run.cpu_seconds is None else round(run.cpu_seconds / run.wall, 2),
+                "peak_rss_mb": None if run.peak_rss_mb is None else round(run.peak_rss_mb, 1),
+                "search_ms_per_query": round(1000 * seconds, 2),
+                **{
+                    mode: {k: round(v, 4) for k, v in shared.mean_metrics(shared.stems(r), dataset).items()}
+                    for mode, r in rankings.items()
+                },
+            }
+    finally:
+        if not args.keep:
+            shutil.rmtree(SCRATCH, ignore_errors=True)
+
+    gains = {}
+    for tokens, overlap in CHUNKINGS:
+        plain = results_by_config[Config(tokens, overlap, False).name]
+        late = results_by_config[Config(tokens, overlap, True).name]
+        gains[f"chunk{tokens}"] = {
+            mode: round(late[mode][f"ndcg@{K}"] - plain[mode][f"ndcg@{K}"], 4) for mode in MODES
+        }
+    n_queries = len(dataset.queries)
+    results = {
+        "benchmark": "late_chunking",
+        "split": "train",
+        "documents": len(dataset.documents),
+        "queries_scored": n_queries,
+        "queries_total": dataset.queries_total,
+        "limit_docs": args.limit_docs,
+        "configs": results_by_config,
+        "late_minus_plain_ndcg@10": gains,
+        "query_model_file": query_model,  # the file the app resolved (may differ from `models build`'s)
+        "machine": shared.machine_info(model_path, commit_at_start),
+    }
+    shared.write_json(results, args.output)
+
+    print(
+        f"SciFact train: {len(dataset.documents)} documents, {n_queries} queries scored; model {query_model}"
+    )
+    header = (
+        f"{'chunks':<13} {'late':<5} {'chunks':>6} {'tokens':>9} {'index s':>8} "
+        f"{'semantic nDCG@10':>17} {'hybrid nDCG@10':>15}"
+    )
+    print(header)
+    for config in configs:
+        r = results_by_config[config.name]
+        print(
+            f"{f'{config.chunk_tokens} / {config.chunk_overlap}':<13} {'on' if config.late else 'off':<5} "
+            f"{r['chunks']:>6} {r['tokens_embedded']:>9,} {r['index_wall_seconds']:>8.1f} "
+            f"{r['semantic'][f'ndcg@{K}']:>17.4f} {r['hybrid'][f'ndcg@{K}']:>15.4f}"
+        )
+    for chunking, gain in gains.items():
+        print(f"late - plain, {chunking}: semantic {gain['semantic']:+.4f}, hybrid {gain['hybrid']:+.4f}")
+    shared.print_table(
+        [("machine", f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")]
+    )
+    if results["machine"]["git_commit"] != commit_at_start:
+        print(f"NOTE: the checkout moved from {commit_at_start} during the run")
+    print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
