@@ -32,6 +32,9 @@ import numpy as np
 from localsearch.errors import ModelError
 
 ROLES = ("document", "query")
+# Architectures whose embeddings are defined with a task LoRA per role (jina-embeddings-v3):
+# the engine refuses to run them without one, unless told to (tests of the base weights).
+TASK_ADAPTER_ARCHITECTURES = frozenset({"jina-bert-v3"})
 
 # llama.cpp's OpenMP threads spin while they wait. When the cores are shared (a desktop in
 # use, or two cores shared here) a spinning thread holds a core its partner needs: two
@@ -279,6 +282,7 @@ class LlamaEmbedder:
     query_prefix / document_prefix: the text the model wants before each role's input.
     adapters: a LoRA adapter GGUF per role (jina-embeddings-v3's task adapters), applied
     with adapter_scale while that role is embedded.
+    allow_missing_adapters: run a task-adapter architecture with a role lacking its adapter.
     late_tokens: the context of a late-chunking pass (0: the model's training context).
     """
 
@@ -296,6 +300,7 @@ class LlamaEmbedder:
         document_prefix: str = "",
         adapters: Mapping[str, str | Path] | None = None,
         adapter_scale: float = 1.0,
+        allow_missing_adapters: bool = False,
         late_tokens: int = 0,
         gpu: bool = True,
     ) -> None:
@@ -356,6 +361,21 @@ class LlamaEmbedder:
                 raise ModelError(f"llama.cpp could not load the {role} adapter {path} for {self.model_path}")
             self._adapters[role] = adapter
         self._active: dict[str, str] = {}  # context ("pooled", "late") -> role whose adapter is set
+        arch = self._architecture()
+        if arch in TASK_ADAPTER_ARCHITECTURES and not allow_missing_adapters:
+            missing = [role for role in ROLES if role not in self._adapters]
+            if missing:
+                self.close()
+                raise ModelError(
+                    f"{self.model_path.name} is a {arch} model, trained to run with a task adapter per "
+                    f"role; none given for {', '.join(missing)}: its base weights alone give other vectors"
+                )
+
+
+    def _architecture(self) -> str:
+        buffer = ctypes.create_string_buffer(128)
+        n = self._lib.llama_model_meta_val_str(self._model, b"general.architecture", buffer, len(buffer))
+        return buffer.value.decode(errors="replace") if n >= 0 else ""
 
     def _new_context(self, n_tokens: int, n_sequences: int, *, pooled: bool) -> Any:
         lib = self._lib

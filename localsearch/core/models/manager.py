@@ -15,6 +15,7 @@ Nothing here imports Qt.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
@@ -29,9 +30,12 @@ from localsearch import paths
 from localsearch import settings as settings_module
 from localsearch.core.models.catalog import Catalog, ModelEntry, load_catalog
 from localsearch.core.models.convert import (
+    AdapterInfo,
     GGUFInfo,
     convert_hf,
+    convert_jina_v3,
     detect_architecture,
+    inspect_adapter,
     inspect_gguf,
     slice_gguf,
 )
@@ -167,6 +171,9 @@ def find_model_file(
     how = (
         f"run `localsearch models download {entry.name}`"
         if entry.downloadable
+        else f"convert its Hugging Face folder with `localsearch models convert FOLDER --name {entry.name}`"
+        " (task adapters included)"
+        if entry.task_adapters
         else "convert it with llama.cpp's converter and `localsearch models import` the file"
     )
     raise ModelError(f"{entry.display_name} is not installed: {how}")
@@ -222,6 +229,55 @@ def _sliced(whole: ModelFile, layers: int, report: Report) -> ModelFile:
 
 
 # ---------------------------------------------------------------------------------------
+# task adapters (jina-embeddings-v3): <name>.lora-<task>.gguf beside the model's files
+
+# The task each role runs with: jina-embeddings-v3's asymmetric retrieval pair.
+ROLE_TASKS = {"query": "retrieval.query", "document": "retrieval.passage"}
+
+
+def adapter_file(model_name: str, task: str) -> Path:
+    return paths.models_dir() / f"{model_name}.lora-{task}.gguf"
+
+
+def find_adapters(model_path: Path) -> tuple[dict[str, AdapterInfo], list[str]]:
+    """The task adapters beside a model file, keyed by the task each names in its own
+    metadata (not by file name), and what was wrong with any that could not be read."""
+    parsed = parse_filename(model_path.name)
+    name = parsed[0] if parsed else model_path.name.removesuffix(".gguf")
+    found: dict[str, AdapterInfo] = {}
+    problems: list[str] = []
+    for path in sorted(model_path.parent.glob(f"{glob.escape(name)}.lora-*.gguf")):
+        try:
+            info = inspect_adapter(path)
+        except ModelError as exc:
+            problems.append(str(exc))
+            continue
+        found.setdefault(info.task, info)
+    return found, problems
+
+
+def role_adapters(name: str, model_path: Path, *, catalog: Catalog | None = None) -> dict[str, AdapterInfo]:
+    """The adapter each role ("query", "document") runs with; {} for a model without task
+    adapters. A model that has them (the catalog says so, or some lie beside its file) but
+    lacks a role's raises ModelError: its base weights alone would give other vectors."""
+    entry = catalog_entry(name, catalog=catalog)
+    found, problems = find_adapters(model_path)
+    if not found and not problems and not (entry is not None and entry.task_adapters):
+        return {}
+    missing = [task for task in ROLE_TASKS.values() if task not in found]
+    if missing:
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        label = entry.display_name if entry else name
+        raise ModelError(
+            f"{label} needs its task adapter{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"beside {model_path.name} (as {model_path.parent}/<name>.lora-<task>.gguf){detail}. "
+            "Convert the Hugging Face folder with `localsearch models convert FOLDER`, which writes "
+            "them, or import each adapter GGUF with `localsearch models import FILE --name NAME`."
+        )
+    return {role: found[task] for role, task in ROLE_TASKS.items()}
+
+
+# ---------------------------------------------------------------------------------------
 # list / info
 
 
@@ -274,6 +330,19 @@ def model_info(name: str, *, catalog: Catalog | None = None) -> dict[str, Any]:
     whole = _pick(files, None)
     if whole is not None:
         info["file_info"] = inspect_gguf(whole.path).as_dict()
+    # Task adapters: the ones found beside the model, and any the model needs but lacks.
+    if whole is not None or (entry is not None and entry.task_adapters):
+        model_path = whole.path if whole else paths.models_dir() / f"{canonical}.F16.gguf"
+        found, problems = find_adapters(model_path)
+        if found:
+            info["adapters"] = {task: a.as_dict() for task, a in sorted(found.items())}
+            info["role_tasks"] = dict(ROLE_TASKS)
+        wanted = list(ROLE_TASKS.values()) if (entry is not None and entry.task_adapters) or found else []
+        missing = [task for task in wanted if task not in found]
+        if missing:
+            info["adapters_missing"] = missing
+        if problems:
+            info["adapter_problems"] = problems
     return info
 
 
@@ -318,6 +387,9 @@ def use_model(
     native = info.embedding_length or (entry.dimensions if entry else 0)
     n_layers = info.block_count
     notes: list[str] = []
+    # Task adapters missing: refuse now, not at the first search.
+    for role, adapter in role_adapters(canonical, whole.path, catalog=catalog).items():
+        notes.append(f"{role}s run the {adapter.task} adapter ({adapter.path.name})")
 
     dims = dimensions or 0
     if dims and not 1 <= dims <= native:
@@ -447,6 +519,8 @@ def import_model(file: Path, *, name: str | None = None, report: Report = _quiet
     file = Path(file).expanduser()
     if not file.is_file():
         raise ModelError(f"No such file: {file}")
+    if _is_adapter(file):
+        return _import_adapter(file, name, report)
     info = inspect_gguf(file)
     base = name or _strip_type(file.stem)
     model_name = _NAME_OK.sub("-", base.lower()).strip("-")
@@ -457,6 +531,31 @@ def import_model(file: Path, *, name: str | None = None, report: Report = _quiet
         f"Imported {file.name} as {model_name} ({info.architecture}, {info.file_type or '?'}, "
         f"{info.block_count} layers, {info.embedding_length} dimensions)"
     )
+    return target
+
+
+def _is_adapter(file: Path) -> bool:
+    """A readable LoRA adapter; anything else (a damaged one too) is checked as a model."""
+    try:
+        inspect_adapter(file)
+    except ModelError:
+        return False
+    return True
+
+
+def _import_adapter(file: Path, name: str | None, report: Report) -> Path:
+    """Install a task adapter (llama.cpp's converter writes lora-<task>-<model>.gguf) as
+    <name>.lora-<task>.gguf, where the model named `name` finds it."""
+    adapter = inspect_adapter(file)
+    if not name:
+        raise ModelError(f"{file.name} is a task adapter: name its model with --name")
+    model_name = _NAME_OK.sub("-", name.lower()).strip("-")
+    target = adapter_file(model_name, adapter.task)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.copyfile(file, tmp)
+    os.replace(tmp, target)
+    report(f"Imported {file.name} as the {adapter.task} adapter of {model_name}")
     return target
 
 
@@ -478,7 +577,15 @@ def convert_model(folder: Path, *, name: str | None = None, report: Report = _qu
     model_name = _NAME_OK.sub("-", (name or folder.name).lower()).strip("-")
     target = paths.models_dir() / f"{model_name}.F16.gguf"
     report(f"Converting {folder} ({arch}) to {target.name}")
-    convert_hf(folder, target, name=name or folder.name)
+    if arch == "jina-bert-v3":
+        _, adapters = convert_jina_v3(
+            folder, target, name=name or folder.name, adapter_path=lambda task: adapter_file(model_name, task)
+        )
+        for task, path in adapters.items():
+            inspect_adapter(path)
+            report(f"Task adapter {task}: {path.name}")
+    else:
+        convert_hf(folder, target, name=name or folder.name)
     inspect_gguf(target)
     return target
 
