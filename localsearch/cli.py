@@ -458,7 +458,7 @@ def cmd_models_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
-    skip = {"installed", "file_info", "task_prompts", "installed_heads"}
+    skip = {"installed", "file_info", "task_prompts", "installed_heads", "adapters", "role_tasks"}
     for key, value in info.items():
         if key in skip or value in ("", [], {}):
             continue
@@ -470,6 +470,10 @@ def cmd_models_info(args: argparse.Namespace) -> int:
         print(f"{label:24}{shown}")
     for task, prompt in (info.get("task_prompts") or {}).items():
         print(f"{'task ' + task + ':':24}{prompt!r}")
+    roles = {task: role for role, task in (info.get("role_tasks") or {}).items()}
+    for task, adapter in (info.get("adapters") or {}).items():
+        used = f", used for {roles[task]}" if task in roles else ""
+        print(f"{'adapter ' + task + ':':24}{adapter['file']} (prompt {adapter['prompt_prefix']!r}{used})")
     for item in info.get("installed", []):
         layers = f", first {item['layers']} layers" if item["layers"] else ""
         print(f"{'file:':24}{item['file']} ({item['type']}{layers}, {_size(item['size'])})")
@@ -584,7 +588,11 @@ def _add_model_commands(models: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the name to use it by (default: from the file name)")
     p.set_defaults(func=cmd_models_import)
 
-    p = models.add_parser("convert", help="convert a Hugging Face BERT or JinaBERT folder to GGUF F16")
+    p = models.add_parser(
+        "convert",
+        help="convert a Hugging Face BERT, JinaBERT or jina-embeddings-v3 folder to GGUF F16 "
+        "(jina-embeddings-v3: and a LoRA adapter file per task)",
+    )
     p.add_argument("folder", metavar="HF_FOLDER", help="folder with config.json, model.safetensors, vocab")
     p.add_argument("--name", help="the name to use it by (default: the folder's name)")
     p.set_defaults(func=cmd_models_convert)

@@ -69,7 +69,10 @@ def default_embedder_factory(settings: Settings, for_queries: bool = False) -> E
     query_prompt, document_prompt = model_prompts(settings.model)
     # A model with output heads (stella) runs the one `dimensions` picks, for both roles.
     head = output_head_file(settings.model, settings.dimensions)
-    adapters, query_prompt, document_prompt = _role_adapters(settings.model, path, query_prompt, document_prompt)
+    # A model with task adapters (jina-embeddings-v3) runs one per role.
+    adapters, query_prompt, document_prompt = _role_adapters(
+        settings.model, path, query_prompt, document_prompt
+    )
     if for_queries:
         # A query is a few tokens: one thread embeds it in about 5 ms, while two threads
         # spin against a running indexer for 200 ms (measured on 2 cores). It stays in

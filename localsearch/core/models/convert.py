@@ -9,6 +9,9 @@ layout llama.cpp's own converter produces), for two architectures:
   which llama.cpp builds itself) and a gated GELU feed-forward whose `gated_layers` matrix
   holds the gate half then the value half; llama.cpp reads it fused as `ffn_up` of twice
   the feed-forward width and splits it the same way.
+- jina-embeddings-v3 (XLMRobertaLoRA) as "jina-bert-v3": rotary positions, fused QKV, a
+  SentencePiece Unigram vocabulary, and its task LoRA adapters as separate adapter GGUFs
+  (convert_jina_v3).
 Tensor names come from the gguf library's per-architecture maps.
 
 inspect_gguf() checks a file before llama.cpp sees it (llama.cpp trusts offsets and can
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +123,11 @@ def _token_id(words: list[str], name: str, fallback: int) -> int:
 
 
 def detect_architecture(folder: Path) -> str:
-    """"bert" or "jina-bert-v2" for a Hugging Face folder this converter reads."""
+    """ "bert", "jina-bert-v2" or "jina-bert-v3" for a Hugging Face folder this converter reads."""
     config = _read_json(Path(folder) / "config.json")
     architectures = " ".join(config.get("architectures") or [])
+    if _is_jina_v3(config):
+        return "jina-bert-v3"
     if "JinaBert" in architectures or config.get("position_embedding_type") == "alibi":
         if config.get("feed_forward_type", "geglu") != "geglu":
             raise ModelError(
@@ -138,7 +145,10 @@ def detect_architecture(folder: Path) -> str:
 
 
 def convert_hf(folder: Path, out_path: Path, *, name: str | None = None) -> Path:
-    """Write an F16 GGUF of the BERT or JinaBERT model in `folder` (atomically)."""
+    """Write an F16 GGUF of the BERT or JinaBERT model in `folder` (atomically); for
+    jina-embeddings-v3 also its task adapters, beside it (default_adapter_path)."""
+    if detect_architecture(Path(folder)) == "jina-bert-v3":
+        return convert_jina_v3(Path(folder), Path(out_path), name=name)[0]
     return _convert(Path(folder), Path(out_path), detect_architecture(Path(folder)), name)
 
 
@@ -259,6 +269,410 @@ def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> 
 
 
 # ---------------------------------------------------------------------------------------
+# jina-embeddings-v3: XLM-RoBERTa with rotary positions and task LoRA adapters.
+#
+# The Hugging Face checkpoint keeps every Linear and Embedding weight as a parametrization:
+# `<module>.parametrizations.weight.original` (the base weight) plus `...weight.0.lora_A`
+# and `...weight.0.lora_B` with a leading task dimension, merged as W + (alpha/rank)·B·A
+# for linear layers (A: tasks x rank x in, B: tasks x out x rank) and W + (alpha/rank)·A·B
+# for embeddings (A: tasks x rows x rank, B: tasks x rank x dim). llama.cpp runs the base
+# as "jina-bert-v3" (BERT's post-norm graph, fused QKV, NeoX-style rotary) and takes each
+# task as its own LoRA GGUF: `<tensor>.lora_a` / `.lora_b`, scaled by alpha / rank where
+# rank is lora_b's first dimension (src/llama-adapter.h get_scale, src/llama-graph.cpp
+# build_lora_mm). For token_embd llama.cpp looks up rows of lora_a and multiplies by a
+# non-transposed lora_b (build_inp_embd), so lora_b is stored as B transposed.
+
+JINA_V3_PARAM = ".parametrizations.weight."
+_JINA_V3_SKIP_PREFIXES = ("pooler.", "lm_head.", "classifier.")
+
+
+def _is_jina_v3(config: dict) -> bool:
+    architectures = " ".join(config.get("architectures") or [])
+    auto_map = " ".join(str(v) for v in (config.get("auto_map") or {}).values())
+    return bool(config.get("lora_adaptations")) or "XLMRobertaLoRA" in architectures + " " + auto_map
+
+
+def _find_in_tree(node: Any, type_name: str) -> dict | None:
+    """The first {"type": type_name, ...} in a tokenizer.json normalizer/pre-tokenizer tree."""
+    if isinstance(node, dict):
+        if node.get("type") == type_name:
+            return node
+        children = node.get("normalizers") or node.get("pretokenizers") or []
+        for child in children:
+            found = _find_in_tree(child, type_name)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class UnigramVocab:
+    tokens: list[str]
+    scores: list[float]
+    types: list[int]
+    special: dict[str, int]  # "bos", "eos", ... -> id
+    add_space_prefix: bool
+    remove_extra_whitespaces: bool
+    charsmap: bytes
+
+
+def _unigram_vocab(folder: Path, vocab_size: int) -> UnigramVocab:
+    """XLM-RoBERTa's SentencePiece Unigram vocabulary from tokenizer.json, in the form
+    llama.cpp's UGM tokenizer ("t5") reads: pieces with their log-probability scores, in id
+    order (tokenizer.json already holds fairseq's order: <s> <pad> </s> <unk> ... <mask>)."""
+    import base64
+
+    tok_path = folder / "tokenizer.json"
+    if not tok_path.is_file():
+        raise ModelError(f"No tokenizer.json in {folder}: jina-embeddings-v3 needs its Unigram tokenizer")
+    tok = _read_json(tok_path)
+    model = tok.get("model") or {}
+    if model.get("type") != "Unigram" or not isinstance(model.get("vocab"), list):
+        raise ModelError(f"{tok_path} is not a SentencePiece Unigram tokenizer ({model.get('type')!r})")
+    pieces = model["vocab"]
+    added = {int(a["id"]): a for a in tok.get("added_tokens", []) if "id" in a}
+    n = max(vocab_size, len(pieces), max(added, default=-1) + 1)
+    # Ids nobody uses (padding rows of the embedding matrix) as llama.cpp's converter fills them.
+    tokens = [f"[PAD{i}]" for i in range(n)]
+    scores = [-10000.0] * n
+    types = [int(gguf.TokenType.UNUSED)] * n
+    unk_id = model.get("unk_id")
+    for i, entry in enumerate(pieces):
+        piece, score = entry[0], float(entry[1])
+        tokens[i], scores[i] = piece, score
+        types[i] = int(gguf.TokenType.NORMAL)
+    for i, added_token in added.items():
+        if i >= len(pieces):
+            tokens[i], scores[i] = added_token["content"], 0.0
+        special = added_token.get("special", False)
+        types[i] = int(gguf.TokenType.CONTROL if special else gguf.TokenType.USER_DEFINED)
+    if isinstance(unk_id, int) and 0 <= unk_id < n:
+        types[unk_id] = int(gguf.TokenType.UNKNOWN)
+
+    tok_cfg_path = folder / "tokenizer_config.json"
+    tok_cfg = _read_json(tok_cfg_path) if tok_cfg_path.is_file() else {}
+
+    def token_of(key: str, default: str) -> str:
+        value = tok_cfg.get(key, default)
+        return value.get("content", default) if isinstance(value, dict) else str(value or default)
+
+    ids = {token: i for i, token in enumerate(tokens)}
+    names = {
+        "bos": token_of("bos_token", "<s>"),
+        "eos": token_of("eos_token", "</s>"),
+        "unk": token_of("unk_token", "<unk>"),
+        "sep": token_of("sep_token", "</s>"),
+        "pad": token_of("pad_token", "<pad>"),
+        "cls": token_of("cls_token", "<s>"),
+        "mask": token_of("mask_token", "<mask>"),
+    }
+    special = {role: ids[token] for role, token in names.items() if token in ids}
+    for role in ("bos", "eos", "unk"):
+        if role not in special:
+            raise ModelError(f"{tok_path} has no {names[role]!r} token ({role})")
+
+    metaspace = _find_in_tree(tok.get("pre_tokenizer"), "Metaspace") or {}
+    if "prepend_scheme" in metaspace:
+        add_prefix = metaspace["prepend_scheme"] in ("always", "first")
+    else:
+        add_prefix = bool(metaspace.get("add_prefix_space", True))
+    precompiled = _find_in_tree(tok.get("normalizer"), "Precompiled") or {}
+    charsmap = base64.b64decode(precompiled.get("precompiled_charsmap") or "")
+    return UnigramVocab(
+        tokens=tokens,
+        scores=scores,
+        types=types,
+        special=special,
+        add_space_prefix=add_prefix,
+        # What llama.cpp's converter takes for it (the tokenizer's clean_up_tokenization_spaces).
+        remove_extra_whitespaces=bool(tok_cfg.get("clean_up_tokenization_spaces", True)),
+        charsmap=charsmap,
+    )
+
+
+@dataclass
+class _Lora:
+    """One weight's LoRA pair across all tasks, as stored by Hugging Face."""
+
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+
+
+def _jina_v3_short_name(hf_name: str) -> str:
+    return hf_name.removeprefix("roberta.")
+
+
+def _adapter_tensors(loras: dict[str, _Lora], task: int, alpha: float, n_rows: int) -> dict[str, np.ndarray]:
+    """The GGUF LoRA tensors of task number `task`.
+
+    llama.cpp applies no LoRA to the token-type embedding (the graph adds its row 0 as it
+    is), so that row's task delta, a constant vector c added to every token, is folded into
+    the token_embd adapter as one more rank: lora_a gains a column of ones and lora_b a row
+    c·(rank+1)/alpha, and the existing rows are rescaled by (rank+1)/rank so that
+    alpha/(rank+1) still gives them alpha/rank. The sum is exactly the merged weights'."""
+    out: dict[str, np.ndarray] = {}
+    fold: np.ndarray | None = None
+    types = loras.get("token_types.weight")
+    if types is not None and types.a is not None and types.b is not None:
+        # Row 0 of A·B, scaled by alpha / rank (embeddings: A is tasks x rows x rank).
+        fold = (types.a[task][0] @ types.b[task]) * (alpha / types.a.shape[2])
+        if not np.any(fold):
+            fold = None
+    for name, pair in loras.items():
+        if name == "token_types.weight":
+            continue
+        assert pair.a is not None and pair.b is not None
+        a, b = pair.a[task].astype(np.float32), pair.b[task].astype(np.float32)
+        if name == "token_embd.weight":
+            a, b = a, b.T  # rows x rank and dim x rank (llama.cpp's non-transposed B)
+            if fold is not None:
+                rank = a.shape[1]
+                a = np.concatenate([a, np.ones((a.shape[0], 1), np.float32)], axis=1)
+                b = np.concatenate([b * ((rank + 1) / rank), fold[:, None] * ((rank + 1) / alpha)], axis=1)
+                fold = None
+        out[f"{name}.lora_a"] = np.ascontiguousarray(a, dtype=np.float32)
+        out[f"{name}.lora_b"] = np.ascontiguousarray(b, dtype=np.float32)
+    if fold is not None:  # token types adapted but words not: a rank-1 adapter of ones
+        out["token_embd.weight.lora_a"] = np.ones((n_rows, 1), np.float32)
+        out["token_embd.weight.lora_b"] = (fold[:, None] / alpha).astype(np.float32)
+    return out
+
+
+_WEIGHT_TYPE = re.compile(r"^(F32|F16|BF16|[IT]?Q\d[A-Z0-9_]*)$", re.I)
+
+
+def default_adapter_path(model_path: Path, task: str) -> Path:
+    """<name>.lora-<task>.gguf beside <name>.<TYPE>.gguf: one set of adapters serves every
+    weight type of the model (llama.cpp adds the LoRA product to quantized weights too)."""
+    stem = model_path.name.removesuffix(".gguf")
+    base, _, last = stem.rpartition(".")
+    if base and _WEIGHT_TYPE.match(last):
+        stem = base
+    return model_path.with_name(f"{stem}.lora-{task}.gguf")
+
+
+def convert_jina_v3(
+    folder: Path,
+    out_path: Path,
+    *,
+    name: str | None = None,
+    adapter_path: Callable[[str], Path] | None = None,
+) -> tuple[Path, dict[str, Path]]:
+    """Write the jina-embeddings-v3 base model as an F16 "jina-bert-v3" GGUF and one LoRA
+    adapter GGUF per task (task name, prompt prefix and alpha in its metadata). All files
+    appear together or not at all. Returns (model path, {task: adapter path})."""
+    folder, out_path = Path(folder), Path(out_path)
+    config = _read_json(folder / "config.json")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"No model.safetensors in {folder}")
+    try:
+        n_layers = int(config["num_hidden_layers"])
+        hidden = int(config["hidden_size"])
+        n_ff = int(config["intermediate_size"])
+        n_heads = int(config["num_attention_heads"])
+        n_positions = int(config["max_position_embeddings"])
+        vocab_size = int(config.get("vocab_size", 0))
+        tasks = [str(t) for t in config["lora_adaptations"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{folder}/config.json lacks a jina-embeddings-v3 hyperparameter: {exc}") from exc
+    if hidden % n_heads:
+        raise ModelError(f"{folder}: hidden_size {hidden} is not a multiple of {n_heads} heads")
+    if config.get("position_embedding_type", "rotary") != "rotary":
+        raise ModelError(f"{folder}: position_embedding_type must be rotary for jina-embeddings-v3")
+    alpha = float(config.get("lora_alpha") or 1.0)
+    instructions = config.get("task_instructions") or {}
+    # XLM-RoBERTa counts positions from pad_token_id + 1: 8194 positions are 8192 tokens
+    # (as llama.cpp's converter reads them).
+    pad_id = config.get("pad_token_id")
+    n_ctx = n_positions - (int(pad_id) + 1 if pad_id is not None else 0)
+    vocab = _unigram_vocab(folder, vocab_size)
+
+    arch = gguf.MODEL_ARCH.JINA_BERT_V3
+    arch_name = gguf.MODEL_ARCH_NAMES[arch]
+    name_map = gguf.get_tensor_name_map(arch, n_layers)
+    targets = {
+        task: (adapter_path(task) if adapter_path else default_adapter_path(out_path, task)) for task in tasks
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partials = [out_path.with_name(out_path.name + ".partial")]
+    partials += [p.with_name(p.name + ".partial") for p in targets.values()]
+    writers: list[gguf.GGUFWriter] = []
+    try:
+        writer = gguf.GGUFWriter(str(partials[0]), arch=arch_name)
+        writers.append(writer)
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(name or folder.name)
+        writer.add_block_count(n_layers)
+        writer.add_context_length(n_ctx)
+        writer.add_embedding_length(hidden)
+        writer.add_feed_forward_length(n_ff)
+        writer.add_head_count(n_heads)
+        writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-5)))
+        writer.add_rope_freq_base(float(config.get("rotary_emb_base", 10000.0)))
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+        writer.add_causal_attention(False)
+        writer.add_pooling_type(_pooling(folder, config))
+        writer.add_token_type_count(int(config.get("type_vocab_size", 1)))
+        writer.add_tokenizer_model("t5")  # llama.cpp's UGM (SentencePiece Unigram) tokenizer
+        writer.add_tokenizer_pre("default")
+        writer.add_token_list(vocab.tokens)
+        writer.add_token_scores(vocab.scores)
+        writer.add_token_types(vocab.types)
+        writer.add_add_space_prefix(vocab.add_space_prefix)
+        writer.add_remove_extra_whitespaces(vocab.remove_extra_whitespaces)
+        if vocab.charsmap:
+            writer.add_precompiled_charsmap(vocab.charsmap)
+        setters = {
+            "bos": writer.add_bos_token_id,
+            "eos": writer.add_eos_token_id,
+            "unk": writer.add_unk_token_id,
+            "sep": writer.add_sep_token_id,
+            "pad": writer.add_pad_token_id,
+            "mask": writer.add_mask_token_id,
+        }
+        for role, token_id in vocab.special.items():
+            if role in setters:  # <s> doubles as CLS: llama.cpp has no key for it
+                setters[role](token_id)
+        writer.add_add_bos_token(True)  # <s> text </s>
+        writer.add_add_eos_token(True)
+
+        loras: dict[str, _Lora] = {}
+        seen: set[str] = set()
+        n_rows = 0
+        with safe_open(str(weights), framework="numpy") as tensors:
+            for hf_name in tensors.keys():  # noqa: SIM118 (safe_open is not a dict)
+                short = _jina_v3_short_name(hf_name)
+                if short.startswith(_JINA_V3_SKIP_PREFIXES) or short.endswith("position_ids"):
+                    continue
+                lora_part = None
+                if JINA_V3_PARAM in short:
+                    module, _, part = short.partition(JINA_V3_PARAM)
+                    short = module + ".weight"
+                    if part in ("0.lora_A", "0.lora_B"):
+                        lora_part = part[-1]
+                    elif part != "original":
+                        raise ModelError(f"Unexpected tensor {hf_name!r} in {weights}")
+                gguf_name = name_map.get_name(short, try_suffixes=(".weight", ".bias"))
+                if gguf_name is None:
+                    raise ModelError(f"Unexpected tensor {hf_name!r} in {weights}")
+                data = tensors.get_tensor(hf_name)
+                if lora_part is not None:
+                    if data.ndim != 3 or data.shape[0] != len(tasks):
+                        raise ModelError(
+                            f"{hf_name} has shape {data.shape}; expected one LoRA matrix per task "
+                            f"({len(tasks)})"
+                        )
+                    pair = loras.setdefault(gguf_name, _Lora())
+                    setattr(pair, lora_part.lower(), data)
+                    continue
+                if gguf_name.endswith("attn_qkv.weight") and data.shape != (3 * hidden, hidden):
+                    raise ModelError(
+                        f"{hf_name} has shape {data.shape}; fused QKV needs {(3 * hidden, hidden)}"
+                    )
+                if data.ndim >= 2 and gguf_name not in _KEEP_F32:
+                    data = data.astype(np.float16)
+                else:
+                    data = data.astype(np.float32)
+                if gguf_name == "token_embd.weight":
+                    n_rows = data.shape[0]
+                writer.add_tensor(gguf_name, data)
+                seen.add(gguf_name)
+        if "token_embd.weight" not in seen or f"blk.{n_layers - 1}.ffn_down.weight" not in seen:
+            raise ModelError(f"{weights} lacks the embedding or the last layer's tensors")
+        incomplete = sorted(n for n, pair in loras.items() if pair.a is None or pair.b is None)
+        if incomplete or not loras:
+            raise ModelError(
+                f"{weights} has no complete task LoRA weights ({', '.join(incomplete) or 'none'})"
+            )
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+        for index, (task, partial) in enumerate(zip(tasks, partials[1:], strict=True)):
+            adapter = gguf.GGUFWriter(str(partial), arch=arch_name)
+            writers.append(adapter)
+            adapter.add_type(gguf.GGUFType.ADAPTER)
+            adapter.add_name(f"{name or folder.name} ({task})")
+            adapter.add_string(gguf.Keys.Adapter.TYPE, "lora")
+            adapter.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+            adapter.add_string(gguf.Keys.Adapter.LORA_TASK_NAME, task)
+            adapter.add_string(gguf.Keys.Adapter.LORA_PROMPT_PREFIX, str(instructions.get(task, "")))
+            for tensor_name, data in _adapter_tensors(loras, index, alpha, n_rows).items():
+                adapter.add_tensor(tensor_name, data)
+            adapter.write_header_to_file()
+            adapter.write_kv_data_to_file()
+            adapter.write_tensors_to_file()
+            adapter.close()
+        os.replace(partials[0], out_path)
+        for task, partial in zip(tasks, partials[1:], strict=True):
+            os.replace(partial, targets[task])
+    except BaseException:
+        for w in writers:
+            w.close()
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        raise
+    return out_path, targets
+
+
+@dataclass
+class AdapterInfo:
+    path: Path
+    architecture: str
+    task: str
+    prompt_prefix: str
+    alpha: float
+    name: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "task": self.task,
+            "prompt_prefix": self.prompt_prefix,
+            "alpha": self.alpha,
+            "architecture": self.architecture,
+        }
+
+
+def inspect_adapter(path: Path) -> AdapterInfo:
+    """Validate a LoRA adapter GGUF (llama.cpp's own checks, before it sees the file) and
+    read its task metadata. Raises ModelError with the reason."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise ModelError(f"Cannot read adapter {path}: {exc}") from exc
+    if head != GGUF_MAGIC:
+        raise ModelError(f"Adapter {path.name} is not a GGUF file")
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:
+        raise ModelError(f"Adapter {path.name} is damaged or truncated: {exc}") from exc
+    _check_tensor_bounds(reader, path, size)
+    if _scalar(reader, "general.type") != "adapter" or _scalar(reader, gguf.Keys.Adapter.TYPE) != "lora":
+        raise ModelError(f"{path.name} is not a LoRA adapter (general.type / adapter.type)")
+    task = _scalar(reader, gguf.Keys.Adapter.LORA_TASK_NAME)
+    if not isinstance(task, str) or not task:
+        raise ModelError(f"Adapter {path.name} names no task ({gguf.Keys.Adapter.LORA_TASK_NAME})")
+    names = [t.name for t in reader.tensors]
+    if not names or any(not n.endswith((".lora_a", ".lora_b")) for n in names):
+        raise ModelError(f"Adapter {path.name} holds no LoRA tensors or unexpected ones")
+    return AdapterInfo(
+        path=path,
+        architecture=str(_scalar(reader, "general.architecture", "") or ""),
+        task=task,
+        prompt_prefix=str(_scalar(reader, gguf.Keys.Adapter.LORA_PROMPT_PREFIX, "") or ""),
+        alpha=float(_scalar(reader, gguf.Keys.Adapter.LORA_ALPHA, 0.0) or 0.0),
+        name=str(_scalar(reader, "general.name", "") or ""),
+    )
+
+
+# ---------------------------------------------------------------------------------------
 # Inspection: everything llama.cpp will trust, checked first.
 
 
@@ -312,6 +726,20 @@ def _scalar(reader: gguf.GGUFReader, key: str, default: Any = None) -> Any:
         return default
 
 
+def _check_tensor_bounds(reader: gguf.GGUFReader, path: Path, size: int) -> None:
+    if not reader.tensors:
+        raise ModelError(f"{path.name} holds no tensors")
+    for tensor in reader.tensors:
+        end = int(tensor.data_offset) + int(tensor.n_bytes)
+        if tensor.data_offset < reader.data_offset or end > size:
+            raise ModelError(
+                f"{path.name} is truncated or damaged: tensor {tensor.name} ends at byte {end:,} "
+                f"but the file has {size:,} bytes"
+            )
+        if tensor.data.nbytes != tensor.n_bytes:
+            raise ModelError(f"{path.name} is truncated or damaged: tensor {tensor.name} is short")
+
+
 def inspect_gguf(path: Path, *, require_encoder: bool = False) -> GGUFInfo:
     """Validate a GGUF file (magic, version, architecture llama.cpp knows, every tensor's
     data inside the file) and describe it. Raises ModelError with the reason."""
@@ -344,17 +772,7 @@ def inspect_gguf(path: Path, *, require_encoder: bool = False) -> GGUFInfo:
     if require_encoder and architecture not in ENCODER_ARCHITECTURES:
         # Decoder models (qwen2, ...) do embed, with last-token pooling; allowed but noted by callers.
         raise ModelError(f"{path.name} is a {architecture!r} model, not an embedding encoder")
-    if not reader.tensors:
-        raise ModelError(f"{path.name} holds no tensors")
-    for tensor in reader.tensors:
-        end = int(tensor.data_offset) + int(tensor.n_bytes)
-        if tensor.data_offset < reader.data_offset or end > size:
-            raise ModelError(
-                f"{path.name} is truncated or damaged: tensor {tensor.name} ends at byte {end:,} "
-                f"but the file has {size:,} bytes"
-            )
-        if tensor.data.nbytes != tensor.n_bytes:
-            raise ModelError(f"{path.name} is truncated or damaged: tensor {tensor.name} is short")
+    _check_tensor_bounds(reader, path, size)
     block_count = _scalar(reader, f"{architecture}.block_count")
     if not isinstance(block_count, int) or block_count <= 0:
         raise ModelError(f"{path.name} has no valid {architecture}.block_count")
