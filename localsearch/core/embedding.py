@@ -284,6 +284,8 @@ class LlamaEmbedder:
     with adapter_scale while that role is embedded.
     allow_missing_adapters: run a task-adapter architecture with a role lacking its adapter.
     late_tokens: the context of a late-chunking pass (0: the model's training context).
+    head: a dense output head (core/heads.py) applied to each pooled vector before it is
+    normalized; `dimensions` is then the head's output size.
     """
 
     def __init__(
@@ -303,6 +305,7 @@ class LlamaEmbedder:
         allow_missing_adapters: bool = False,
         late_tokens: int = 0,
         gpu: bool = True,
+        head: str | Path | None = None,
     ) -> None:
         import llama_cpp
 
@@ -314,7 +317,11 @@ class LlamaEmbedder:
         self.model_path = self._vocab.model_path
         self._model = self._vocab.model
         self.name = name or self.model_path.stem
-        self.dimensions = self._vocab.dimensions
+        self.hidden_size = self._vocab.dimensions  # what llama.cpp pools
+        from localsearch.core.heads import load_head
+
+        self.head = load_head(head, in_features=self.hidden_size) if head else None
+        self.dimensions = self.head.out_features if self.head else self.hidden_size
         self.n_layers = self._vocab.n_layers
         n_ctx_train = self._vocab.n_ctx_train
         self.special_tokens = self._vocab.special_tokens
@@ -458,7 +465,7 @@ class LlamaEmbedder:
 
     def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
         _check_role(role)
-        out = np.empty((len(sequences), self.dimensions), dtype=np.float32)
+        out = np.empty((len(sequences), self.hidden_size), dtype=np.float32)
         framed = [self._framed(tokens, role, self.max_tokens) for tokens in sequences]
         self._use_adapter("pooled", self._ctx, role)
         # Longest first, packed greedily: similar lengths share a batch and none is cut.
@@ -474,7 +481,18 @@ class LlamaEmbedder:
             used += n
         if pending:
             self._run(pending, framed, out)
-        return normalize_rows(out)
+        return self._finish(out)
+
+    def _finish(self, pooled: np.ndarray) -> np.ndarray:
+        """Pooled rows as the model's final vectors: through the head, if any, then normalized
+        (sentence-transformers' order: Pooling, Dense, Normalize). An all-zero row (a late
+        chunk with no tokens) stays zero rather than becoming the head's bias."""
+        if self.head is None:
+            return normalize_rows(pooled)
+        empty = ~pooled.any(axis=1)
+        projected = self.head.apply(pooled)
+        projected[empty] = 0.0
+        return normalize_rows(projected)
 
     def embed_texts(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
         return self.embed_tokens([self.tokenize(t) for t in texts], role)
@@ -492,7 +510,7 @@ class LlamaEmbedder:
             pointer = lib.llama_get_embeddings_seq(self._ctx, seq)
             if not pointer:
                 raise ModelError("llama.cpp returned no embedding for a sequence")
-            out[index] = np.ctypeslib.as_array(pointer, shape=(self.dimensions,))
+            out[index] = np.ctypeslib.as_array(pointer, shape=(self.hidden_size,))
 
     # -- late chunking ---------------------------------------------------------------
     def token_states(self, tokens: Sequence[int], role: str = "document") -> np.ndarray:
@@ -522,7 +540,7 @@ class LlamaEmbedder:
         pointer = lib.llama_get_embeddings(self._late_ctx)
         if not pointer:
             raise ModelError("llama.cpp returned no token embeddings")
-        return np.ctypeslib.as_array(pointer, shape=(len(framed), self.dimensions)).copy()
+        return np.ctypeslib.as_array(pointer, shape=(len(framed), self.hidden_size)).copy()
 
     def embed_late(
         self, tokens: Sequence[int], spans: Sequence[tuple[int, int]], role: str = "document"
@@ -533,7 +551,7 @@ class LlamaEmbedder:
         A document longer than late_tokens is read in consecutive windows, each starting
         at the first span that no longer fits the previous one; a span longer than a
         window is cut to it."""
-        out = np.zeros((len(spans), self.dimensions), dtype=np.float32)
+        out = np.zeros((len(spans), self.hidden_size), dtype=np.float32)
         offset = int(self._bos >= 0) + len(self._prefix[role])
         room = self.late_tokens - self.special_tokens - len(self._prefix[role])
         for start, stop, members in late_windows(spans, room, len(tokens)):
@@ -543,7 +561,7 @@ class LlamaEmbedder:
                 first, last = first - start + offset, min(last, start + room) - start + offset
                 if last > first:
                     out[index] = states[first:last].mean(axis=0)
-        return normalize_rows(out)
+        return self._finish(out)
 
 
 def late_windows(

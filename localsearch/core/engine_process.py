@@ -71,6 +71,9 @@ class ProcessEmbedder:
 
     Takes LlamaEmbedder's keyword arguments. Not thread-safe: one per lane.
     abort_on_token is for tests: the child calls os.abort() on any input holding it.
+    head: the output head is applied in the child, like the rest of the model: the parent
+    stays a vocabulary (a 1536 -> 8192 head alone is 50 MB), a child restart reloads it with
+    the model, and both engines share LlamaEmbedder's one code path for it.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class ProcessEmbedder:
         late_tokens: int = 0,
         gpu: bool = True,
         abort_on_token: int | None = None,
+        head: str | Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.name = name or self.model_path.stem
@@ -108,6 +112,7 @@ class ProcessEmbedder:
             "late_tokens": late_tokens,
             "gpu": gpu,
             "abort_on_token": abort_on_token,
+            "head": str(head) if head else None,
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None

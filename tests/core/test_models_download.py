@@ -170,6 +170,7 @@ def _entry(**overrides: object) -> dict[str, object]:
         "file_size": 0,
         "dimensions": TINY.hidden,
         "matryoshka_dimensions": "none",
+        "output_heads": [],
         "layers": TINY.layers,
         "layer_truncation": False,
         "max_context": TINY.max_positions,

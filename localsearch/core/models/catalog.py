@@ -41,6 +41,7 @@ class ModelEntry:
     file_size: int
     dimensions: int
     matryoshka_dimensions: tuple[int, ...] | None  # None: "none", not trained for truncation
+    output_heads: tuple[int, ...]  # dense heads' output sizes, the default first; () if none
     layers: int
     layer_truncation: bool
     max_context: int
@@ -68,8 +69,36 @@ class ModelEntry:
             return False
         return self.format == "gguf" or bool(self.converter)
 
+    def head_for(self, dimensions: int) -> int:
+        """The output head serving `dimensions` (0: the default head): that size's own head, else
+        the smallest larger one, whose vectors are then cut. 0 when the model has no heads."""
+        if not self.output_heads:
+            return 0
+        if dimensions <= 0:
+            return self.output_heads[0]
+        larger = [h for h in self.output_heads if h >= dimensions]
+        if not larger:
+            sizes = ", ".join(str(h) for h in sorted(self.output_heads))
+            raise ModelError(
+                f"{self.display_name}'s output heads give {sizes} dimensions; {dimensions} is too many"
+            )
+        return min(larger)
+
+    @property
+    def default_dimensions(self) -> int:
+        """What the model outputs when no size is chosen: its default head's, else its native size."""
+        return self.output_heads[0] if self.output_heads else self.dimensions
+
     def dimension_note(self, dimensions: int) -> str:
         """Empty when `dimensions` is native or a trained Matryoshka size; else why it is lossy."""
+        if self.output_heads:
+            head = self.head_for(dimensions)
+            if dimensions in (0, head):
+                return ""
+            return (
+                f"{self.display_name} has no {dimensions}-dimension output head: the {head} head's vectors "
+                f"are cut to {dimensions}, a size it was not trained for (lossy)"
+            )
         if dimensions in (0, self.dimensions):
             return ""
         if self.matryoshka_dimensions is None:
@@ -96,6 +125,9 @@ class ModelEntry:
         out["matryoshka_dimensions"] = (
             "none" if self.matryoshka_dimensions is None else list(self.matryoshka_dimensions)
         )
+        if self.output_heads:  # the sizes to choose from are the heads', each trained
+            out["matryoshka_dimensions"] = sorted(self.output_heads, reverse=True)
+            out["default_dimensions"] = self.default_dimensions
         return out
 
 
@@ -112,6 +144,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "file_size": int,
     "dimensions": int,
     "matryoshka_dimensions": (list, str),
+    "output_heads": list,
     "layers": int,
     "layer_truncation": bool,
     "max_context": int,
@@ -159,6 +192,10 @@ def _entry(name: str, raw: Mapping[str, Any], source: str) -> ModelEntry:
         ):
             raise fail("matryoshka_dimensions must hold sizes between 1 and the native dimensions")
         matryoshka = tuple(sorted(set(matryoshka_raw), reverse=True))
+    heads = raw["output_heads"]
+    sizes_ok = all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in heads)
+    if not sizes_ok or len(set(heads)) != len(heads):
+        raise fail("output_heads must list distinct positive sizes (the default first), or be []")
     if raw["format"] not in FORMATS:
         raise fail(f"format must be one of {', '.join(FORMATS)}")
     if raw["pooling"] not in POOLINGS:
@@ -186,6 +223,7 @@ def _entry(name: str, raw: Mapping[str, Any], source: str) -> ModelEntry:
     values["tasks"] = tuple(raw["tasks"])
     values["task_prompts"] = dict(raw["task_prompts"])
     values["matryoshka_dimensions"] = matryoshka
+    values["output_heads"] = tuple(heads)
     return ModelEntry(name=name, **values)
 
 

@@ -5,6 +5,7 @@ is searched too) under one naming rule, so that a name resolves without a regist
 
     <name>.<TYPE>.gguf          a whole model: all-minilm-l6-v2.Q8_0.gguf
     <name>.<TYPE>.L<n>.gguf     its first n layers (made by `slice`, or on demand by `use --layers`)
+    <name>.head<d>.safetensors  its dense output head to d dimensions (or .bin), with <name>.head<d>.json
 
 <name> is a catalog name, or the name given to an imported or converted model; <TYPE> is the
 weight type from the file's own general.file_type (F16, BF16, Q8_0, Q4_K_M, ...). A name
@@ -15,6 +16,7 @@ Nothing here imports Qt.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -298,6 +300,9 @@ class ModelStatus:
         if self.entry is not None:
             out["usable"] = self.entry.usable
             out["downloadable"] = self.entry.downloadable
+            if self.entry.output_heads:
+                heads = head_files(self.name)
+                out["installed_heads"] = [{"dimensions": d, "file": str(heads[d])} for d in sorted(heads)]
         return out
 
 
@@ -358,6 +363,7 @@ class UseResult:
     native_dimensions: int
     file: Path
     notes: list[str]
+    head: int = 0  # the output head's size; 0: none
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -366,6 +372,7 @@ class UseResult:
             "layers": self.layers,
             "file": str(self.file),
             "notes": self.notes,
+            "head": self.head,
         }
 
 
@@ -390,6 +397,14 @@ def use_model(
     # Task adapters missing: refuse now, not at the first search.
     for role, adapter in role_adapters(canonical, whole.path, catalog=catalog).items():
         notes.append(f"{role}s run the {adapter.task} adapter ({adapter.path.name})")
+    head = entry.head_for(dimensions or 0) if entry is not None else 0
+    if head:
+        # A size picks an output head (the smallest at least that large, then cut): check the
+        # installed head against the model's hidden size now, not at the first search.
+        from localsearch.core.heads import load_head
+
+        load_head(find_head_file(canonical, head, catalog=catalog), in_features=native)
+        native = head
 
     dims = dimensions or 0
     if dims and not 1 <= dims <= native:
@@ -417,10 +432,10 @@ def use_model(
 
     current = settings_module.load()
     current.model = f"{canonical}.{type_}" if type_ else canonical
-    current.dimensions = dims
+    current.dimensions = dims or head  # with heads, explicit: 0 would mean the default head
     current.layers = n
     settings_module.save(current)
-    return UseResult(current.model, dims, n, native, file, notes)
+    return UseResult(current.model, dims, n, native, file, notes, head)
 
 
 # ---------------------------------------------------------------------------------------
@@ -453,6 +468,7 @@ def _install(source: Path, name: str, *, move: bool) -> tuple[Path, GGUFInfo]:
 def download_model(
     name: str,
     *,
+    dimensions: int | None = None,
     catalog: Catalog | None = None,
     report: Report = _quiet,
     progress: Callable[[Any], None] | None = None,
@@ -460,13 +476,23 @@ def download_model(
     """Fetch a catalog model from the hub into the models directory and return its file.
 
     GGUF entries are downloaded, verified and validated; safetensors entries are
-    downloaded with their config and vocabulary, verified, and converted to F16."""
+    downloaded with their config and vocabulary, verified, and converted to F16. A model with
+    output heads also gets the head serving `dimensions` (None: its default head)."""
     from localsearch.core.models import download
 
     catalog = catalog or load_catalog()
     entry = catalog.get(name)
     if not entry.usable:
         raise ModelError(_unusable_message(entry))
+    if head := entry.head_for(dimensions or 0):
+        head_path = download_head(entry, head, report=report, progress=progress)
+        if not entry.downloadable:  # stella: the head comes from the hub, the GGUF by import
+            report(
+                f"{entry.display_name} itself has no pinned GGUF source: convert {entry.hf_repo} with "
+                "llama.cpp's convert_hf_to_gguf.py and `localsearch models import FILE.gguf "
+                f"--name {entry.name}`"
+            )
+            return head_path
     if not entry.downloadable:
         raise ModelError(
             f"No download source is pinned for {entry.display_name} here: convert {entry.hf_repo} with "
@@ -633,3 +659,105 @@ def slice_model(name: str, layers: int, *, catalog: Catalog | None = None, repor
     if entry is not None and (note := entry.layer_note(layers)):
         report(f"Note: {note}")
     return _sliced(whole, layers, report).path
+
+
+# ---------------------------------------------------------------------------------------
+# output heads (stella_en_1.5B_v5's Matryoshka sizes: core/heads.py)
+
+# sentence-transformers keeps one Dense module per size in 2_Dense_<dims>/ (config.json and
+# weights); sources in core/heads.py and the catalog's stella entry.
+HEAD_FOLDER = "2_Dense_{}"
+HEAD_SUFFIXES = (".safetensors", ".bin")  # preferred first
+
+
+def head_files(name: str) -> dict[int, Path]:
+    """A model's installed output heads by size: <name>.head<d>.safetensors (or .bin)."""
+    pattern = re.compile(rf"^{re.escape(name)}\.head(\d+)(\.safetensors|\.bin)$")
+    found: dict[int, Path] = {}
+    for folder in paths.model_search_dirs():
+        if not folder.is_dir():
+            continue
+        candidates = [(m, p) for p in folder.glob(f"{name}.head*") if (m := pattern.match(p.name))]
+        for m, path in sorted(candidates, key=lambda c: HEAD_SUFFIXES.index(c[0].group(2))):
+            found.setdefault(int(m.group(1)), path)
+    return found
+
+
+def find_head_file(name: str, size: int, *, catalog: Catalog | None = None) -> Path:
+    """The installed head of `size` for the model `name`, or a ModelError saying how to get it."""
+    catalog = catalog or load_catalog()
+    canonical, _ = _canonical(name, catalog)
+    path = head_files(canonical).get(size)
+    if path is None:
+        raise ModelError(
+            f"The {size}-dimension output head of {canonical} is not installed: run "
+            f"`localsearch models download {canonical} --dimensions {size}`"
+        )
+    return path
+
+
+def output_head(model: str, dimensions: int, *, catalog: Catalog | None = None) -> int:
+    """The size of the output head a model setting runs (see ModelEntry.head_for); 0 for a
+    model without heads, a .gguf path, or a model the catalog does not know."""
+    if model.lower().endswith(".gguf"):
+        return 0
+    entry = catalog_entry(model, catalog=catalog)
+    return entry.head_for(dimensions) if entry is not None else 0
+
+
+def output_head_file(model: str, dimensions: int, *, catalog: Catalog | None = None) -> Path | None:
+    """The head file the engine applies for a model setting, None when it runs without one."""
+    size = output_head(model, dimensions, catalog=catalog)
+    return find_head_file(model, size, catalog=catalog) if size else None
+
+
+def download_head(
+    entry: ModelEntry,
+    size: int,
+    *,
+    report: Report = _quiet,
+    progress: Callable[[Any], None] | None = None,
+) -> Path:
+    """Fetch `entry`'s output head of `size` (config and weights, resumed and hash-checked like
+    any download), check it against the model's hidden size, and install it beside the model."""
+    from localsearch.core.heads import WEIGHT_FILES, load_head
+    from localsearch.core.models import download
+
+    def show(p: Any) -> None:
+        (progress or (lambda value: report(str(value))))(p)
+
+    folder = HEAD_FOLDER.format(size)
+    staging = paths.models_dir() / ".downloads" / entry.name / folder
+    report(f"Downloading the {size}-dimension output head of {entry.hf_repo} ({folder})")
+
+    def fetch(filename: str) -> Path:
+        return download.fetch(
+            entry.hf_repo, f"{folder}/{filename}", staging / filename, revision=entry.hf_revision, report=show
+        )
+
+    fetch("config.json")
+    try:
+        weights = fetch(WEIGHT_FILES[0])
+    except ModelError as exc:
+        if "has no file" not in str(exc):
+            raise
+        # Older revisions carry the head only as a PyTorch pickle: read without running it.
+        weights = fetch(WEIGHT_FILES[1])
+    try:
+        head = load_head(staging, in_features=entry.dimensions)
+        if head.out_features != size:
+            raise ModelError(f"{entry.hf_repo}/{folder} gives {head.out_features} dimensions, not {size}")
+    except ModelError:
+        shutil.rmtree(staging, ignore_errors=True)  # a bad file is not kept to resume from
+        raise
+    target = paths.models_dir() / f"{entry.name}.head{size}{weights.suffix}"
+    os.replace(staging / "config.json", target.with_suffix(".json"))
+    os.replace(weights, target)
+    for other in HEAD_SUFFIXES:  # a stale head of the other format would shadow or confuse
+        if other != weights.suffix:
+            target.with_suffix(other).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the model's staging folder, when nothing else is in it
+        staging.parent.rmdir()
+    report(f"Installed {target}")
+    return target
