@@ -189,8 +189,12 @@ def onnxruntime_stack(folder: Path, onnx_path: Path, threads: int, batch: int, s
 # (ONNX Runtime's and PyTorch's spin after each call) never steal the next stack's cores.
 def stack_specs(args: argparse.Namespace) -> dict[str, tuple[str, str, int]]:
     specs = {f"engine {quant}": ("engine", quant, 0) for quant in QUANTS}
-    # What indexing runs: the BF16 engine behind its child process (the IPC cost shows here).
+    # What indexing runs: the BF16 engine behind its child process (the IPC cost shows here),
+    # whose threads spin at barriers while the cores are free ("auto"), and the same child
+    # with sleeping waiters, as when other work shares the cores. The rows above run in
+    # this process, whose threads always sleep (embedding.py).
     specs["engine BF16, process"] = ("process", "BF16", 0)
+    specs["engine BF16, process, sleep"] = ("process", "BF16-sleep", 0)
     if not args.no_peers:
         specs["sentence-transformers (torch)"] = ("sentence-transformers", "", 8)
         for batch in (1, 8):
@@ -202,10 +206,15 @@ def stack_specs(args: argparse.Namespace) -> dict[str, tuple[str, str, int]]:
 
 def build_stack(spec: tuple[str, str, int], hf_folder: Path, threads: int) -> tuple[Embed, Any]:
     kind, quant, batch = spec
-    if kind in ("engine", "process"):
+    if kind == "engine":
+        engine: Any = LlamaEmbedder(
+            WORK / f"all-minilm-l6-v2.{quant}.gguf", max_tokens=MAX_TOKENS, threads=threads
+        )
+        return engine_stack(engine), engine
+    if kind == "process":
+        quant, _, policy = quant.partition("-")
         path = WORK / f"all-minilm-l6-v2.{quant}.gguf"
-        engine_class = LlamaEmbedder if kind == "engine" else ProcessEmbedder
-        engine = engine_class(path, max_tokens=MAX_TOKENS, threads=threads)
+        engine = ProcessEmbedder(path, max_tokens=MAX_TOKENS, threads=threads, wait_policy=policy or "auto")
         return engine_stack(engine), engine
     if kind == "sentence-transformers":
         return sentence_transformers_stack(hf_folder, threads, batch), None
@@ -222,6 +231,8 @@ def worker(spec: tuple[str, str, int], hf_folder: str, threads: int, texts: list
     while True:
         message = conn.recv()
         if message is None:
+            # How the process engine's threads waited at the end, and how often auto switched.
+            conn.send({k: getattr(engine, k, None) for k in ("spinning", "wait_switches")})
             break
         start, stop = message
         started = time.perf_counter()
@@ -303,8 +314,10 @@ def main() -> None:
             for name in names:
                 rates[name].append(n_tokens / spent[name])
                 print(f"  round {round_ + 1}: {name:32s} {rates[name][-1]:8.0f} tokens/s", flush=True)
+        waiting = {}
         for name in names:
             pipes[name].send(None)
+            waiting[name] = pipes[name].recv()
         for process in processes:
             process.join(timeout=30)
     latency = call_latency()
@@ -323,6 +336,14 @@ def main() -> None:
                 "vs_onnxruntime_fp32": round(medians[name] / ort, 3) if ort else None,
                 "cosine_min": round(fidelity[name][0], 5),
                 "cosine_mean": round(fidelity[name][1], 5),
+                **(
+                    {
+                        "threads_spinning_at_end": waiting[name]["spinning"],
+                        "wait_switches": waiting[name]["wait_switches"],
+                    }
+                    if waiting[name]["spinning"] is not None
+                    else {}
+                ),
             }
         )
     result = {

@@ -36,12 +36,22 @@ ROLES = ("document", "query")
 # the engine refuses to run them without one, unless told to (tests of the base weights).
 TASK_ADAPTER_ARCHITECTURES = frozenset({"jina-bert-v3"})
 
-# llama.cpp's OpenMP threads spin while they wait. When the cores are shared (a desktop in
-# use, or two cores shared here) a spinning thread holds a core its partner needs: two
-# threads measured 3-10x slower than one. Sleeping waiters keep two threads faster than
-# one under load. Read when the OpenMP runtime loads, i.e. before llama_cpp is imported
-# (it is imported lazily, below); a value set by the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# llama.cpp's OpenMP threads meet at a barrier after every operation. Spinning there is
+# 35-50 % faster on free cores, but when the cores are shared (a desktop in use) a
+# spinning thread holds a core its partner needs: two threads measured 3-10x slower
+# than one. So this process's threads sleep; the indexing engine's child process
+# chooses as the cores' state changes (engine_process). Read when the OpenMP runtime loads, i.e. before
+# llama_cpp is imported (lazily, below); a policy the user set wins everywhere.
+OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+# Marks the values as ours, so that processes started from this one (the engine child,
+# a CLI run by a script) still know the user chose nothing.
+OPENMP_WAIT_MARK = "LOCALSEARCH_OPENMP_WAIT"
+USER_OPENMP_WAIT = os.environ.get(OPENMP_WAIT_MARK) != "auto" and any(
+    name in os.environ for name in OPENMP_WAIT_VARIABLES
+)
+if not USER_OPENMP_WAIT:
+    os.environ[OPENMP_WAIT_MARK] = "auto"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class Embedder(Protocol):
@@ -377,7 +387,6 @@ class LlamaEmbedder:
                     f"{self.model_path.name} is a {arch} model, trained to run with a task adapter per "
                     f"role; none given for {', '.join(missing)}: its base weights alone give other vectors"
                 )
-
 
     def _architecture(self) -> str:
         buffer = ctypes.create_string_buffer(128)

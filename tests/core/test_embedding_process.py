@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from localsearch.core import engine_process
 from localsearch.core.embedding import EngineCrashed, LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.service import LocalSearch, default_embedder_factory
@@ -114,3 +115,65 @@ def test_a_file_that_kills_the_engine_is_recorded_and_indexing_goes_on(
         assert failed[0]["path"].endswith("b.txt")
         assert "stopped" in failed[0]["reason"] and "zebra" in failed[0]["reason"]
         assert status["chunks"] == 2
+
+
+@pytest.fixture
+def policy_not_set_by_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_process, "USER_OPENMP_WAIT", False)
+
+
+def child_environment(engine: ProcessEmbedder) -> dict[str, str]:
+    assert engine.pid is not None
+    raw = Path(f"/proc/{engine.pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the child's /proc environ")
+@pytest.mark.usefixtures("policy_not_set_by_user")
+def test_the_child_waits_as_the_policy_says(default_model: Path, in_process: LlamaEmbedder) -> None:
+    with ProcessEmbedder(default_model, max_tokens=256, threads=2, wait_policy="spin") as engine:
+        assert engine.spinning is True
+        assert child_environment(engine)["GOMP_SPINCOUNT"] == engine_process.SPIN_COUNT
+        spun = engine.embed_texts(TEXTS)
+    with ProcessEmbedder(default_model, max_tokens=256, threads=2, wait_policy="sleep") as engine:
+        assert engine.spinning is False
+        environment = child_environment(engine)
+        assert "GOMP_SPINCOUNT" not in environment
+        assert environment["OMP_WAIT_POLICY"] == "PASSIVE"
+        # How threads wait never changes what they compute.
+        np.testing.assert_allclose(engine.embed_texts(TEXTS), spun, atol=1e-6)
+    with pytest.raises(ValueError, match="wait_policy"):
+        ProcessEmbedder(default_model, wait_policy="fast")
+
+
+@pytest.mark.usefixtures("policy_not_set_by_user")
+def test_auto_switches_between_requests_when_the_cores_fill_or_free(
+    default_model: Path, in_process: LlamaEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    busy = {"now": False}
+    monkeypatch.setattr(engine_process.cpu_load, "cores_busy", lambda threads, own_running: busy["now"])
+    # Once the child runs, its threads' waits for a core decide.
+    monkeypatch.setattr(
+        engine_process.cpu_load.RunDelayProbe, "share", lambda probe: 0.4 if busy["now"] else 0.02
+    )
+    monkeypatch.setattr(engine_process, "WAIT_RECHECK_SECONDS", 0.0)
+    with ProcessEmbedder(default_model, max_tokens=256, threads=2) as engine:
+        assert engine.spinning is True
+        first_child = engine.pid
+        expected = engine.embed_texts(TEXTS)
+        assert (engine.pid, engine.wait_switches) == (first_child, 0)
+        busy["now"] = True
+        np.testing.assert_allclose(engine.embed_texts(TEXTS), expected, atol=1e-6)
+        assert engine.spinning is False and engine.wait_switches == 1
+        assert engine.pid != first_child
+        assert engine.restarts == 0  # a chosen restart is not a crash
+        busy["now"] = False
+        engine.embed_texts(TEXTS[:1])
+        assert engine.spinning is True and engine.wait_switches == 2
+
+
+@pytest.mark.usefixtures("policy_not_set_by_user")
+def test_one_thread_never_spins(default_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_process.cpu_load, "cores_busy", lambda threads, own_running: False)
+    with ProcessEmbedder(default_model, max_tokens=256, threads=1) as engine:
+        assert engine.spinning is False
