@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -195,6 +196,8 @@ def stack_specs(args: argparse.Namespace) -> dict[str, tuple[str, str, int]]:
     # this process, whose threads always sleep (embedding.py).
     specs["engine BF16, process"] = ("process", "BF16", 0)
     specs["engine BF16, process, sleep"] = ("process", "BF16-sleep", 0)
+    if args.busy:  # the case the sleeping waiters are for: spinning on shared cores
+        specs["engine BF16, process, spin"] = ("process", "BF16-spin", 0)
     if not args.no_peers:
         specs["sentence-transformers (torch)"] = ("sentence-transformers", "", 8)
         for batch in (1, 8):
@@ -273,6 +276,7 @@ def main() -> None:
     parser.add_argument("--slice", type=int, default=50, help="documents per interleaved slice")
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--no-peers", action="store_true", help="this engine only")
+    parser.add_argument("--busy", type=int, default=0, help="run N CPU-bound programs beside the stacks")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -301,6 +305,8 @@ def main() -> None:
             processes.append(process)
             pipes[name] = mine
             fidelity[name] = mine.recv()
+        # Other programs wanting the cores, as on a desktop in use.
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         # Interleaved in slices, so that a burst of load elsewhere hits every stack alike.
         rates: dict[str, list[float]] = {name: [] for name in names}
         slices = [(i, min(i + args.slice, len(texts))) for i in range(0, len(texts), args.slice)]
@@ -320,6 +326,9 @@ def main() -> None:
             waiting[name] = pipes[name].recv()
         for process in processes:
             process.join(timeout=30)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
     latency = call_latency()
 
     medians = {name: statistics.median(r) for name, r in rates.items()}
@@ -354,6 +363,7 @@ def main() -> None:
         "tokens": n_tokens,
         "max_tokens": MAX_TOKENS,
         "threads": args.threads,
+        "busy_programs": args.busy,
         "rounds": args.rounds,
         "machine": {
             "platform": platform.platform(),
@@ -368,7 +378,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{len(texts)} SciFact documents, {n_tokens} tokens, {args.threads} threads, ", end="")
+    busy = f", {args.busy} CPU-bound programs beside" if args.busy else ""
+    print(f"\n{len(texts)} SciFact documents, {n_tokens} tokens, {args.threads} threads{busy}, ", end="")
     print(f"median of {args.rounds} rounds")
     print(f"{'stack':32s} {'tokens/s':>9s} {'vs ORT':>7s} {'cos min':>8s}")
     for row in rows:

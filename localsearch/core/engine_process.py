@@ -56,11 +56,13 @@ _LENGTH = struct.Struct("<I")
 # "spin": libgomp polls SPIN_COUNT times (about 3 ms) before it sleeps, which covers
 # every barrier inside a batch and still lets an idle engine sleep: 35-50 % more
 # tokens/s on free cores. "sleep": waiters sleep at once, which keeps two threads
-# useful when other work shares the cores. "auto" asks cpu_load at each start and every
-# WAIT_RECHECK_SECONDS, restarting the child between requests when the answer changes.
+# useful when other work shares the cores. "auto" asks cpu_load at each start and then
+# every WAIT_RECHECK_SECONDS (or ten child start-up times, for a big model), restarting the
+# child between requests when the answer changes.
 WAIT_POLICIES = ("auto", "spin", "sleep")
 SPIN_COUNT = "300000"
-WAIT_RECHECK_SECONDS = 30.0
+WAIT_RECHECK_SECONDS = 5.0
+WAIT_RECHECK_STARTS = 10
 
 __all__ = ["EngineCrashed", "ProcessEmbedder"]
 
@@ -152,6 +154,7 @@ class ProcessEmbedder:
         self.spinning: bool | None = None  # how the running child waits (None: as the user said)
         self.wait_switches = 0
         self._wait_checked = 0.0
+        self._start_seconds = 0.0
         self._run_delay: cpu_load.RunDelayProbe | None = None
         self._vocab = LlamaVocab(self.model_path, vocab_only=True)
         info = self._start()
@@ -175,7 +178,8 @@ class ProcessEmbedder:
         """Between requests: restart the child when the cores' state calls for the other
         way of waiting (a clean restart: nothing is in flight)."""
         now = time.monotonic()
-        if self._wait_policy != "auto" or now - self._wait_checked < WAIT_RECHECK_SECONDS:
+        interval = max(WAIT_RECHECK_SECONDS, WAIT_RECHECK_STARTS * self._start_seconds)
+        if self._wait_policy != "auto" or now - self._wait_checked < interval:
             return
         self._wait_checked = now
         if self._proc is None or self._threads == 1:
@@ -183,7 +187,10 @@ class ProcessEmbedder:
         # The child's own threads say best whether something takes their cores.
         share = self._run_delay.share() if self._run_delay is not None else None
         if share is not None:
-            want: bool | None = share < cpu_load.BUSY_RUN_DELAY
+            # Half the bar to go back to spinning: a sleeping engine waits less for cores
+            # than a spinning one would, and a restart is not free.
+            bar = cpu_load.BUSY_RUN_DELAY / (1 if self.spinning else 2)
+            want: bool | None = share < bar
         else:
             want = self._want_spin(running=True)
         if want is None or want == self.spinning:
@@ -196,7 +203,7 @@ class ProcessEmbedder:
         if spin is None:
             spin = self._want_spin(running=False)
         self.spinning = spin
-        self._wait_checked = time.monotonic()
+        started = time.monotonic()
         # Kept open for the child's life: its last words (an assertion) explain a crash.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         # The child overwrites this with the inputs it is decoding (POSIX: pwrite).
@@ -226,6 +233,8 @@ class ProcessEmbedder:
         if status != STATUS_OK:
             self._reap()
             raise ModelError(payload.decode(errors="replace"))
+        self._wait_checked = time.monotonic()
+        self._start_seconds = self._wait_checked - started
         return dict(json.loads(payload))
 
     @property

@@ -157,6 +157,7 @@ def test_auto_switches_between_requests_when_the_cores_fill_or_free(
         engine_process.cpu_load.RunDelayProbe, "share", lambda probe: 0.4 if busy["now"] else 0.02
     )
     monkeypatch.setattr(engine_process, "WAIT_RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(engine_process, "WAIT_RECHECK_STARTS", 0)
     with ProcessEmbedder(default_model, max_tokens=256, threads=2) as engine:
         assert engine.spinning is True
         first_child = engine.pid
@@ -177,3 +178,24 @@ def test_one_thread_never_spins(default_model: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(engine_process.cpu_load, "cores_busy", lambda threads, own_running: False)
     with ProcessEmbedder(default_model, max_tokens=256, threads=1) as engine:
         assert engine.spinning is False
+
+
+@pytest.mark.usefixtures("policy_not_set_by_user")
+def test_going_back_to_spinning_takes_clearly_free_cores(
+    default_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share = {"now": 0.07}  # between the two bars
+    monkeypatch.setattr(engine_process.cpu_load, "cores_busy", lambda threads, own_running: True)
+    monkeypatch.setattr(engine_process.cpu_load.RunDelayProbe, "share", lambda probe: share["now"])
+    monkeypatch.setattr(engine_process, "WAIT_RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(engine_process, "WAIT_RECHECK_STARTS", 0)
+    with ProcessEmbedder(default_model, max_tokens=256, threads=2) as engine:
+        assert engine.spinning is False  # the machine looked busy at start
+        engine.embed_texts(TEXTS[:1])
+        assert engine.spinning is False and engine.wait_switches == 0
+        share["now"] = 0.01
+        engine.embed_texts(TEXTS[:1])
+        assert engine.spinning is True and engine.wait_switches == 1
+        share["now"] = 0.07  # spinning keeps up to the full bar
+        engine.embed_texts(TEXTS[:1])
+        assert engine.spinning is True and engine.wait_switches == 1
