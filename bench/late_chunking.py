@@ -89,21 +89,8 @@ def search(home: Path, queries: Sequence[shared.Query]) -> tuple[dict[str, dict[
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--limit-docs", type=int, metavar="N", help="index only the first N documents")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (documents and indexes)")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help=f"JSON results file (default {RESULTS_PATH.relative_to(shared.PROJECT_DIR)}; "
-        "with --limit-docs, bench/scratch/)",
-    )
-    args = parser.parse_args(argv)
-    if args.limit_docs is not None and args.limit_docs <= 0:
-        parser.error("--limit-docs must be positive")
-    return args
+    parser = shared.corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and indexes")
+    return shared.parse_corpus_arguments(parser, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

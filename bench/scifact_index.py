@@ -376,22 +376,32 @@ def print_table(rows: Sequence[tuple[str, str]]) -> None:
         print(f"{label:<{width}}  {value}")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def corpus_arguments(description: str, results: Path, kept: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that indexes the corpus: a subset, keeping the scratch
+    folder (`kept` says what it holds), and where the JSON goes."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--limit-docs", type=int, metavar="N", help="index only the first N documents")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (documents and index)")
+    parser.add_argument("--keep", action="store_true", help=f"keep the scratch folder ({kept})")
     parser.add_argument(
         "--output",
         type=Path,
-        help=f"JSON results file (default {RESULTS_PATH.relative_to(PROJECT_DIR)}; "
+        help=f"JSON results file (default {results.relative_to(PROJECT_DIR)}; "
         "with --limit-docs, bench/scratch/ so a quick check never replaces the full result)",
     )
+    return parser
+
+
+def parse_corpus_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.limit_docs is not None and args.limit_docs <= 0:
         parser.error("--limit-docs must be positive")
     return args
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return parse_corpus_arguments(corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and index"), argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

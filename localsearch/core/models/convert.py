@@ -173,26 +173,76 @@ def _pooling(folder: Path, config: dict) -> gguf.PoolingType:
     return gguf.PoolingType.MEAN
 
 
-def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> Path:
-    config = _read_json(folder / "config.json")
+@dataclass(frozen=True)
+class _Encoder:
+    """The shape of a BERT-family encoder, from its config.json."""
+
+    n_layers: int
+    hidden: int
+    n_ff: int
+    n_heads: int
+    n_positions: int
+    vocab_size: int
+
+
+def _encoder(folder: Path, config: dict[str, Any], family: str) -> tuple[_Encoder, Path]:
+    """The encoder's shape and its weights file, or a ModelError naming what is missing."""
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"No model.safetensors in {folder}")
+    try:
+        shape = _Encoder(
+            n_layers=int(config["num_hidden_layers"]),
+            hidden=int(config["hidden_size"]),
+            n_ff=int(config["intermediate_size"]),
+            n_heads=int(config["num_attention_heads"]),
+            n_positions=int(config["max_position_embeddings"]),
+            vocab_size=int(config.get("vocab_size", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{folder}/config.json lacks a {family} hyperparameter: {exc}") from exc
+    if shape.hidden % shape.n_heads:
+        raise ModelError(f"{folder}: hidden_size {shape.hidden} is not a multiple of {shape.n_heads} heads")
+    return shape, weights
+
+
+def _add_encoder_header(
+    writer: gguf.GGUFWriter, shape: _Encoder, *, name: str, n_ctx: int, eps: float, pooling: gguf.PoolingType
+) -> None:
+    writer.add_type(gguf.GGUFType.MODEL)
+    writer.add_name(name)
+    writer.add_block_count(shape.n_layers)
+    writer.add_context_length(n_ctx)
+    writer.add_embedding_length(shape.hidden)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_heads)
+    writer.add_layer_norm_eps(eps)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_causal_attention(False)
+    writer.add_pooling_type(pooling)
+
+
+def _stored(gguf_name: str, data: np.ndarray) -> np.ndarray:
+    """F16 for matrices, F32 for vectors and the tensors llama.cpp wants in full precision."""
+    return data.astype(np.float16 if data.ndim >= 2 and gguf_name not in _KEEP_F32 else np.float32)
+
+
+def _write_out(writer: gguf.GGUFWriter) -> None:
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> Path:
+    config = _read_json(folder / "config.json")
+    shape, weights = _encoder(folder, config, "BERT")
+    n_layers, hidden, n_ff = shape.n_layers, shape.hidden, shape.n_ff
     arch = ARCHITECTURES[arch_name]
     jina = arch_name == "jina-bert-v2"
-    try:
-        n_layers = int(config["num_hidden_layers"])
-        hidden = int(config["hidden_size"])
-        n_ff = int(config["intermediate_size"])
-        n_heads = int(config["num_attention_heads"])
-        n_ctx = int(config["max_position_embeddings"])
-        vocab_size = int(config.get("vocab_size", 0))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{folder}/config.json lacks a BERT hyperparameter: {exc}") from exc
-    if hidden % n_heads:
-        raise ModelError(f"{folder}: hidden_size {hidden} is not a multiple of {n_heads} heads")
 
-    raw_words, tokens, types = _bert_vocab(folder, vocab_size)
+    raw_words, tokens, types = _bert_vocab(folder, shape.vocab_size)
     lowercase = True
     tok_cfg_path = folder / "tokenizer_config.json"
     if tok_cfg_path.is_file():
@@ -202,18 +252,14 @@ def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> 
     tmp_path = out_path.with_name(out_path.name + ".partial")
     writer = gguf.GGUFWriter(str(tmp_path), arch=gguf.MODEL_ARCH_NAMES[arch])
     try:
-        writer.add_type(gguf.GGUFType.MODEL)
-        writer.add_name(name or folder.name)
-        writer.add_block_count(n_layers)
-        writer.add_context_length(n_ctx)
-        writer.add_embedding_length(hidden)
-        writer.add_feed_forward_length(n_ff)
-        writer.add_head_count(n_heads)
-        writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-12)))
-        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-        writer.add_causal_attention(False)
-        writer.add_pooling_type(_pooling(folder, config))
-
+        _add_encoder_header(
+            writer,
+            shape,
+            name=name or folder.name,
+            n_ctx=shape.n_positions,
+            eps=float(config.get("layer_norm_eps", 1e-12)),
+            pooling=_pooling(folder, config),
+        )
         writer.add_token_type_count(int(config.get("type_vocab_size", 2)))
         writer.add_tokenizer_model("bert")
         writer.add_tokenizer_pre("jina-v2-en")  # llama.cpp's pre-tokenizer for BERT WordPiece
@@ -246,20 +292,11 @@ def _convert(folder: Path, out_path: Path, arch_name: str, name: str | None) -> 
                     raise ModelError(
                         f"{hf_name} has shape {data.shape}; a gated feed-forward needs {(2 * n_ff, hidden)}"
                     )
-                if data.ndim >= 2 and gguf_name not in _KEEP_F32:
-                    data = data.astype(np.float16)
-                else:
-                    data = data.astype(np.float32)
-                writer.add_tensor(gguf_name, data)
+                writer.add_tensor(gguf_name, _stored(gguf_name, data))
                 seen.add(gguf_name)
         if "token_embd.weight" not in seen or f"blk.{n_layers - 1}.ffn_down.weight" not in seen:
             raise ModelError(f"{weights} lacks the embedding or the last layer's tensors")
-
-        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
+        _write_out(writer)
         os.replace(tmp_path, out_path)
     except BaseException:
         writer.close()
@@ -463,21 +500,12 @@ def convert_jina_v3(
     appear together or not at all. Returns (model path, {task: adapter path})."""
     folder, out_path = Path(folder), Path(out_path)
     config = _read_json(folder / "config.json")
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"No model.safetensors in {folder}")
+    shape, weights = _encoder(folder, config, "jina-embeddings-v3")
+    n_layers, hidden = shape.n_layers, shape.hidden
     try:
-        n_layers = int(config["num_hidden_layers"])
-        hidden = int(config["hidden_size"])
-        n_ff = int(config["intermediate_size"])
-        n_heads = int(config["num_attention_heads"])
-        n_positions = int(config["max_position_embeddings"])
-        vocab_size = int(config.get("vocab_size", 0))
         tasks = [str(t) for t in config["lora_adaptations"]]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError) as exc:
         raise ModelError(f"{folder}/config.json lacks a jina-embeddings-v3 hyperparameter: {exc}") from exc
-    if hidden % n_heads:
-        raise ModelError(f"{folder}: hidden_size {hidden} is not a multiple of {n_heads} heads")
     if config.get("position_embedding_type", "rotary") != "rotary":
         raise ModelError(f"{folder}: position_embedding_type must be rotary for jina-embeddings-v3")
     alpha = float(config.get("lora_alpha") or 1.0)
@@ -485,8 +513,8 @@ def convert_jina_v3(
     # XLM-RoBERTa counts positions from pad_token_id + 1: 8194 positions are 8192 tokens
     # (as llama.cpp's converter reads them).
     pad_id = config.get("pad_token_id")
-    n_ctx = n_positions - (int(pad_id) + 1 if pad_id is not None else 0)
-    vocab = _unigram_vocab(folder, vocab_size)
+    n_ctx = shape.n_positions - (int(pad_id) + 1 if pad_id is not None else 0)
+    vocab = _unigram_vocab(folder, shape.vocab_size)
 
     arch = gguf.MODEL_ARCH.JINA_BERT_V3
     arch_name = gguf.MODEL_ARCH_NAMES[arch]
@@ -501,18 +529,15 @@ def convert_jina_v3(
     try:
         writer = gguf.GGUFWriter(str(partials[0]), arch=arch_name)
         writers.append(writer)
-        writer.add_type(gguf.GGUFType.MODEL)
-        writer.add_name(name or folder.name)
-        writer.add_block_count(n_layers)
-        writer.add_context_length(n_ctx)
-        writer.add_embedding_length(hidden)
-        writer.add_feed_forward_length(n_ff)
-        writer.add_head_count(n_heads)
-        writer.add_layer_norm_eps(float(config.get("layer_norm_eps", 1e-5)))
+        _add_encoder_header(
+            writer,
+            shape,
+            name=name or folder.name,
+            n_ctx=n_ctx,
+            eps=float(config.get("layer_norm_eps", 1e-5)),
+            pooling=_pooling(folder, config),
+        )
         writer.add_rope_freq_base(float(config.get("rotary_emb_base", 10000.0)))
-        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-        writer.add_causal_attention(False)
-        writer.add_pooling_type(_pooling(folder, config))
         writer.add_token_type_count(int(config.get("type_vocab_size", 1)))
         writer.add_tokenizer_model("t5")  # llama.cpp's UGM (SentencePiece Unigram) tokenizer
         writer.add_tokenizer_pre("default")
@@ -570,13 +595,9 @@ def convert_jina_v3(
                     raise ModelError(
                         f"{hf_name} has shape {data.shape}; fused QKV needs {(3 * hidden, hidden)}"
                     )
-                if data.ndim >= 2 and gguf_name not in _KEEP_F32:
-                    data = data.astype(np.float16)
-                else:
-                    data = data.astype(np.float32)
                 if gguf_name == "token_embd.weight":
                     n_rows = data.shape[0]
-                writer.add_tensor(gguf_name, data)
+                writer.add_tensor(gguf_name, _stored(gguf_name, data))
                 seen.add(gguf_name)
         if "token_embd.weight" not in seen or f"blk.{n_layers - 1}.ffn_down.weight" not in seen:
             raise ModelError(f"{weights} lacks the embedding or the last layer's tensors")
@@ -585,11 +606,7 @@ def convert_jina_v3(
             raise ModelError(
                 f"{weights} has no complete task LoRA weights ({', '.join(incomplete) or 'none'})"
             )
-        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
+        _write_out(writer)
 
         for index, (task, partial) in enumerate(zip(tasks, partials[1:], strict=True)):
             adapter = gguf.GGUFWriter(str(partial), arch=arch_name)
