@@ -11,10 +11,21 @@ run: setup
 
 setup: $(VENV)/.installed $(MODEL)
 
-$(VENV)/.installed: pyproject.toml
+LLAMA_CPP_PYTHON := llama_cpp_python-0.3.36
+LLAMA_PATCH := patches/llama-cpp-python-0.3.36.patch
+LLAMA_SRC := build/llama-cpp-python
+
+$(VENV)/.installed: pyproject.toml $(LLAMA_PATCH)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# llama-cpp-python compiles llama.cpp from source: a few minutes the first time.
+	# llama-cpp-python compiles llama.cpp from source (a few minutes the first time), with
+	# our patch to two of its CPU kernels; the version must match pyproject.toml's.
+	rm -rf $(LLAMA_SRC) && mkdir -p $(LLAMA_SRC)
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: -d $(LLAMA_SRC) \
+		"$(subst _,-,$(subst -0.,==0.,$(LLAMA_CPP_PYTHON)))"
+	tar xzf $(LLAMA_SRC)/$(LLAMA_CPP_PYTHON).tar.gz -C $(LLAMA_SRC)
+	patch --quiet --forward -p1 -d $(LLAMA_SRC)/$(LLAMA_CPP_PYTHON) < $(LLAMA_PATCH)
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps $(LLAMA_SRC)/$(LLAMA_CPP_PYTHON)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
