@@ -654,22 +654,34 @@ class AdapterInfo:
         }
 
 
+def _open_gguf(path: Path, label: str) -> tuple[gguf.GGUFReader, int, int]:
+    """The magic and version checked by hand, then gguf's reader: (reader, file size, version).
+    `label` names the file in messages."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise ModelError(f"Cannot read {path}: {exc}") from exc
+    if size < 24 or head[:4] != GGUF_MAGIC:
+        raise ModelError(f"{label} is not a GGUF file (it does not start with the GGUF magic)")
+    version = struct.unpack("<I", head[4:8])[0]
+    if version not in GGUF_VERSIONS:
+        swapped = struct.unpack(">I", head[4:8])[0]
+        detail = " (a big-endian file)" if swapped in GGUF_VERSIONS else ""
+        raise ModelError(f"{label} is GGUF version {version}{detail}; llama.cpp reads versions 2 and 3")
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:
+        raise ModelError(f"{label} is damaged or truncated: {exc}") from exc
+    return reader, size, version
+
+
 def inspect_adapter(path: Path) -> AdapterInfo:
     """Validate a LoRA adapter GGUF (llama.cpp's own checks, before it sees the file) and
     read its task metadata. Raises ModelError with the reason."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except OSError as exc:
-        raise ModelError(f"Cannot read adapter {path}: {exc}") from exc
-    if head != GGUF_MAGIC:
-        raise ModelError(f"Adapter {path.name} is not a GGUF file")
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:
-        raise ModelError(f"Adapter {path.name} is damaged or truncated: {exc}") from exc
+    reader, size, _ = _open_gguf(path, f"Adapter {path.name}")
     _check_tensor_bounds(reader, path, size)
     if _scalar(reader, "general.type") != "adapter" or _scalar(reader, gguf.Keys.Adapter.TYPE) != "lora":
         raise ModelError(f"{path.name} is not a LoRA adapter (general.type / adapter.type)")
@@ -761,23 +773,7 @@ def inspect_gguf(path: Path, *, require_encoder: bool = False) -> GGUFInfo:
     """Validate a GGUF file (magic, version, architecture llama.cpp knows, every tensor's
     data inside the file) and describe it. Raises ModelError with the reason."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise ModelError(f"Cannot read {path}: {exc}") from exc
-    if size < 24 or head[:4] != GGUF_MAGIC:
-        raise ModelError(f"{path.name} is not a GGUF file (it does not start with the GGUF magic)")
-    version = struct.unpack("<I", head[4:8])[0]
-    if version not in GGUF_VERSIONS:
-        swapped = struct.unpack(">I", head[4:8])[0]
-        detail = " (a big-endian file)" if swapped in GGUF_VERSIONS else ""
-        raise ModelError(f"{path.name} is GGUF version {version}{detail}; llama.cpp reads versions 2 and 3")
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:
-        raise ModelError(f"{path.name} is damaged or truncated: {exc}") from exc
+    reader, size, version = _open_gguf(path, path.name)
 
     architecture = _scalar(reader, "general.architecture")
     if not isinstance(architecture, str) or not architecture:
