@@ -151,6 +151,15 @@ def _migration_5(conn: Connection) -> None:
     conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT")
 
 
+def _migration_6(conn: Connection) -> None:
+    # Chunk ids are never reused. SQLite hands out MAX(id) + 1, so re-indexing the file
+    # that holds the highest ids (the note just saved) gave its new chunks the old ids,
+    # and a search lane's in-memory codes (searcher.CodeCache, which appends ids above
+    # the last it holds) kept the old codes under them. The next id is kept here instead.
+    conn.execute("CREATE TABLE chunk_id_next (id INTEGER NOT NULL)")
+    conn.execute("INSERT INTO chunk_id_next (id) SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")
+
+
 def _create_vector_tables(conn: Connection, space_id: int, dimensions: int) -> None:
     # The lengths are checked by SQLite itself: a vector of the wrong size never gets in.
     sizes = f"{dimensions * 4}, {dimensions * 2}"  # float32 or float16
@@ -171,6 +180,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("files by content hash", _migration_3),
     ("two-stage vector storage: binary codes and full vectors per space", _migration_4),
     ("nearest heading of each chunk", _migration_5),
+    ("chunk ids never reused", _migration_6),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -520,21 +530,27 @@ class Index:
             file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
             for chunk, vector, code in zip(chunks, stored, codes, strict=True):
-                cur = self.conn.execute(
-                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens, "
-                    "heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        file_id,
-                        chunk.ordinal,
-                        chunk.text,
-                        chunk.page,
-                        chunk.start_char,
-                        chunk.end_char,
-                        chunk.n_tokens,
-                        chunk.heading,
-                    ),
+                chunk_id = self._insert_chunk(
+                    file_id,
+                    chunk.ordinal,
+                    chunk.text,
+                    chunk.page,
+                    chunk.start_char,
+                    chunk.end_char,
+                    chunk.n_tokens,
+                    chunk.heading,
                 )
-                self._insert_vector(space, int(cur.lastrowid or 0), vector.tobytes(), code.tobytes())
+                self._insert_vector(space, chunk_id, vector.tobytes(), code.tobytes())
+
+    def _insert_chunk(self, file_id: int, *values: object) -> int:
+        """Insert a chunk under a fresh id (never one a deleted chunk had); returns the id."""
+        (chunk_id,) = self.conn.execute("UPDATE chunk_id_next SET id = id + 1 RETURNING id - 1").fetchone()
+        self.conn.execute(
+            "INSERT INTO chunks (id, file_id, ordinal, text, page, start_char, end_char, n_tokens, "
+            "heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chunk_id, file_id, *values),
+        )
+        return int(chunk_id)
 
     def _insert_vector(self, space: Space, chunk_id: int, vector: bytes, code: bytes) -> None:
         self.conn.execute(
@@ -588,12 +604,10 @@ class Index:
             file_id = self._upsert_file(folder_id, path, size, mtime, content_hash, "indexed", None, space.id)
             self._delete_chunks_of_file(file_id)
             for ordinal, text, page, start_char, end_char, n_tokens, heading, embedding, code in chunks:
-                cur = self.conn.execute(
-                    "INSERT INTO chunks (file_id, ordinal, text, page, start_char, end_char, n_tokens, "
-                    "heading) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (file_id, ordinal, text, page, start_char, end_char, n_tokens, heading),
+                chunk_id = self._insert_chunk(
+                    file_id, ordinal, text, page, start_char, end_char, n_tokens, heading
                 )
-                self._insert_vector(space, int(cur.lastrowid or 0), embedding, code)
+                self._insert_vector(space, chunk_id, embedding, code)
         return len(chunks)
 
     def record_failure(

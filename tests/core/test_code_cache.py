@@ -1,0 +1,104 @@
+"""A long-lived search lane's in-memory binary codes stay equal to the database's while
+another connection (the indexing child) rewrites files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from localsearch.core.searcher import Searcher
+from localsearch.core.storage import ChunkRecord, Index, Space
+
+DIMENSIONS = 64
+FILES = 10000
+
+
+class _QueryEmbedder:
+    """Embeds every query as one fixed vector: the model is not the point here."""
+
+    name = "fixed"
+    dimensions = DIMENSIONS
+    max_tokens = 128
+    special_tokens = 2
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    def tokenize(self, text: str) -> list[int]:
+        return [1]
+
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
+        return np.tile(self.vector, (len(sequences), 1))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def _store(index: Index, folder_id: int, space: Space, path: str, text: str, vector: np.ndarray) -> None:
+    index.replace_file(
+        folder_id=folder_id,
+        path=path,
+        size=len(text),
+        mtime=1.0,
+        content_hash=path + text,
+        space=space,
+        chunks=[ChunkRecord(0, text, None, 0, len(text), 4)],
+        vectors=vector.reshape(1, -1),
+    )
+
+
+def test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest(tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite3"
+    rng = np.random.default_rng(7)
+    topic = _unit(rng.standard_normal(DIMENSIONS))
+    writer = Index.open(db)  # the indexing side: its own connection, as the child has
+    folder_id = writer.add_folder("/docs")
+    space = writer.ensure_space("fixed", DIMENSIONS)
+    with writer.transaction():
+        for i in range(FILES):
+            _store(
+                writer,
+                folder_id,
+                space,
+                f"/docs/file{i:05d}.txt",
+                f"file {i}",
+                _unit(rng.standard_normal(DIMENSIONS)),
+            )
+    # The note saved last holds the highest chunk id; first about the opposite of the topic,
+    # so its old code is as far as a code can be from the new one.
+    _store(writer, folder_id, space, "/docs/note.txt", "old note", -topic)
+
+    reader = Index.open(db)
+    searcher = Searcher(reader, _QueryEmbedder(topic), space, keep_vectors=True)
+    try:
+        assert "note.txt" not in [h.name for h in searcher.search("topic", 5, mode="semantic")]
+        cache = searcher._codes
+        assert cache is not None and len(cache.ids) == FILES + 1
+
+        _store(writer, folder_id, space, "/docs/note.txt", "new note on the topic", topic)
+        time.sleep(1.1)  # the cache catches up at most once a second
+        hits = searcher.search("topic", 5, mode="semantic")
+
+        # Every code the cache holds for a live chunk is that chunk's code in the database.
+        ids, codes = reader.all_codes(space)
+        stored = dict(zip(ids.tolist(), (bytes(c) for c in codes), strict=True))
+        words = -(-space.code_bytes // 8)
+        cached_codes = np.ascontiguousarray(cache.columns[:words].T).view(np.uint8)[:, : space.code_bytes]
+        stale = [
+            int(i)
+            for i, code in zip(cache.ids, cached_codes, strict=True)
+            if int(i) in stored and stored[int(i)] != bytes(code)
+        ]
+        assert stale == []
+        assert set(stored) <= set(cache.ids.tolist())
+        # The shortlist is a small part of the index, so a stale code would hide the note.
+        assert Searcher.PRESELECT * Searcher.CANDIDATES < FILES
+        assert hits and hits[0].name == "note.txt"
+    finally:
+        searcher.close()
+        reader.close()
+        writer.close()
