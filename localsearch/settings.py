@@ -134,14 +134,25 @@ def load(path: Path | None = None) -> Settings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in _FIELDS:
-            continue  # a setting from a newer or older version: ignore rather than fail
+            continue  # a setting from a newer or older version: not ours; save() keeps it
         values[key] = validate(key, value, f" in {path}")
     return Settings(**values)
+
+
+def _unknown_entries(path: Path) -> dict[str, Any]:
+    """What the file holds that this version does not know (settings of a newer or older
+    version, tables): kept as they are when the file is rewritten."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {key: value for key, value in raw.items() if key not in _FIELDS}
 
 
 def save(settings: Settings, path: Path | None = None) -> None:
     path = path or paths.settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    values = settings.to_dict() | _unknown_entries(path)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(settings.to_dict()), encoding="utf-8")
+    tmp.write_text(tomli_w.dumps(values), encoding="utf-8")
     tmp.replace(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,24 @@ def test_command_line_words_become_typed_values(key: str, words: list[str], valu
 def test_bad_command_line_values_are_refused(key: str, words: list[str], message: str) -> None:
     with pytest.raises(UserFacingError, match=message):
         settings_module.parse(key, words)
+
+
+def test_settings_this_version_does_not_know_survive_a_save(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        'model = "all-minilm-l6-v2"\n'
+        'reranker = "tiny-reranker"\n'  # a setting of a newer version
+        'ocr_languages = ["eng", "deu"]\n'
+        "[sync]\n"
+        'peer = "laptop-2"\n'
+        "interval = 30\n",
+        encoding="utf-8",
+    )
+    loaded = settings_module.load(path)
+    loaded.late_chunking = True
+    settings_module.save(loaded, path)
+    again = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert again["reranker"] == "tiny-reranker"
+    assert again["ocr_languages"] == ["eng", "deu"]
+    assert again["sync"] == {"peer": "laptop-2", "interval": 30}
+    assert settings_module.load(path).late_chunking is True
