@@ -260,7 +260,7 @@ class LocalSearch:
 
     def status(self) -> dict[str, object]:
         counts = self.index.counts()
-        space = self.index.find_space(self.space_key)
+        space = self._space or self.index.find_space(self.space_key, self.settings.dimensions)
         return {
             "folders": self.folders(),
             "files": counts["files"],

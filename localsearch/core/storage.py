@@ -479,14 +479,25 @@ class Index:
             self.conn.execute("UPDATE embedding_spaces SET precision = ? WHERE id = ?", (precision, space.id))
         return converted
 
-    def find_space(self, model: str) -> Space | None:
-        """The most recently created space of a model, if any."""
-        row = self.conn.execute(
+    def find_space(self, model: str, dimensions: int = 0) -> Space | None:
+        """The space `ensure_space` would pick for a model and a dimensions setting, without
+        loading the model: `dimensions` when such a space exists; else (0, or at least the
+        model's native size) the widest, since every cut is narrower than the native one."""
+        rows = self.conn.execute(
             "SELECT id, model, dimensions, table_name, precision FROM embedding_spaces WHERE model = ? "
-            "ORDER BY id DESC LIMIT 1",
+            "ORDER BY dimensions DESC, id DESC",
             (model,),
-        ).fetchone()
-        return Space(int(row[0]), str(row[1]), int(row[2]), str(row[3]), str(row[4])) if row else None
+        ).fetchall()
+        if not rows:
+            return None
+        widest = rows[0]
+        if dimensions <= 0 or dimensions >= int(widest[2]):
+            chosen = widest
+        else:
+            chosen = next((r for r in rows if int(r[2]) == dimensions), None)
+            if chosen is None:
+                return None  # that cut has not been indexed yet
+        return Space(int(chosen[0]), str(chosen[1]), int(chosen[2]), str(chosen[3]), str(chosen[4]))
 
     # -- files ---------------------------------------------------------------
     def file_state(self, path: str) -> FileState | None:

@@ -61,3 +61,21 @@ def test_prompts_follow_the_model_whatever_its_spelling() -> None:
         assert model_prompts(spelling) == expected
     assert model_prompts("all-minilm-l6-v2") == ("", "")
     assert model_prompts("no-such-model") == ("", "")
+
+
+def test_status_reports_the_space_the_settings_choose_after_384_256_384(tmp_path: Path) -> None:
+    # FakeEmbedder is 64-dimensional: 64 -> 32 -> 64 stands for 384 -> 256 -> 384.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Tomatoes need water every morning.")
+    for dimensions in (0, 32, 0):
+        with _service(tmp_path, dimensions=dimensions) as service:
+            for _ in service.index_paths([docs]):
+                pass
+    for dimensions, expected in ((0, 64), (32, 32), (64, 64), (100, 64)):
+        with _service(tmp_path, dimensions=dimensions) as fresh:  # status loads no model
+            status = fresh.status()
+            storage = status["storage"]
+            assert isinstance(storage, dict)
+            assert status["dimensions"] == expected, dimensions
+            assert storage["vector_bytes_per_chunk"] == expected * 4 + expected // 8
