@@ -11,12 +11,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from localsearch import __version__, paths
+from localsearch.core import protocol
 from localsearch.core.indexer import IndexProgress
 from localsearch.core.searcher import METRICS, MODES, SORTS, SearchHit
 from localsearch.core.storage import Filters
@@ -29,13 +30,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("localsearch")
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, *, to_stderr: bool = True) -> None:
+    """The log file always; stderr too unless the window reads this process (--protocol),
+    whose user sees only what the protocol carries."""
     handlers: list[logging.Handler] = []
     with contextlib.suppress(OSError):  # a read-only home must not stop the command
         handlers.append(logging.FileHandler(paths.log_dir() / "localsearch.log", encoding="utf-8"))
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    handlers.append(stream)
+    if to_stderr:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        handlers.append(stream)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -93,6 +97,32 @@ class _ProgressPrinter:
         self.stream.flush()
 
 
+class _ProtocolChannel:
+    """--protocol: what the window hears from this process, as core.protocol lines on a
+    private copy of stdout. File descriptor 1 itself is pointed at stderr, so nothing else
+    (a stray print, llama.cpp's own output, a child process) can write to the channel."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self.stream = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        self._lock = threading.Lock()
+
+    def send(self, item: protocol.Message) -> None:
+        with self._lock:
+            self.stream.write(protocol.encode(item))
+            self.stream.flush()
+
+    def __call__(self, progress: IndexProgress) -> None:
+        for text in progress.messages:
+            self.send(protocol.message(text))
+        progress.messages.clear()
+        self.send(protocol.progress(progress.as_dict()))
+
+
+_channel: _ProtocolChannel | None = None  # set while a command talks to the window
+
+
 # For tests that run the real command in a child process (the crash-safety test kills it
 # many times): "module:Class" of a stand-in embedder, built with no arguments. Not an option
 # of any command and never set by the app; when set, a warning says so on every run.
@@ -127,8 +157,8 @@ def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> L
 
 
 def _control_from_stdin(enabled: bool) -> IndexControl | None:
-    """With --control: lines "pause", "resume" and "cancel" on stdin steer the run (the
-    window talks to its indexing child this way, on every platform)."""
+    """With --control (or --protocol): the control words of core.protocol, a line each on
+    stdin, steer the run (the window talks to its indexing child this way, on every platform)."""
     from localsearch.core.indexer import IndexControl
     from localsearch.core.power import PowerPolicy
     from localsearch.settings import load as load_settings
@@ -139,12 +169,12 @@ def _control_from_stdin(enabled: bool) -> IndexControl | None:
 
     def read() -> None:
         for line in sys.stdin:
-            command = line.strip().lower()
-            if command == "pause":
+            command = protocol.decode_control(line)
+            if command == protocol.PAUSE:
                 control.pause()
-            elif command == "resume":
+            elif command == protocol.RESUME:
                 control.resume()
-            elif command == "cancel":
+            elif command == protocol.CANCEL:
                 control.cancel()
                 return
 
@@ -153,24 +183,42 @@ def _control_from_stdin(enabled: bool) -> IndexControl | None:
 
 
 def _report(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    if _channel is not None:
+        _channel.send(protocol.message(message))
+    else:
+        sys.stderr.write(message + "\n")
+
+
+def _progress_printer(args: argparse.Namespace) -> Callable[[IndexProgress], None]:
+    global _channel
+    if getattr(args, "protocol", False):
+        _channel = _ProtocolChannel()
+        return _channel
+    return _ProgressPrinter(sys.stderr, args.progress_json)
+
+
+def _finished(final: IndexProgress | None) -> None:
+    if _channel is not None:
+        _channel.send(protocol.finished(final.as_dict() if final else None))
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from localsearch.core.service import resolve_model_path
 
-    printer = _ProgressPrinter(sys.stderr, args.progress_json)
+    printer = _progress_printer(args)
     with _open_service() as service:
         resolve_model_path(service.settings, report=_report)
         missing = [p for p in args.paths if not Path(p).exists()]
         for path in missing:
-            sys.stderr.write(f"localsearch: {path}: no such file or folder\n")
+            _report(f"localsearch: {path}: no such file or folder")
         targets = [p for p in args.paths if Path(p).exists()]
         final: IndexProgress | None = None
-        for progress in service.index_paths(targets, control=_control_from_stdin(args.control)):
+        control = _control_from_stdin(args.control or args.protocol)
+        for progress in service.index_paths(targets, control=control):
             printer(progress)
             final = progress
-        if args.json and final is not None:
+        _finished(final)
+        if args.json and final is not None and _channel is None:
             print(json.dumps(final.as_dict(), indent=2))
     return 1 if missing and not targets else 0
 
@@ -358,13 +406,15 @@ def _summarize(progress: IndexProgress) -> str:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    printer = _ProgressPrinter(sys.stderr, args.progress_json)
+    printer = _progress_printer(args)
     with _open_service() as service:
         final = None
-        for final in service.update_paths(args.paths, control=_control_from_stdin(args.control)):
-            if args.progress_json:
+        control = _control_from_stdin(args.control or args.protocol)
+        for final in service.update_paths(args.paths, control=control):
+            if args.progress_json or _channel is not None:
                 printer(final)
-    if final is not None:
+    _finished(final)
+    if final is not None and _channel is None:
         print(json.dumps(final.as_dict()) if args.json else _summarize(final))
     return 0
 
@@ -628,6 +678,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
     p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
     p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
+    p.add_argument(
+        "--protocol",
+        action="store_true",
+        help="talk to the window: typed JSON lines on stdout, control words on stdin, logs to the log only",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search the index by meaning and by keywords")
@@ -657,6 +712,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
     p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
+    p.add_argument(
+        "--protocol",
+        action="store_true",
+        help="talk to the window: typed JSON lines on stdout, control words on stdin, logs to the log only",
+    )
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("watch", help="index, then keep the index up to date as files change (foreground)")
@@ -702,17 +762,51 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, to_stderr=not getattr(args, "protocol", False))
     func = getattr(args, "func", cmd_gui)
     try:
         return int(func(args))
     except UserFacingError as exc:
-        sys.stderr.write(f"localsearch: {exc}\n")
+        _fail(f"localsearch: {exc}", _failure_kind(exc))
         return 1
     except LocalSearchError as exc:
         log.exception("failed")
-        sys.stderr.write(f"localsearch: internal error: {exc}\n")
+        _fail(f"localsearch: internal error: {exc}", protocol.ERROR)
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("localsearch: interrupted\n")
+        _fail("localsearch: interrupted", protocol.ERROR)
         return 130
+    except Exception as exc:
+        if _channel is None:
+            raise
+        log.exception("failed")  # the traceback goes to the log; the window gets a sentence
+        _fail(f"localsearch: internal error: {exc}", protocol.ERROR)
+        return 1
+    finally:
+        _close_channel()
+
+
+def _failure_kind(exc: Exception) -> str:
+    from localsearch.errors import DamagedIndexError, DiskFullError, IndexBusyError
+
+    kinds = {
+        DiskFullError: protocol.DISK_FULL,
+        IndexBusyError: protocol.BUSY,
+        DamagedIndexError: protocol.DAMAGED,
+    }
+    return next((kind for cls, kind in kinds.items() if isinstance(exc, cls)), protocol.ERROR)
+
+
+def _fail(text: str, kind: str) -> None:
+    if _channel is not None:
+        _channel.send(protocol.failure(text.removeprefix("localsearch: "), kind))
+    else:
+        sys.stderr.write(text + "\n")
+
+
+def _close_channel() -> None:
+    global _channel
+    if _channel is not None:
+        with contextlib.suppress(OSError):
+            _channel.stream.close()
+        _channel = None

@@ -20,3 +20,15 @@ class ModelError(UserFacingError):
 
 class StorageError(UserFacingError):
     """The index database cannot be opened or is from a newer version."""
+
+
+class DiskFullError(StorageError):
+    """The disk holding the index is full; nothing was half-written."""
+
+
+class IndexBusyError(StorageError):
+    """Another localsearch process is writing this index."""
+
+
+class DamagedIndexError(StorageError):
+    """The index database failed its integrity check."""

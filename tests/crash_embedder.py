@@ -4,6 +4,8 @@ real model's, so a kill at a random moment lands in the middle of the work."""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Sequence
 
@@ -17,4 +19,32 @@ class PacedFakeEmbedder(FakeEmbedder):
 
     def embed_tokens(self, sequences: Sequence[Sequence[int]], *args: object, **kwargs: object) -> np.ndarray:
         time.sleep(self.seconds_per_sequence * len(sequences))
+        return super().embed_tokens(sequences)
+
+
+NOISE = "LOGTEXT"  # in every line below: none may reach the window
+
+
+class NoisyFakeEmbedder(PacedFakeEmbedder):
+    """What a real indexing child writes besides its messages for the user: a logged
+    exception with its traceback, a warning, lines straight to file descriptors 1 and 2 (as
+    llama.cpp prints) and a stray print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noisy = True
+
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], *args: object, **kwargs: object) -> np.ndarray:
+        if self.noisy:
+            self.noisy = False
+            log = logging.getLogger("localsearch.test")
+            try:
+                raise RuntimeError(f"{NOISE} exception text")
+            except RuntimeError:
+                log.exception("%s logged exception", NOISE)
+            log.warning("%s warning", NOISE)
+            log.error("%s error", NOISE)
+            os.write(2, f"{NOISE} ggml_assert-like line on stderr\n".encode())
+            os.write(1, f"{NOISE} line on stdout\n".encode())
+            print(f"{NOISE} stray print", flush=True)
         return super().embed_tokens(sequences)

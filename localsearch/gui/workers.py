@@ -1,15 +1,14 @@
 """Work that must not run on the UI thread, talking to it only through signals.
 
 Searching runs on a QThread that owns its own service (its own database connection and
-embedding context). Indexing runs in a child process (`localsearch index
---progress-json`): llama.cpp can abort the whole process on an internal assertion, and
-a child that dies cannot take the window with it; every file is committed on its own,
-so the index stays whole.
+embedding context). Indexing runs in a child process (`localsearch index --protocol`):
+llama.cpp can abort the whole process on an internal assertion, and a child that dies
+cannot take the window with it; every file is committed on its own, so the index stays
+whole. The child and the window speak core.protocol; the child's stderr goes to the log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Signal, Slot
 
+from localsearch.core import protocol
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError
@@ -192,9 +192,17 @@ class WatchLane(QObject):
         self._thread.join(timeout=5)
 
 
+# What the window says when the child reports a failure of a kind it knows.
+FAILURE_WORDS = {
+    protocol.DISK_FULL: "Disk full: indexing stopped. What was indexed is kept; "
+    "free some space and indexing continues.",
+    protocol.BUSY: "Another localsearch is indexing this index; indexing resumes when it is done.",
+}
+
+
 class IndexLane(QObject):
-    """Runs `localsearch index` in a child process and reports its progress. Pause,
-    resume and cancel travel to the child as lines on its stdin (`--control`)."""
+    """Runs `localsearch index --protocol` in a child process and reports its progress.
+    Pause, resume and cancel travel to the child as protocol control words on its stdin."""
 
     progress = Signal(dict)
     paused_changed = Signal(bool)
@@ -205,7 +213,9 @@ class IndexLane(QObject):
         super().__init__(parent)
         self._process: QProcess | None = None
         self._buffer = b""
+        self._errors = b""
         self._last: dict = {}
+        self._failure: protocol.Message | None = None
         self._queued: dict[str, list[str]] = {"index": [], "update": []}
         self._cancelled = False
         self._paused = False
@@ -220,17 +230,17 @@ class IndexLane(QObject):
 
     def _send(self, command: str) -> None:
         if self._process is not None:
-            self._process.write(command.encode() + b"\n")
+            self._process.write(protocol.encode_control(command))
 
     def pause(self) -> None:
         """Hold the running indexer between files (it keeps what it has done)."""
         if self._process is not None and not self._paused:
-            self._send("pause")
+            self._send(protocol.PAUSE)
             self._set_paused(True)
 
     def resume(self) -> None:
         if self._paused:
-            self._send("resume")
+            self._send(protocol.RESUME)
             self._set_paused(False)
 
     def toggle_pause(self) -> None:
@@ -259,18 +269,21 @@ class IndexLane(QObject):
             return
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-m", "localsearch", verb, "--progress-json", "--control", *paths])
+        process.setArguments(["-m", "localsearch", verb, "--protocol", *paths])
         process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
-        process.readyReadStandardError.connect(self._read)
+        process.readyReadStandardOutput.connect(self._read)
+        process.readyReadStandardError.connect(self._read_errors)
         process.finished.connect(self._done)
         process.errorOccurred.connect(self._error)
         self._process = process
         self._buffer = b""
+        self._errors = b""
         self._last = {}
+        self._failure = None
         self._cancelled = False
         process.start()
         if self._paused:  # paused before this run began: it starts paused
-            self._send("pause")
+            self._send(protocol.PAUSE)
 
     def cancel(self) -> None:
         for queue in self._queued.values():
@@ -279,7 +292,7 @@ class IndexLane(QObject):
             self._cancelled = True
             # Asked first: it stops between files. Killing would be safe too (each file is
             # its own transaction), just less tidy.
-            self._send("cancel")
+            self._send(protocol.CANCEL)
             if not self._process.waitForFinished(3000):
                 self._process.terminate()
                 if not self._process.waitForFinished(3000):
@@ -288,20 +301,32 @@ class IndexLane(QObject):
 
     def _read(self) -> None:
         assert self._process is not None
-        self._buffer += bytes(self._process.readAllStandardError().data())
+        self._buffer += bytes(self._process.readAllStandardOutput().data())
         *lines, self._buffer = self._buffer.split(b"\n")
         for raw in lines:
-            line = raw.decode("utf-8", errors="replace").strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    self._last = json.loads(line)
-                except ValueError:
-                    continue
+            item = protocol.decode(raw)
+            if item is None:
+                if raw.strip():
+                    log.info("indexer (not protocol): %s", raw.decode("utf-8", errors="replace").rstrip())
+            elif item.type == protocol.PROGRESS:
+                self._last = item.progress
                 self.progress.emit(self._last)
+            elif item.type == protocol.FINISHED:
+                self._last = item.progress or self._last
+            elif item.type == protocol.FAILURE:
+                self._failure = item
             else:
-                self.message.emit(line.removeprefix("localsearch: "))
+                self.message.emit(item.text.removeprefix("localsearch: "))
+
+    def _read_errors(self) -> None:
+        """The child's stderr (logging it could not keep in its file, llama.cpp's prints, a
+        traceback): for the log, never for the window."""
+        assert self._process is not None
+        self._errors += bytes(self._process.readAllStandardError().data())
+        *lines, self._errors = self._errors.split(b"\n")
+        for raw in lines:
+            if raw.strip():
+                log.info("indexer: %s", raw.decode("utf-8", errors="replace").rstrip())
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:
@@ -309,8 +334,11 @@ class IndexLane(QObject):
 
     def _done(self, code: int, status: QProcess.ExitStatus) -> None:
         self._read()
+        self._read_errors()
         if self._cancelled:
             self._finish(True, "Indexing paused. What was indexed is kept.")
+        elif self._failure is not None:
+            self._finish(False, FAILURE_WORDS.get(self._failure.kind, self._failure.text))
         elif status == QProcess.ExitStatus.CrashExit or code not in (0,):
             self._finish(
                 False,

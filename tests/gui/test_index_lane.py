@@ -63,3 +63,33 @@ def test_cancel_stops_the_child_and_keeps_its_work(qtbot: QtBot, tmp_path: Path)
         lane.cancel()
     assert finished.args == [True, "Indexing paused. What was indexed is kept."]
     assert not lane.running
+
+
+def test_no_log_text_reaches_the_window(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child logs an exception with its traceback, warnings, and prints to both file
+    descriptors; the window shows only what the protocol carries for the user."""
+    from localsearch.gui.main_window import MainWindow
+    from tests.crash_embedder import NOISE
+
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.crash_embedder:NoisyFakeEmbedder")
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    folder = _folder(tmp_path, 5)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(shown.append)
+    lane = window.index_lane
+    lane.message.connect(shown.append)
+    with qtbot.waitSignal(lane.finished, timeout=120_000) as finished:
+        lane.index([str(folder), str(tmp_path / "gone")])
+    shown.append(finished.args[1])
+    assert finished.args[0] is True and finished.args[1] == "Indexed 5 new or changed files."
+    # A message meant for the user does arrive: the missing folder is named.
+    assert any("gone: no such file or folder" in text for text in shown)
+    leaked = [t for t in shown if NOISE in t or "Traceback" in t or "WARNING" in t or "test embedder" in t]
+    assert leaked == []
+    log_text = (Path(os.environ["LOCALSEARCH_HOME"]) / "logs").rglob("*.log")
+    assert any(NOISE in p.read_text() for p in log_text)  # the log file has them instead
+    window.search_lane.stop()
