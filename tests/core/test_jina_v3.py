@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -457,3 +459,55 @@ def test_an_adapter_gguf_imports_beside_its_model(converted: Path) -> None:
     target = manager.import_model(_adapter(converted, "separation"), name="Tiny Jina V3")
     assert target == paths.models_dir() / "tiny-jina-v3.lora-separation.gguf"
     assert inspect_adapter(target).task == "separation"
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, 5])
+def test_a_failure_between_renames_leaves_all_files_or_none(
+    tiny_v3: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    """The model and its five adapters are renamed into place one after another; a failure
+    after some of them leaves what was there before, first with nothing there, then with
+    an earlier conversion there."""
+    from localsearch.core.models import convert as convert_module
+
+    folder, _, _ = tiny_v3
+    out = tmp_path / "tiny-jina-v3.F16.gguf"
+    real_replace = os.replace
+
+    def failing_after(count: int) -> Callable[..., None]:
+        calls = {"n": 0}
+
+        def replace(src: str | Path, dst: str | Path) -> None:
+            calls["n"] += 1
+            if calls["n"] == count:
+                raise OSError(28, "No space left on device (injected)")
+            real_replace(src, dst)
+
+        return replace
+
+    def files() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir())}
+
+    monkeypatch.setattr(convert_module.os, "replace", failing_after(fail_at))
+    with pytest.raises(OSError, match="injected"):
+        convert_jina_v3(folder, out)
+    assert files() == {}  # none: no model, no adapter, no partial file
+
+    monkeypatch.setattr(convert_module.os, "replace", real_replace)
+    convert_jina_v3(folder, out)
+    before = files()
+    assert len(before) == 1 + len(TASKS)
+    monkeypatch.setattr(convert_module.os, "replace", failing_after(len(before) + fail_at))
+    other = write_v3_folder(
+        tmp_path.parent / f"other{fail_at}",
+        V3Config(hidden=16, intermediate=32),
+        *random_v3(V3Config(hidden=16, intermediate=32), seed=5),
+    )
+    with pytest.raises(OSError, match="injected"):
+        convert_jina_v3(other, out)
+    assert files() == before  # the earlier conversion, whole
+
+    monkeypatch.setattr(convert_module.os, "replace", real_replace)
+    convert_jina_v3(other, out)
+    after = files()
+    assert set(after) == set(before) and all(after[name] != before[name] for name in before)

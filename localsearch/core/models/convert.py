@@ -623,9 +623,10 @@ def convert_jina_v3(
             adapter.write_kv_data_to_file()
             adapter.write_tensors_to_file()
             adapter.close()
-        os.replace(partials[0], out_path)
-        for task, partial in zip(tasks, partials[1:], strict=True):
-            os.replace(partial, targets[task])
+        # The adapters first, the model last: the model file is what makes it installed.
+        _publish_together(
+            [*zip(partials[1:], (targets[t] for t in tasks), strict=True), (partials[0], out_path)]
+        )
     except BaseException:
         for w in writers:
             w.close()
@@ -633,6 +634,33 @@ def convert_jina_v3(
             partial.unlink(missing_ok=True)
         raise
     return out_path, targets
+
+
+def _publish_together(moves: list[tuple[Path, Path]]) -> None:
+    """Rename each finished (partial, target) into place, all or none. Targets already
+    there are set aside first, the last target (the file that makes the set usable) before
+    any other; a failure puts every one back. A crash in between leaves that last target
+    absent, never present with some of its companions missing; what was set aside stays
+    on disk as "<name>.old" until the next run succeeds."""
+    aside = [(target, target.with_name(target.name + ".old")) for _, target in reversed(moves)]
+    set_aside: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for target, old in aside:
+            if target.exists():
+                os.replace(target, old)
+                set_aside.append((target, old))
+        for partial, target in moves:
+            os.replace(partial, target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            target.unlink(missing_ok=True)
+        for target, old in reversed(set_aside):
+            os.replace(old, target)
+        raise
+    for _, old in set_aside:
+        old.unlink(missing_ok=True)
 
 
 @dataclass
