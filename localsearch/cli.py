@@ -300,8 +300,14 @@ def _search_batch(service: LocalSearch, args: argparse.Namespace, options: dict)
                     f"localsearch: {args.batch}:{number}: skipped, not {{id, text}} JSON ({exc})\n"
                 )
                 continue
-            hits = service.search(text, args.limit, mode=args.mode, sort=args.sort, **options)
-            print(json.dumps({"id": query_id, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False))
+            try:
+                hits = service.search(text, args.limit, mode=args.mode, sort=args.sort, **options)
+            except LocalSearchError as exc:  # one query's problem: said on its line, the rest go on
+                print(json.dumps({"id": query_id, "error": str(exc)}, ensure_ascii=False), flush=True)
+                continue
+            # Flushed: a program feeding queries through a pipe waits for each answer.
+            line = json.dumps({"id": query_id, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False)
+            print(line, flush=True)
     return 0
 
 

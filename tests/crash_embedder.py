@@ -48,3 +48,29 @@ class NoisyFakeEmbedder(PacedFakeEmbedder):
             os.write(1, f"{NOISE} line on stdout\n".encode())
             print(f"{NOISE} stray print", flush=True)
         return super().embed_tokens(sequences)
+
+
+class PoisonedEngine:
+    """The real engine in its child process (LOCALSEARCH_TEST_MODEL), made to abort as a
+    failed GGML_ASSERT does on any batch holding the first token of LOCALSEARCH_TEST_POISON:
+    for tests of the window's indexing child, which builds its embedder with no arguments."""
+
+    def __new__(cls) -> object:  # type: ignore[misc]
+        from pathlib import Path
+
+        from localsearch.core.embedding import LlamaEmbedder
+        from localsearch.core.engine_process import ProcessEmbedder
+
+        model = Path(os.environ["LOCALSEARCH_TEST_MODEL"])
+        probe = LlamaEmbedder(model, threads=1)
+        try:
+            poison = probe.tokenize(os.environ["LOCALSEARCH_TEST_POISON"])[0]
+        finally:
+            probe.close()
+        return ProcessEmbedder(model, max_tokens=256, abort_on_token=poison)
+
+
+class SlowFakeEmbedder(PacedFakeEmbedder):
+    """Five times slower: a run that is surely still going when a second one starts."""
+
+    seconds_per_sequence = 0.02

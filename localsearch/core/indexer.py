@@ -32,7 +32,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -51,7 +51,7 @@ from localsearch.core.embedding import (
 from localsearch.core.exclude import Exclusions
 from localsearch.core.power import PowerPolicy
 from localsearch.core.storage import ChunkRecord, FileState, Index, Space
-from localsearch.errors import ModelError, UserFacingError
+from localsearch.errors import DiskFullError, ModelError, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,11 @@ class IndexProgress:
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "messages"}
+
+
+# Why a run waits, besides "paused" and "on battery" (IndexProgress.paused).
+BUSY_REASON = "another localsearch is indexing"
+DISK_FULL_REASON = "disk full"
 
 
 # How long a file must have been left alone before it is read (see IndexOptions): shorter
@@ -397,7 +402,7 @@ class Indexer:
             for job in jobs:
                 yield from self._checkpoint(progress, clock)
                 progress.current = str(job.path)
-                outcome = self._commit(folder_id, job, progress, hashes)
+                outcome = yield from self._commit_when_room(folder_id, job, progress, hashes, clock)
                 if outcome == "unstable":
                     unstable.append(job.path)
                     continue
@@ -438,7 +443,7 @@ class Indexer:
                 progress.current = str(path)
                 patient = time.monotonic() < deadline
                 job = self._prepare(path, self.index.file_state(db_key(path)), hashes, patient)
-                outcome = self._commit(folder_id, job, progress, hashes)
+                outcome = yield from self._commit_when_room(folder_id, job, progress, hashes, clock)
                 if outcome == "unstable":
                     if time.monotonic() < deadline:
                         waiting.append(path)
@@ -580,6 +585,38 @@ class Indexer:
         )
         return "failed"
 
+    # Seconds between attempts to write while the disk is full.
+    DISK_FULL_RETRY = 5.0
+
+    def _commit_when_room(
+        self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str], clock: _Clock
+    ) -> Generator[IndexProgress, None, str]:
+        """_commit, waiting while the disk is full: the file's transaction was rolled back
+        whole, so it is simply tried again (paused, saying why) until there is room again
+        or the run is cancelled."""
+        told = False
+        while True:
+            try:
+                outcome = self._commit(folder_id, job, progress, hashes)
+            except DiskFullError as exc:
+                if not told:
+                    told = True
+                    progress.messages.append(str(exc))
+                    log.warning("disk full while indexing %s: %s", job.path, exc)
+                if progress.paused != DISK_FULL_REASON:
+                    progress.paused = DISK_FULL_REASON
+                    clock.pause()
+                yield clock.stamp(progress)
+                self.control.wait(self.DISK_FULL_RETRY)
+                if self._stopped():
+                    raise _Stop from None
+                continue
+            if progress.paused == DISK_FULL_REASON:
+                progress.paused = None
+                clock.resume()
+                log.info("space again: indexing goes on")
+            return outcome
+
     def _commit(self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str]) -> str:
         kind = job.kind
         if kind == "unchanged" or kind == "unstable":
@@ -620,8 +657,14 @@ class Indexer:
             return self._commit(folder_id, job, progress, hashes)
         try:
             vectors, tokens = self._embed(job.chunks)
-        except EngineCrashed as exc:  # the engine died on this file; it restarts for the next
-            return self._fail(folder_id, job, str(exc))
+        except EngineCrashed:
+            # The engine restarts on the next request. Once more: a death from outside (the
+            # out-of-memory killer, a kill) must not cost the file; a second one is the file's.
+            log.warning("the engine stopped while embedding %s; trying it once more", job.path)
+            try:
+                vectors, tokens = self._embed(job.chunks)
+            except EngineCrashed as exc:
+                return self._fail(folder_id, job, str(exc))
         if not self._still_same(job):
             return "unstable"  # changed while it was embedded: these vectors are stale
         special = self.embedder.special_tokens

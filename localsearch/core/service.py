@@ -13,7 +13,14 @@ from pathlib import Path
 from localsearch import paths
 from localsearch.core.embedding import Embedder, LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
-from localsearch.core.indexer import SETTLE_SECONDS, IndexControl, Indexer, IndexOptions, IndexProgress
+from localsearch.core.indexer import (
+    BUSY_REASON,
+    SETTLE_SECONDS,
+    IndexControl,
+    Indexer,
+    IndexOptions,
+    IndexProgress,
+)
 from localsearch.core.models.default import Report
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
@@ -31,9 +38,7 @@ def resolve_model_path(settings: Settings, report: Report | None = None) -> Path
     With `layers` set, the sliced file (made on demand). Builds the offline default if needed."""
     from localsearch.core.models.manager import resolve_model_file
 
-    return resolve_model_file(
-        settings.model, layers=settings.layers, report=report or (lambda message: None)
-    )
+    return resolve_model_file(settings.model, layers=settings.layers, report=report or (lambda message: None))
 
 
 def model_prompts(name: str) -> tuple[str, str]:
@@ -119,7 +124,10 @@ class LocalSearch:
         for_queries: this instance embeds queries, not documents (a lighter engine)."""
         self.settings = settings or load_settings()
         self.db_path = db_path or paths.index_db_path()
-        self.index = Index.open(self.db_path)
+        # A damaged file is found here, set aside and replaced (folders kept); `recovered`
+        # says so, for the caller to tell the user and re-index.
+        self.index = Index.open(self.db_path, check=True)
+        self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._space: Space | None = None
@@ -185,7 +193,42 @@ class LocalSearch:
         cancelled: Callable[[], bool] = lambda: False,
         control: IndexControl | None = None,
     ) -> Iterator[IndexProgress]:
-        yield from self._indexer(cancelled, control).run([Path(r) for r in roots])
+        control = control or self._control()
+        yield from self._alone(
+            lambda: self._indexer(cancelled, control).run([Path(r) for r in roots]), control
+        )
+
+    def _control(self) -> IndexControl:
+        return IndexControl(PowerPolicy(self.settings.on_battery))
+
+    def _alone(
+        self, run: Callable[[], Iterator[IndexProgress]], control: IndexControl
+    ) -> Iterator[IndexProgress]:
+        """Run an indexing pass holding the index's writer lock: while another process
+        (the window's indexer, the command line) holds it, wait, saying so, then go on."""
+        lock = self.index.writer_lock()
+        if not lock.acquire():
+            holder = lock.holder()
+            waiting = IndexProgress(
+                phase="scanning",
+                paused=BUSY_REASON,
+                messages=[
+                    "Another localsearch is indexing this index"
+                    + (f" (process {holder})" if holder else "")
+                    + "; this run waits until it is done."
+                ],
+            )
+            yield waiting
+            while not lock.acquire():
+                if control.cancelled:
+                    waiting.phase, waiting.paused = "cancelled", None
+                    yield waiting
+                    return
+                control.wait(0.5)
+        try:
+            yield from run()
+        finally:
+            lock.release()
 
     def _indexer(
         self, cancelled: Callable[[], bool] = lambda: False, control: IndexControl | None = None
@@ -201,14 +244,15 @@ class LocalSearch:
             settle_seconds=SETTLE_SECONDS,
             late_chunking=settings.late_chunking,
         )
-        control = control or IndexControl(PowerPolicy(settings.on_battery))
+        control = control or self._control()
         return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
 
     def update_paths(
         self, changed: Iterable[Path | str], *, control: IndexControl | None = None
     ) -> Iterator[IndexProgress]:
         """Re-read changed files or folders below the indexed folders (what a watcher reports)."""
-        yield from self._indexer(control=control).update(changed)
+        control = control or self._control()
+        yield from self._alone(lambda: self._indexer(control=control).update(changed), control)
 
     def reindex_all(self, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
         yield from self.index_paths([Path(p) for _, p in self.index.folders()], cancelled=cancelled)
@@ -270,6 +314,7 @@ class LocalSearch:
             "late_chunking": self.settings.late_chunking,
             "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
             "database": str(self.db_path),
+            "recovered": self.recovered,
             "storage": self._storage(space, counts["chunks"]),
         }
 

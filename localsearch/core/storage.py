@@ -7,9 +7,13 @@ recorded in the database, a backup before migrating, one transaction per file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +24,7 @@ import numpy as np
 import sqlean as sqlite3
 import sqlite_vec
 
-from localsearch.errors import StorageError
+from localsearch.errors import DamagedIndexError, DiskFullError, StorageError
 
 Connection = Any  # sqlean ships no type information; it mirrors sqlite3.Connection
 DatabaseError: type[Exception] = sqlite3.DatabaseError
@@ -404,24 +408,194 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
 _TABLE_NAME = re.compile(r"^(vec|vectors)_[0-9]+$")
 
 
+class WriterLock:
+    """One indexing run per index across processes (the window's indexing child, the
+    command line, a second window): a lock file beside the database, held while a run
+    writes. The system releases it when its holder dies, even by SIGKILL."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> bool:
+        """True once held; False if another process still holds it after `timeout` s."""
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid written by the holder, for messages ("" when unknown)."""
+        try:
+            return self.path.read_text().strip()
+        except OSError:
+            return ""
+
+    def release(self) -> None:
+        if self._fd is not None:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def damage(path: Path) -> str | None:
+    """What SQLite's quick check finds wrong with the database file, or None when it is
+    sound (or does not exist yet)."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows)
+
+
+def _folders_file(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".folders.json")
+
+
+def _salvage_folders(db_path: Path) -> list[str]:
+    """The indexed folders of a damaged database: its folders table if still readable,
+    else the copy kept beside it."""
+    found: list[str] = []
+    with contextlib.suppress(sqlite3.DatabaseError):
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+        try:
+            found = [str(r[0]) for r in conn.execute("SELECT path FROM folders ORDER BY id")]
+        finally:
+            conn.close()
+    if not found:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            found = [str(p) for p in json.loads(_folders_file(db_path).read_text(encoding="utf-8"))]
+    return found
+
+
+def recover(path: Path, problem: str) -> str:
+    """Set a damaged index aside (renamed, never deleted), start a new one with the same
+    folders, and return what to tell the user. Run under the writer lock, so one process
+    does it; the indexer then rebuilds the index from the files."""
+    folders = _salvage_folders(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            os.replace(source, Path(str(aside) + suffix))
+    index = Index(connect(path), path)
+    try:
+        for folder in folders:
+            index.add_folder(folder)
+    finally:
+        index.close()
+    return (
+        f"The index was damaged ({problem}). It was kept aside as {aside.name} and a new one "
+        f"is being built from your files; your {len(folders)} folder(s) and settings are kept."
+    )
+
+
 class Index:
     """Typed access to one index database through one connection (one per thread)."""
 
     def __init__(self, conn: Connection, path: Path | None = None) -> None:
         self.conn = conn
         self.path = path  # where it was opened from, so another thread can open it too
+        self.recovered: str | None = None  # what to tell the user when open() rebuilt it
 
     @classmethod
-    def open(cls, path: Path | str) -> Index:
-        return cls(connect(path), Path(path))
+    def open(cls, path: Path | str, *, check: bool = False) -> Index:
+        """Open (and migrate) the index. With `check`, a damaged file found by SQLite's
+        quick check is set aside and replaced by a new index with the same folders (see
+        recover); `recovered` then says so."""
+        path = Path(path)
+        notice = None
+        if check and (problem := damage(path)) is not None:
+            lock = WriterLock(path)
+            if not lock.acquire(timeout=60):
+                raise DamagedIndexError(
+                    f"The index {path} is damaged ({problem}) and another localsearch is using it; "
+                    "close it and start again to rebuild the index."
+                )
+            try:
+                problem = damage(path)  # another process may have rebuilt it meanwhile
+                if problem is not None:
+                    notice = recover(path, problem)
+            finally:
+                lock.release()
+        index = cls(connect(path), path)
+        index.recovered = notice
+        return index
 
     def close(self) -> None:
         self.conn.close()
 
+    def writer_lock(self) -> WriterLock:
+        if self.path is None:
+            raise StorageError("an index opened without a path has no writer lock")
+        return WriterLock(self.path)
+
     # -- folders -------------------------------------------------------------
+    def _keep_folder_list(self) -> None:
+        """A copy of the folder list beside the database, to rebuild from if it is damaged."""
+        if self.path is None:
+            return
+        target = _folders_file(self.path)
+        with contextlib.suppress(OSError):
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(json.dumps([p for _, p in self.folders()], ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, target)
+
     def add_folder(self, path: str) -> int:
-        self.conn.execute("INSERT OR IGNORE INTO folders (path, added_at) VALUES (?, ?)", (path, time.time()))
-        row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO folders (path, added_at) VALUES (?, ?)", (path, time.time())
+            )
+            row = self.conn.execute("SELECT id FROM folders WHERE path = ?", (path,)).fetchone()
+        if cur.rowcount:
+            self._keep_folder_list()
         return int(row[0])
 
     def folders(self) -> list[tuple[int, str]]:
@@ -435,6 +609,7 @@ class Index:
             return False
         with self.transaction():  # files, chunks, vectors and codes follow by ON DELETE CASCADE
             self.conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
+        self._keep_folder_list()
         return True
 
     # -- embedding spaces ----------------------------------------------------
@@ -631,7 +806,8 @@ class Index:
 
     def touch_file(self, file_id: int, size: int, mtime: float) -> None:
         """Same content under a new mtime (e.g. touched or copied back): just remember it."""
-        self.conn.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (size, mtime, file_id))
+        with self.transaction():
+            self.conn.execute("UPDATE files SET size = ?, mtime = ? WHERE id = ?", (size, mtime, file_id))
 
     def delete_file(self, path: str) -> None:
         row = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
@@ -883,8 +1059,29 @@ class Index:
         return _Transaction(self.conn)
 
 
+_SQLITE_FULL = 13
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full", or the system's "no space left on device"."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == _SQLITE_FULL or "database or disk is full" in str(exc)
+    return False
+
+
+def _disk_full(exc: BaseException) -> DiskFullError:
+    return DiskFullError(
+        f"The disk holding the index is full ({exc}). Nothing was half-written; "
+        "indexing goes on when space is freed."
+    )
+
+
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; nests as a no-op."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; nests as a no-op. A full
+    disk surfaces as DiskFullError, after the rollback (SQLite may have rolled back already)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -892,14 +1089,27 @@ class _Transaction:
 
     def __enter__(self) -> Connection:
         if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                if is_disk_full(exc):
+                    raise _disk_full(exc) from exc
+                raise
             self.outer = True
         return self.conn
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if not self.outer:
             return
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
+        if exc is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.DatabaseError as failed:
+                exc = failed
+        if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+        if is_disk_full(exc):
+            raise _disk_full(exc) from exc
+        if exc_type is None:
+            raise exc

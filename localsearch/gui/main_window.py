@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from localsearch.core.indexer import BUSY_REASON, DISK_FULL_REASON
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("localsearch")
         self.resize(1100, 720)
         self._failures: list[dict] = []
+        self._told_recovered: object = None
+        self.notice_box: QMessageBox | None = None
         self._folders: list[str] = []
         self._like: str | None = None  # "Find similar files": the file results are like
         self._shown_label = ""  # what the newest search was for
@@ -406,6 +409,12 @@ class MainWindow(QMainWindow):
         current = progress.get("current")
         if waiting == "on battery":
             self.statusBar().showMessage("Indexing waits while the computer runs on battery")
+        elif waiting == DISK_FULL_REASON:
+            self.statusBar().showMessage(
+                "Disk full: indexing waits until space is freed. Nothing indexed so far is lost."
+            )
+        elif waiting == BUSY_REASON:
+            self.statusBar().showMessage("Indexing waits: another localsearch is indexing these folders")
         elif current and not waiting:
             self.statusBar().showMessage(f"Indexing {os.path.basename(str(current))}")
         if done and done % 25 == 0:
@@ -470,6 +479,19 @@ class MainWindow(QMainWindow):
 
     # -- status ---------------------------------------------------------------
     def _show_status(self, status: dict) -> None:
+        recovered = status.get("recovered")
+        if recovered and recovered != self._told_recovered:
+            # The index was damaged and set aside: say so, and rebuild it from the files.
+            self._told_recovered = recovered
+            self._folders = list(status.get("folders", []))
+            self._populate_folders()
+            self.reindex()
+            # Not modal: the window goes on (and rebuilds) while the note is read.
+            self.notice_box = QMessageBox(
+                QMessageBox.Icon.Information, "Index rebuilt", str(recovered), parent=self
+            )
+            self.notice_box.setModal(False)
+            self.notice_box.show()
         folders = list(status.get("folders", []))
         if (folders != self._folders and not self.index_lane.running) or not self._folders:
             self._folders = folders
