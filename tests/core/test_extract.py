@@ -60,9 +60,34 @@ EXPECTED_PDF_FAILURES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in PDF_DIR.glob("*.pdf")))
+# Words a reader sees in each readable sample PDF (known content, not what any extractor
+# returns): the title or opening of each document.
+EXPECTED_PDF_TEXT = {
+    "samplefiles_minimal-document.pdf": "Lorem ipsum",
+    "samplefiles_pdflatex-4-pages.pdf": "Hello, here is some text without a meaning",  # blindtext
+    "samplefiles_google-doc-document.pdf": "Beautiful is better than ugly",  # the Zen of Python
+    "samplefiles_habibi.pdf": "حَبيبي",
+    "samplefiles_habibi-rotated.pdf": "حَبيبي habibi",
+    "samplefiles_crazyones-pdfa.pdf": "crazy ones",
+    "pdfminer_dmca.pdf": "Digital Millennium Copyright Act",
+    "pdfminer_f1040nr.pdf": "Nonresident Alien Income Tax Return",
+    "pdfminer_naacl06-shinyama.pdf": "Preemptive Information Extraction",
+    "pdfminer_zen_of_python_corrupted.pdf": "Beautiful is better than ugly",
+    "pdfminer_issue_566_test_2.pdf": "中国饮料有限公司",
+    "ocrmypdf_multipage.pdf": "Percentage",  # the one text layer: a chart's axis
+}
+
+
+def test_the_sample_pdfs_are_all_there() -> None:
+    """A missing evaluation folder fails here rather than leaving zero cases to skip."""
+    assert PDF_DIR.is_dir(), f"the sample PDFs are missing: {PDF_DIR} (see tests/conftest.py)"
+    assert {p.name for p in PDF_DIR.glob("*.pdf")} == set(EXPECTED_PDF_TEXT) | set(EXPECTED_PDF_FAILURES)
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPECTED_PDF_TEXT) | set(EXPECTED_PDF_FAILURES)))
 def test_every_sample_pdf_is_read_or_explained(name: str) -> None:
     path = PDF_DIR / name
+    assert path.is_file(), f"missing sample PDF {path}"
     if name in EXPECTED_PDF_FAILURES:
         with pytest.raises(ExtractionError, match=EXPECTED_PDF_FAILURES[name]):
             extract.extract(path, path.read_bytes())
@@ -70,6 +95,8 @@ def test_every_sample_pdf_is_read_or_explained(name: str) -> None:
     document = extract.extract(path, path.read_bytes())
     assert document.pages
     assert all(p.number is not None and p.number >= 1 for p in document.pages)
+    text = " ".join(" ".join(p.text.split()) for p in document.pages)
+    assert EXPECTED_PDF_TEXT[name] in text
 
 
 def test_pdf_pages_keep_their_numbers() -> None:

@@ -51,6 +51,11 @@ def _garbled(text: str) -> bool:
     return pairs >= 20 and switches / pairs > 0.15
 
 
+# Typeset ligatures (U+FB00-FB06: ff, fi, fl, ffi, ffl, long st, st) as their letters:
+# left in, "misﬁts" matches neither a keyword search for "misfits" nor the model's vocabulary.
+_LIGATURES = str.maketrans({chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)})
+
+
 def extract_pdf(path: Path, data: bytes) -> Document:
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise ExtractionError("broken PDF: the file does not start like a PDF")
@@ -87,7 +92,7 @@ def extract_pdf(path: Path, data: bytes) -> Document:
             log.info("%s: page %d unreadable: %s", path, number, exc)
             bad_pages.append(number)
             continue
-        text = text.replace("\x00", "")
+        text = text.replace("\x00", "").translate(_LIGATURES)
         if text.strip():
             pages.append(Page(text, number))
 
