@@ -56,8 +56,30 @@ def test_home_holds_all_state(isolated_home: Path, capsys: pytest.CaptureFixture
     assert Path(status["database"]).is_relative_to(isolated_home)
 
 
-def test_remove_forgets_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["remove", str(tmp_path)]) == 1
+def test_remove_forgets_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    kept, dropped = tmp_path / "kept", tmp_path / "dropped"
+    for folder, word in ((kept, "walrus"), (dropped, "pelican")):
+        folder.mkdir()
+        for i in range(3):
+            (folder / f"n{i}.txt").write_text(f"a note {i} about a {word}")
+            os.utime(folder / f"n{i}.txt", (1_700_000_000, 1_700_000_000))
+    assert main(["index", str(kept), str(dropped)]) == 0
+    capsys.readouterr()
+
+    assert main(["remove", str(dropped)]) == 0
+    assert capsys.readouterr().out.strip() == f"removed {dropped}"
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["folders"] == [str(kept)] and status["files"] == 3
+    assert main(["search", "pelican", "--mode", "keyword", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # its files, chunks and words are gone
+    assert main(["search", "walrus", "--mode", "keyword", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3  # the other folder's are not
+
+    assert main(["remove", str(dropped)]) == 1  # a second time: not indexed any more
     assert "was not an indexed folder" in capsys.readouterr().err
 
 

@@ -3,6 +3,7 @@ keeps changing, restarted each time, ends with an index equal to a clean build."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from localsearch.core.storage import Index
@@ -167,3 +169,108 @@ def test_sigkill_at_random_points_never_corrupts_or_duplicates(tmp_path: Path) -
     paths = [f[0] for f in killed["files"]]  # type: ignore[union-attr]
     on_disk = sorted(str(p) for p in root.rglob("*.txt"))
     assert paths == on_disk and len(set(paths)) == len(paths)
+
+
+def _engine_children(pid: int) -> list[int]:
+    """The engine processes a `localsearch index` process started (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"engine_process" in command:
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _real_env(home: Path) -> dict[str, str]:
+    env = _env(home)
+    del env["LOCALSEARCH_TEST_EMBEDDER"]  # the real model, in its real engine child
+    return env
+
+
+def _progress_lines(log: Path) -> list[dict]:
+    lines = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+    return lines
+
+
+def _wait_for_files(log: Path, child: subprocess.Popen[bytes], done: int) -> None:
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:
+        progress = _progress_lines(log)
+        if progress and int(progress[-1].get("files_done", 0)) >= done:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run did not reach {done} files: {log.read_text()[-2000:]}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the engine child through /proc")
+def test_killing_the_real_engine_child_and_the_command_loses_nothing(
+    tmp_path: Path, default_model: Path
+) -> None:
+    """The real command with the real model: its engine child is SIGKILLed twice mid-run
+    (each file in flight is tried once more on a new engine, so none is lost), then the
+    command itself; its engine does not outlive it, and the restarted run ends with the
+    index a clean run makes."""
+    rng = random.Random(8)
+    root = tmp_path / "docs"
+    _make_corpus(root, rng)
+    home = tmp_path / "home"
+    log = tmp_path / "progress.log"
+    command = [sys.executable, "-m", "localsearch", "index", str(root), "--progress-json", "--json"]
+    with open(log, "w") as stderr:
+        child = subprocess.Popen(
+            command, env=_real_env(home), cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        engines_killed = []
+        for done in (5, 15):
+            _wait_for_files(log, child, done)
+            engines = _engine_children(child.pid)
+            assert len(engines) == 1, engines
+            os.kill(engines[0], signal.SIGKILL)
+            engines_killed.append(engines[0])
+        _wait_for_files(log, child, 30)
+        engine = _engine_children(child.pid)
+        assert engine and engine[0] not in engines_killed  # a new engine took over
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(60)
+    deadline = time.monotonic() + 10
+    while _alive(engine[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(engine[0]), "the engine outlived the killed command"
+
+    done = subprocess.run(command, env=_real_env(home), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["phase"] == "done"
+    clean_home = tmp_path / "clean"
+    clean = subprocess.run(
+        command, env=_real_env(clean_home), cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert clean.returncode == 0, clean.stderr
+    killed = _content(home / "data" / "index.sqlite3")
+    expected = _content(clean_home / "data" / "index.sqlite3")
+    assert killed["orphans"] == {k: 0 for k in killed["orphans"]}  # type: ignore[union-attr]
+    assert killed["files"] == expected["files"]  # no file failed: each killed one was retried
+    assert all(f[1] == "indexed" for f in killed["files"] if not f[0].endswith("binary.txt"))  # type: ignore[union-attr]
+    # Chunks equal; vectors equal up to llama.cpp's batch-order rounding.
+    assert [c[:-1] for c in killed["chunks"]] == [c[:-1] for c in expected["chunks"]]  # type: ignore[union-attr]
+    for got, want in zip(killed["chunks"], expected["chunks"], strict=True):  # type: ignore[call-overload]
+        a, b = np.frombuffer(got[-1], dtype=np.float32), np.frombuffer(want[-1], dtype=np.float32)
+        assert float(a @ b) / float(np.linalg.norm(a) * np.linalg.norm(b)) > 0.999
