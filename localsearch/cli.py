@@ -148,12 +148,17 @@ def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> L
         module_name, _, class_name = spec.partition(":")
         embedder_class = getattr(importlib.import_module(module_name), class_name)
         log.warning("using the test embedder %s (%s is set)", spec, TEST_EMBEDDER_ENV)
-        return LocalSearch(
+        service = LocalSearch(
             keep_vectors=keep_vectors,
             for_queries=for_queries,
             embedder_factory=lambda settings, queries: embedder_class(),
         )
-    return LocalSearch(keep_vectors=keep_vectors, for_queries=for_queries)
+    else:
+        service = LocalSearch(keep_vectors=keep_vectors, for_queries=for_queries)
+    if service.recovered:  # the index was damaged and set aside: say so, once
+        log.warning("%s", service.recovered)
+        _report(f"localsearch: {service.recovered} Run `localsearch index` to rebuild it.")
+    return service
 
 
 def _control_from_stdin(enabled: bool) -> IndexControl | None:

@@ -125,8 +125,10 @@ class LocalSearch:
         self.settings = settings or load_settings()
         self.db_path = db_path or paths.index_db_path()
         # A damaged file is found here, set aside and replaced (folders kept); `recovered`
-        # says so, for the caller to tell the user and re-index.
-        self.index = Index.open(self.db_path, check=True)
+        # says so, for the caller to tell the user and re-index. The check reads the whole
+        # file (about 30-75 ms for 5 MB here), so a one-shot search skips it; the window's
+        # lanes, batch searches, indexing and status make it.
+        self.index = Index.open(self.db_path, check=keep_vectors or not for_queries)
         self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None

@@ -5,6 +5,7 @@ database file, a write-ahead log lost mid-transaction, and the writer lock."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -314,3 +315,23 @@ def test_an_indexing_run_waits_for_the_one_holding_the_lock(tmp_path: Path) -> N
     assert seen[0].paused == "another localsearch is indexing"
     assert "Another localsearch is indexing" in seen[0].messages[0]
     assert seen[-1].phase == "done" and seen[-1].files_indexed == 5
+
+
+def test_the_command_line_says_the_index_was_rebuilt(
+    tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localsearch.cli import main
+
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    docs = _corpus(tmp_path / "docs", 5)
+    assert main(["index", str(docs)]) == 0
+    db = isolated_home / "data" / "index.sqlite3"
+    _truncate(db)
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "The index was damaged" in captured.err and "localsearch index" in captured.err
+    assert str(docs) in captured.out  # its folder is kept
+    assert main(["index", str(docs)]) == 0
+    assert main(["search", "glacier", "--mode", "keyword", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5
