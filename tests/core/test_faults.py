@@ -335,3 +335,18 @@ def test_the_command_line_says_the_index_was_rebuilt(
     assert main(["index", str(docs)]) == 0
     assert main(["search", "glacier", "--mode", "keyword", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def test_an_index_from_a_newer_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    from localsearch.errors import StorageError
+
+    docs = _corpus(tmp_path / "docs", 3)
+    db = tmp_path / "home" / "index.sqlite3"
+    with _service(db) as service:
+        list(service.index_paths([docs]))
+        service.index.conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in db.parent.iterdir()}
+    with pytest.raises(StorageError, match="newer localsearch"):
+        _service(db)  # checked (sound), then refused: not rebuilt, not migrated
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in db.parent.iterdir()}
+    assert after == before
