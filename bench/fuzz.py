@@ -108,6 +108,7 @@ def _child_random(name: str, seconds: float) -> None:
 
 def _worst(name: str) -> None:
     from localsearch.core import extract
+    from localsearch.core.indexer import ExtractionTimeout, IndexOptions, _Deadline
     from localsearch.errors import ExtractionError
     from tests.fuzz import targets
 
@@ -121,6 +122,9 @@ def _worst(name: str) -> None:
     elif name == "pdf_stream_bomb":
         data = targets.pdf_bomb(unpacked=1024 * 1024 * 1024)
         suffix = ".pdf"
+    elif name.startswith("docx_xml_"):  # docx_xml_<MB>mb
+        data = targets.docx_paragraphs(int(name.removeprefix("docx_xml_").removesuffix("mb")) * 1024 * 1024)
+        suffix = ".docx"
     elif name == "single_line_100mb":
         data = b"x" * (100 * 1024 * 1024)
         suffix = ".txt"
@@ -131,8 +135,13 @@ def _worst(name: str) -> None:
         raise SystemExit(f"unknown worst case {name}")
     built = time.monotonic() - started
     started = time.monotonic()
+    # As the indexer runs it: under the per-file time limit.
+    deadline = _Deadline(IndexOptions().extract_seconds)
     try:
-        document = extract.extract(Path(f"worst{suffix}"), data)
+        try:
+            document = extract.extract(Path(f"worst{suffix}"), data)
+        finally:
+            deadline.disarm()
         chars = document.char_count
         if name.startswith("single_line"):
             from localsearch.core.chunking import chunk_document
@@ -141,6 +150,8 @@ def _worst(name: str) -> None:
             outcome = f"extracted and chunked ({len(chunks):,} chunks)"
     except ExtractionError as exc:
         outcome = f"refused: {exc}"
+    except ExtractionTimeout:
+        outcome = f"stopped at the {IndexOptions().extract_seconds:g} s extraction limit"
     print(
         json.dumps(
             {
@@ -156,6 +167,8 @@ def _worst(name: str) -> None:
 
 WORST = [
     "pdf_stream_bomb",
+    "docx_xml_190mb",
+    "docx_xml_63mb",
     "zip_bomb_docx",
     "zip_bomb_odt",
     "zip_bomb_epub",
@@ -216,6 +229,7 @@ def main() -> None:
     parser.add_argument("--targets", nargs="*", help="targets to fuzz (default: all)")
     parser.add_argument("--engine", choices=["auto", "atheris", "random"], default="auto")
     parser.add_argument("--no-worst", action="store_true", help="skip the worst-case measurements")
+    parser.add_argument("--worst-only", nargs="*", help="only these worst cases (all if none named)")
     parser.add_argument("--output", type=Path, default=RESULTS / "fuzz.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--worst", help=argparse.SUPPRESS)
@@ -234,7 +248,8 @@ def main() -> None:
 
     from tests.fuzz.targets import FUZZ
 
-    names = args.targets or list(FUZZ)
+    names = [] if args.worst_only is not None else args.targets or list(FUZZ)
+    worst_cases = args.worst_only or WORST
     report: dict[str, object] = {
         "benchmark": "fuzz",
         "engine": engine,
@@ -283,7 +298,7 @@ def main() -> None:
         )
     if not args.no_worst:
         print(f"\n{'worst case':<24} {'seconds':>8} {'peak MB':>8}  outcome")
-        for name in WORST:
+        for name in worst_cases:
             code, out, err, seconds, peak = _run_child(["--worst", name], timeout=600)
             lines = [ln for ln in out.splitlines() if ln.startswith("{")]
             parsed = json.loads(lines[-1]) if lines else {"outcome": f"child failed ({code}): {err[-500:]}"}

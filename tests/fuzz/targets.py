@@ -97,6 +97,25 @@ def zip_bomb(kind: str = "docx", unpacked: int = 200 * 1024 * 1024) -> bytes:
     return out.getvalue()
 
 
+def docx_paragraphs(unpacked: int) -> bytes:
+    """A valid DOCX whose document.xml is `unpacked` bytes of one-letter paragraphs: an
+    XML tree, not a blob, once parsed (a few hundred kB on disk)."""
+    paragraph = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as handle:
+            handle.write(
+                b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+            )
+            handle.write(b"<w:body>")
+            block = paragraph * 10_000
+            for _ in range(unpacked // len(block)):
+                handle.write(block)
+            handle.write(b"</w:body></w:document>")
+    return out.getvalue()
+
+
 def pdf_with_stream(encoded: bytes, *, flate: bool = True) -> bytes:
     """A one-page PDF whose content stream holds `encoded` (marked Flate-compressed when
     `flate`: the caller compresses)."""

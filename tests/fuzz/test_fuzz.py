@@ -209,6 +209,17 @@ def test_zip_bombs_are_refused_quickly(kind: str) -> None:
     assert time.monotonic() - started < 30
 
 
+def test_an_xml_tree_bomb_is_refused_before_it_is_parsed() -> None:
+    """Valid XML just over the cap, from a 0.2 MB file: parsed, it would take about 13
+    times its size in memory (bench/results/fuzz-docx-xml-before-cap.json)."""
+    bomb = targets.docx_paragraphs(65 * 1024 * 1024)
+    assert len(bomb) < 1_000_000
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"document\.xml is too large when unpacked \(over 64 MB\)"):
+        extract.extract(Path("tree.docx"), bomb)
+    assert time.monotonic() - started < 10
+
+
 def test_a_pdf_stream_bomb_does_not_inflate_the_text() -> None:
     bomb = targets.pdf_bomb(unpacked=256 * 1024 * 1024)
     started = time.monotonic()
@@ -221,13 +232,25 @@ def test_a_pdf_stream_bomb_does_not_inflate_the_text() -> None:
     assert time.monotonic() - started < 60
 
 
-def test_a_long_single_line_is_chunked_within_a_budget() -> None:
+def test_a_long_single_line_is_not_tokenized_over_and_over() -> None:
     """2 MB of words with no sentence end: cut into pieces first, not re-tokenized whole at
-    every halving (that took about 20 s here; the pieces about 5 s on a busy machine)."""
-    started = time.monotonic()
-    targets.chunker_target(bytes([100, 10]) + b"word " * 400_000)
-    elapsed = time.monotonic() - started
-    assert elapsed < 12, elapsed
+    every halving (that read each character about 20 times; the time it took, 4 MB in 44 s,
+    grew with it). Counted in characters tokenized, not seconds, so a busy machine cannot
+    fail it."""
+    from localsearch.core.chunking import chunk_document
+    from localsearch.core.extract import Document, Page
+
+    text = "word " * 400_000
+    tokenized = 0
+
+    def counting(piece: str) -> list[int]:
+        nonlocal tokenized
+        tokenized += len(piece)
+        return targets._chunk_tokenize(piece)
+
+    chunks = chunk_document(Document([Page(text, 1)]), counting, max_tokens=100, overlap=10)
+    assert chunks and all(len(c.tokens) <= 100 for c in chunks)
+    assert tokenized < 3 * len(text), tokenized / len(text)
 
 
 # -- the per-file time limit -----------------------------------------------------------
