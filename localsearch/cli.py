@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from localsearch import __version__, paths
+from localsearch import __version__, logsetup, paths
 from localsearch.core import protocol
 from localsearch.core.indexer import IndexProgress
 from localsearch.core.searcher import METRICS, MODES, SORTS, SearchHit
@@ -40,12 +40,9 @@ def _configure_logging(verbose: bool, *, to_stderr: bool = True) -> None:
         stream = logging.StreamHandler(sys.stderr)
         stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
         handlers.append(stream)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    for handler in handlers:
+        handler.setFormatter(logsetup.formatter(debug=verbose))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers, force=True)
     logging.getLogger("gguf").setLevel(logging.WARNING)
 
 
@@ -773,6 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    paths.secure_state()
     _configure_logging(args.verbose, to_stderr=not getattr(args, "protocol", False))
     func = getattr(args, "func", cmd_gui)
     try:

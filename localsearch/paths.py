@@ -20,9 +20,51 @@ def _home() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
+# The index holds a private copy of the user's documents; settings and logs name their
+# folders. Only the user may read any of it: folders 0700, files 0600.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PRIVATE_UMASK = 0o077
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    _private(path, PRIVATE_DIR)
     return path
+
+
+def _private(path: Path, mode: int) -> None:
+    """Narrow `path` to `mode` if it is ours and wider (never widen, never follow a link)."""
+    try:
+        info = path.lstat()
+        if info.st_uid == os.getuid() and not path.is_symlink() and info.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
+    except (OSError, AttributeError):  # a read-only home; no getuid on Windows
+        pass
+
+
+def secure_state() -> None:
+    """At start-up of the command line and the window: whatever this process creates is
+    the user's alone (umask), and state left by an older version is narrowed to that."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        home = _home()
+        folders = [home] if home else []
+        folders += [data_dir(), config_dir(), cache_dir(), log_dir()]
+        if home or models_dir() != SOURCE_GGUF_DIR:
+            folders.append(models_dir())  # a source checkout's gguf/ is the developer's business
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            _private(folder, PRIVATE_DIR)
+            for entry in folder.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    _private(entry, PRIVATE_DIR)
+                elif entry.is_file() and not entry.is_symlink():
+                    _private(entry, PRIVATE_FILE)
+    except OSError:  # a read-only or missing home: the command says so where it matters
+        pass
 
 
 def data_dir() -> Path:

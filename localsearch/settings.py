@@ -129,7 +129,7 @@ def load(path: Path | None = None) -> Settings:
         return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:  # found by tests/fuzz
         raise UserFacingError(f"Cannot read settings file {path}: {exc}") from exc
     values: dict[str, Any] = {}
     for key, value in raw.items():

@@ -179,16 +179,25 @@ class LlamaVocab:
     """A model's tokenizer. vocab_only loads no weights: the cheap way for a process
     that tokenizes but leaves embedding to a child process."""
 
-    def __init__(self, model_path: Path | str, *, vocab_only: bool = True, gpu: bool = True) -> None:
+    def __init__(
+        self, model_path: Path | str, *, vocab_only: bool = True, gpu: bool = True, mmap: bool = True
+    ) -> None:
         import llama_cpp
+
+        from localsearch.core.models.convert import check_gguf_header
 
         _init_backend()
         self._lib = llama_cpp
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(f"Model file not found: {self.model_path}")
+        # llama.cpp trusts the header's counts and offsets: a damaged or hostile file is
+        # refused here, with the reason, before it reads a byte.
+        check_gguf_header(self.model_path)
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = vocab_only
+        if not mmap:  # read into memory: llama.cpp's LLAMA_LOAD_MODE_NONE
+            params.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
         params.n_gpu_layers = 999 if gpu and not vocab_only and llama_cpp.llama_supports_gpu_offload() else 0
         self.model = llama_cpp.llama_model_load_from_file(str(self.model_path).encode(), params)
         if not self.model:
@@ -316,14 +325,17 @@ class LlamaEmbedder:
         late_tokens: int = 0,
         gpu: bool = True,
         head: str | Path | None = None,
+        mmap: bool = True,
     ) -> None:
         import llama_cpp
+
+        from localsearch.core.models.convert import check_gguf_header
 
         self._lib = llama_cpp
         self._ctx: Any = None
         self._late_ctx: Any = None
         self._adapters: dict[str, Any] = {}
-        self._vocab = LlamaVocab(model_path, vocab_only=False, gpu=gpu)
+        self._vocab = LlamaVocab(model_path, vocab_only=False, gpu=gpu, mmap=mmap)
         self.model_path = self._vocab.model_path
         self._model = self._vocab.model
         self.name = name or self.model_path.stem
@@ -373,6 +385,7 @@ class LlamaEmbedder:
             _check_role(role)
             if not Path(path).is_file():
                 raise ModelError(f"Adapter file not found: {path}")
+            check_gguf_header(Path(path), f"The {role} adapter {Path(path).name}")
             adapter = llama_cpp.llama_adapter_lora_init(self._model, str(path).encode())
             if not adapter:
                 raise ModelError(f"llama.cpp could not load the {role} adapter {path} for {self.model_path}")

@@ -74,6 +74,15 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     return data
 
 
+def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """(device, inode, size, mtime in ns): what changes when a file is replaced or rewritten."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def _child_command() -> list[str]:
     return [sys.executable, "-m", "localsearch.core.engine_process"]
 
@@ -157,6 +166,7 @@ class ProcessEmbedder:
         self._start_seconds = 0.0
         self._run_delay: cpu_load.RunDelayProbe | None = None
         self._vocab = LlamaVocab(self.model_path, vocab_only=True)
+        self._model_identity = _file_identity(self.model_path)
         info = self._start()
         self.dimensions = int(info["dimensions"])
         self.max_tokens = int(info["max_tokens"])
@@ -195,9 +205,25 @@ class ProcessEmbedder:
             want = self._want_spin(running=True)
         if want is None or want == self.spinning:
             return
+        self._check_model_file()
         self._stop_child()
         self._start(spin=want)
         self.wait_switches += 1
+
+    def _check_model_file(self) -> None:
+        """Before a restart, and after a crash: the model file is the one this engine
+        started with. One deleted, cut short or replaced meanwhile stops the work with the
+        reason, rather than blaming the file in flight or mixing another model's vectors in."""
+        name = self.model_path.name
+        identity = _file_identity(self.model_path)
+        if identity is None:
+            raise ModelError(f"The model file {self.model_path} was deleted while in use")
+        if identity != self._model_identity:
+            was = self._model_identity[2] if self._model_identity else 0
+            raise ModelError(
+                f"The model file {name} was changed or replaced while in use (it was {was:,} bytes, "
+                f"now {identity[2]:,}); start again to use it as it is now"
+            )
 
     def _start(self, spin: bool | None = None) -> dict[str, Any]:
         if spin is None:
@@ -306,6 +332,7 @@ class ProcessEmbedder:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if self._proc is None:
+            self._check_model_file()
             self.restarts += 1
             self._start()
         else:
@@ -322,6 +349,7 @@ class ProcessEmbedder:
         except (OSError, EOFError):
             culprits = self._read_in_flight()
             how = self._reap()
+            self._check_model_file()  # the file, not this input, may be what killed it
             if op == OP_EMBED and culprits and sequences is not None:
                 what = self._describe(sequences, culprits)
             raise EngineCrashed(f"The embedding engine stopped ({how}) while embedding {what}") from None

@@ -109,6 +109,10 @@ class IndexOptions:
     settle_timeout: float = 10.0
     # Embed each file's chunks in one pass over the file (see the module docstring).
     late_chunking: bool = False
+    # A file whose text takes longer than this to extract (a crafted or badly broken
+    # document sending a parser round in circles) is recorded as failed and the run goes
+    # on; 0 waits for ever. Generous: see bench/fuzz.py for the slowest real documents.
+    extract_seconds: float = 60.0
 
 
 class _LateEmbedder(Protocol):
@@ -197,6 +201,14 @@ def _empty_folder(path: Path) -> bool:
             return next(entries, None) is None
     except OSError:
         return False
+
+
+def _just_saved(mtime: float, settle: float) -> bool:
+    """Modified less than `settle` seconds ago. A modification time ahead of the clock (a
+    clock set back, a file from a machine whose clock runs ahead) says nothing about how
+    recent the save was: such a file is read now, its reads still checked for consistency."""
+    age = time.time() - mtime
+    return 0 <= age < settle
 
 
 def _valid_name(path: Path) -> bool:
@@ -433,10 +445,10 @@ class Indexer:
             waiting: list[Path] = []
             for path in unstable:
                 try:
-                    age = time.time() - path.stat().st_mtime
+                    recent = _just_saved(path.stat().st_mtime, self.options.settle_seconds)
                 except OSError:
-                    age = self.options.settle_seconds
-                if age < self.options.settle_seconds and time.monotonic() < deadline:
+                    recent = False
+                if recent and time.monotonic() < deadline:
                     waiting.append(path)
                     continue
                 yield from self._checkpoint(progress, clock)
@@ -513,7 +525,7 @@ class Indexer:
             job.reason = f"larger than the {limit_mb} MB limit"
             return job
         settle = self.options.settle_seconds
-        if patient and settle > 0 and time.time() - info.st_mtime < settle:
+        if patient and _just_saved(info.st_mtime, settle):
             job.kind = "unstable"  # saved a moment ago, maybe still being written
             return job
         try:
@@ -544,8 +556,19 @@ class Indexer:
         return self._extract(job, data)
 
     def _extract(self, job: _Job, data: bytes) -> _Job:
+        limit = self.options.extract_seconds
+        deadline = _Deadline(limit)
         try:
-            document = extract.extract(job.path, data)
+            try:
+                document = extract.extract(job.path, data)
+            finally:
+                deadline.disarm()
+        except ExtractionTimeout:
+            job.reason = (
+                f"extracting its text took longer than {limit:g} s, so it was stopped "
+                "(a damaged or unusual file)"
+            )
+            return job
         except UserFacingError as exc:
             job.reason = str(exc)
             return job
@@ -716,6 +739,67 @@ class Indexer:
         except OSError:
             return False
         return now.st_size == job.info.st_size and now.st_mtime == job.info.st_mtime
+
+
+class ExtractionTimeout(BaseException):
+    """Raised inside an extraction that ran past its time limit. A BaseException, so that
+    an extractor's own `except Exception` cannot swallow it."""
+
+
+class _Deadline:
+    """After `seconds`, raise ExtractionTimeout in the thread that made this (Python's
+    asynchronous exception: it lands at the next bytecode, so a parser looping in Python
+    is stopped; a single C call finishes first). disarm() before leaving the guarded code;
+    an exception already on its way surfaces inside disarm(), still under the caller's
+    handler, never later. One watchdog thread serves every deadline, so the guarded thread
+    itself only ever touches a plain lock and a dict."""
+
+    def __init__(self, seconds: float) -> None:
+        self._token = _WATCHDOG.arm(seconds) if seconds > 0 else None
+
+    def disarm(self) -> None:
+        if self._token is not None:
+            _WATCHDOG.disarm(self._token)
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._due: dict[int, tuple[float, int]] = {}  # token -> (monotonic deadline, thread id)
+        self._tokens = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> int:
+        with self._cond:
+            self._tokens += 1
+            self._due[self._tokens] = (time.monotonic() + seconds, threading.get_ident())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="extract-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return self._tokens
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._due.pop(token, None)
+
+    def _run(self) -> None:
+        import ctypes
+
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, thread_id) in list(self._due.items()):
+                    if deadline <= now:
+                        del self._due[token]
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(thread_id), ctypes.py_object(ExtractionTimeout)
+                        )
+                soonest = min((d for d, _ in self._due.values()), default=None)
+                self._cond.wait(None if soonest is None else max(0.0, soonest - now))
+
+
+_WATCHDOG = _Watchdog()
 
 
 class _Clock:

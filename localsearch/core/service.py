@@ -93,6 +93,9 @@ def default_embedder_factory(settings: Settings, for_queries: bool = False) -> E
             document_prefix=document_prompt,
             adapters=adapters,
             head=head,
+            # Read into memory, not mapped: a model file truncated in place while the
+            # window runs would otherwise kill this process (SIGBUS) at the next query.
+            mmap=False,
         )
     # Documents are embedded in a child process: a llama.cpp abort costs the file in
     # flight (recorded as failed), not the indexing run. A context the size of one chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from localsearch import paths
+from localsearch import logsetup, paths
 
 
 def run() -> int:
@@ -14,11 +14,10 @@ def run() -> int:
 
     from localsearch.gui.main_window import MainWindow
 
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.FileHandler(paths.log_dir() / "localsearch-gui.log", encoding="utf-8")],
-    )
+    paths.secure_state()
+    handler = logging.FileHandler(paths.log_dir() / "localsearch-gui.log", encoding="utf-8")
+    handler.setFormatter(logsetup.formatter(debug=False))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("localsearch")

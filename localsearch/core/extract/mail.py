@@ -165,7 +165,8 @@ def extract_eml(path: Path, data: bytes) -> Document:
         except Exception as exc:
             # The modern parser decodes headers best but fails in assorted ways (IndexError,
             # ValueError...) on malformed ones; the legacy parser reads them as they stand.
-            log.info("%s: reading again with the legacy email parser after %r", path, exc)
+            log.info("%s: reading again with the legacy email parser (%s)", path, type(exc).__name__)
+            log.debug("%s: the modern parser said %r", path, exc)
             return _extract(data, policy.compat32)
     except RecursionError as exc:
         raise ExtractionError("broken email: its parts nest too deeply to read") from exc

@@ -89,7 +89,9 @@ def extract_pdf(path: Path, data: bytes) -> Document:
                 warnings.simplefilter("ignore")
                 text = reader.pages[number - 1].extract_text() or ""
         except Exception as exc:  # a broken page must not lose the rest of the document
-            log.info("%s: page %d unreadable: %s", path, number, exc)
+            # The message may quote the page: logged only when debugging (see logsetup).
+            log.info("%s: page %d unreadable (%s)", path, number, type(exc).__name__)
+            log.debug("%s: page %d: %s", path, number, exc)
             bad_pages.append(number)
             continue
         text = text.replace("\x00", "").translate(_LIGATURES)

@@ -682,22 +682,204 @@ class AdapterInfo:
         }
 
 
-def _open_gguf(path: Path, label: str) -> tuple[gguf.GGUFReader, int, int]:
-    """The magic and version checked by hand, then gguf's reader: (reader, file size, version).
-    `label` names the file in messages."""
+# ---------------------------------------------------------------------------------------
+# The header walk: every count, length and offset a GGUF declares, checked against the
+# bytes the file really has, before anything (gguf's reader, llama.cpp) trusts them.
+
+# GGUF value types (gguf.GGUFValueType) and the bytes one scalar of each takes.
+_SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+_UINT32 = 4
+# Longer than any real key or value (chat templates run to tens of kilobytes): a length
+# above this is damage or an attack, refused before a byte of it is read.
+MAX_GGUF_STRING = 16 << 20
+MAX_GGUF_DIMS = 4  # GGML_MAX_DIMS
+_DEFAULT_ALIGNMENT = 32
+
+
+@dataclass
+class GGUFHeader:
+    """What the header walk found: enough to refuse a file before llama.cpp opens it."""
+
+    version: int
+    size: int
+    architecture: str
+    general_type: str
+    tensor_count: int
+    data_offset: int
+
+
+class _HeaderCursor:
+    def __init__(self, data: bytes | memoryview, label: str) -> None:
+        self.data = data
+        self.size = len(data)
+        self.pos = 0
+        self.label = label
+
+    def fail(self, what: str) -> ModelError:
+        return ModelError(f"{self.label} is damaged or hostile: {what} (at byte {self.pos:,})")
+
+    def need(self, count: int, what: str) -> None:
+        if count < 0 or self.pos + count > self.size:
+            raise self.fail(f"{what} needs {count:,} bytes but only {self.size - self.pos:,} remain")
+
+    def unpack(self, fmt: str, what: str) -> int:
+        width = struct.calcsize(fmt)
+        self.need(width, what)
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += width
+        return int(value)
+
+    def string(self, what: str, *, keep: bool = True) -> str:
+        length = self.unpack("<Q", f"the length of {what}")
+        if length > MAX_GGUF_STRING:
+            raise self.fail(f"{what} declares {length:,} bytes (the limit is {MAX_GGUF_STRING:,})")
+        self.need(length, what)
+        start, self.pos = self.pos, self.pos + length
+        if not keep:
+            return ""
+        try:
+            return bytes(self.data[start : self.pos]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"{what} is not UTF-8 text") from exc
+
+    def skip_value(self, value_type: int, what: str, *, in_array: bool = False) -> None:
+        if value_type in _SCALAR_BYTES:
+            self.need(_SCALAR_BYTES[value_type], what)
+            self.pos += _SCALAR_BYTES[value_type]
+        elif value_type == _STRING:
+            self.string(what, keep=False)
+        elif value_type == _ARRAY and not in_array:
+            item_type = self.unpack("<I", f"the item type of {what}")
+            count = self.unpack("<Q", f"the item count of {what}")
+            if item_type in _SCALAR_BYTES:
+                # Fixed-size items: one bounds check for the lot, however many are declared.
+                total = count * _SCALAR_BYTES[item_type]
+                self.need(total, f"{what} ({count:,} items)")
+                self.pos += total
+            elif item_type == _STRING:
+                # Each string is at least its 8-byte length: an absurd count fails here,
+                # before a loop of that many steps starts.
+                self.need(8 * count, f"{what} ({count:,} strings)")
+                for _ in range(count):
+                    self.string(what, keep=False)
+            else:
+                raise self.fail(f"{what} is an array of unsupported type {item_type}")
+        else:
+            raise self.fail(f"{what} has unknown value type {value_type}")
+
+
+def check_gguf_header(path: Path, label: str | None = None) -> GGUFHeader:
+    """Walk a GGUF file's header with every declared count, length and offset checked
+    against the file's real size: magic, version, keys and values, tensor infos (names,
+    dimensions, types, data inside the file and aligned), the architecture named and known
+    to llama.cpp. Costs one pass over the header (a few milliseconds for a 30,000-token
+    vocabulary). Raises ModelError with the reason; llama.cpp never sees a file that fails."""
+    import mmap
+
+    path = Path(path)
+    label = label or path.name
     try:
-        size = path.stat().st_size
         with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
             head = handle.read(8)
+            if size < 24 or head[:4] != GGUF_MAGIC:
+                raise ModelError(f"{label} is not a GGUF file (it does not start with the GGUF magic)")
+            version = struct.unpack("<I", head[4:8])[0]
+            if version not in GGUF_VERSIONS:
+                swapped = struct.unpack(">I", head[4:8])[0]
+                detail = " (a big-endian file)" if swapped in GGUF_VERSIONS else ""
+                raise ModelError(
+                    f"{label} is GGUF version {version}{detail}; llama.cpp reads versions 2 and 3"
+                )
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    return _walk_header(_HeaderCursor(view, label), version, size)
+                finally:
+                    view.release()
     except OSError as exc:
         raise ModelError(f"Cannot read {path}: {exc}") from exc
-    if size < 24 or head[:4] != GGUF_MAGIC:
-        raise ModelError(f"{label} is not a GGUF file (it does not start with the GGUF magic)")
-    version = struct.unpack("<I", head[4:8])[0]
-    if version not in GGUF_VERSIONS:
-        swapped = struct.unpack(">I", head[4:8])[0]
-        detail = " (a big-endian file)" if swapped in GGUF_VERSIONS else ""
-        raise ModelError(f"{label} is GGUF version {version}{detail}; llama.cpp reads versions 2 and 3")
+
+
+def _walk_header(cursor: _HeaderCursor, version: int, size: int) -> GGUFHeader:
+    cursor.pos = 8
+    tensor_count = cursor.unpack("<Q", "the tensor count")
+    kv_count = cursor.unpack("<Q", "the key count")
+    # The smallest key/value takes 13 bytes, the smallest tensor info 24.
+    cursor.need(13 * kv_count + 24 * tensor_count, f"{kv_count:,} keys and {tensor_count:,} tensors")
+    architecture = general_type = ""
+    alignment = _DEFAULT_ALIGNMENT
+    seen_keys: set[str] = set()
+    for _ in range(kv_count):
+        key = cursor.string("a key name")
+        if key in seen_keys:
+            raise cursor.fail(f"the key {key!r} appears twice")
+        seen_keys.add(key)
+        value_type = cursor.unpack("<I", f"the type of {key}")
+        if key in ("general.architecture", "general.type") and value_type == _STRING:
+            value = cursor.string(key)
+            if key == "general.architecture":
+                architecture = value
+            else:
+                general_type = value
+        elif key == "general.alignment":
+            if value_type != _UINT32:
+                raise cursor.fail("general.alignment is not a 32-bit unsigned integer")
+            alignment = cursor.unpack("<I", key)
+            if alignment == 0 or alignment & (alignment - 1):
+                raise cursor.fail(f"general.alignment {alignment} is not a power of two")
+        else:
+            cursor.skip_value(value_type, key)
+    tensors: list[tuple[str, int, int]] = []  # name, offset, bytes
+    names: set[str] = set()
+    for _ in range(tensor_count):
+        name = cursor.string("a tensor name")
+        if name in names:
+            raise cursor.fail(f"the tensor {name!r} appears twice")
+        names.add(name)
+        n_dims = cursor.unpack("<I", f"the dimension count of {name}")
+        if n_dims > MAX_GGUF_DIMS:
+            raise cursor.fail(f"tensor {name} declares {n_dims} dimensions (at most {MAX_GGUF_DIMS})")
+        dims = [cursor.unpack("<Q", f"a dimension of {name}") for _ in range(n_dims)]
+        type_id = cursor.unpack("<I", f"the type of {name}")
+        offset = cursor.unpack("<Q", f"the data offset of {name}")
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(type_id)]
+        except (ValueError, KeyError):
+            raise cursor.fail(f"tensor {name} has unknown weight type {type_id}") from None
+        elements = 1
+        for dim in dims:
+            elements *= dim
+        if elements >= 1 << 62:
+            raise cursor.fail(f"tensor {name} declares {elements:,} elements")
+        if dims and dims[0] % block:
+            raise cursor.fail(f"tensor {name}'s rows ({dims[0]}) are not whole blocks of {block}")
+        if offset % alignment:
+            raise cursor.fail(f"tensor {name}'s data offset {offset:,} is not aligned to {alignment}")
+        tensors.append((name, offset, elements // block * type_size))
+    data_offset = cursor.pos + (-cursor.pos % alignment)
+    for name, offset, nbytes in tensors:
+        end = data_offset + offset + nbytes
+        if end > size:
+            raise ModelError(
+                f"{cursor.label} is truncated or damaged: tensor {name} ends at byte {end:,} "
+                f"but the file has {size:,} bytes"
+            )
+    if not architecture:
+        raise ModelError(f"{cursor.label} has no general.architecture")
+    if architecture not in KNOWN_ARCHITECTURES:
+        raise ModelError(
+            f"{cursor.label} is a {architecture!r} model, an architecture llama.cpp does not support"
+        )
+    return GGUFHeader(version, size, architecture, general_type, tensor_count, data_offset)
+
+
+def _open_gguf(path: Path, label: str) -> tuple[gguf.GGUFReader, int, int]:
+    """The header walked and checked first (check_gguf_header), then gguf's reader:
+    (reader, file size, version). `label` names the file in messages."""
+    header = check_gguf_header(path, label)
+    size, version = header.size, header.version
     try:
         reader = gguf.GGUFReader(str(path))
     except (ValueError, IndexError, KeyError, OverflowError, struct.error, MemoryError, OSError) as exc:

@@ -55,6 +55,26 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
+# Plain HTTP is allowed to this machine only: a local stand-in server in tests, a mirror
+# on localhost. Anything else goes over TLS, so no one on the way can swap the file.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_url(url: str, what: str) -> None:
+    """Refuse to fetch `url` unless it is https, or http to this machine (ModelError)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return
+    raise ModelError(
+        f"Refusing to download {what} from {url}: models are fetched over HTTPS only "
+        "(plain HTTP only from this machine, 127.0.0.1)"
+    )
+
+
 def _offline_error(repo: str, filename: str, exc: BaseException | None = None) -> ModelError:
     detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
     return ModelError(
@@ -121,6 +141,7 @@ def fetch(
         raise _offline_error(repo, filename)
 
     base = endpoint()
+    check_url(base, filename)
     url = hf_hub_url(repo, filename, revision=revision or "main", endpoint=base)
     headers = build_hf_headers()
     try:
@@ -134,6 +155,8 @@ def fetch(
     except Exception as exc:  # connection refused, DNS, timeouts: httpx's errors, not ours to import
         raise _offline_error(repo, filename, exc) from exc
 
+    if meta.location:
+        check_url(meta.location, filename)  # a redirect must not step down to plain HTTP
     expected_size = meta.size
     hub_sha = (meta.etag or "").lower()
     expected_sha = sha256 or (hub_sha if _SHA256.match(hub_sha) else "")

@@ -457,6 +457,7 @@ def _install(source: Path, name: str, *, move: bool) -> tuple[Path, GGUFInfo]:
     else:
         shutil.copyfile(source, tmp)
     try:
+        tmp.chmod(paths.PRIVATE_FILE)  # a moved file keeps its old, maybe wider, mode
         inspect_gguf(tmp)  # the copy, as it landed
         os.replace(tmp, target)
     except BaseException:
