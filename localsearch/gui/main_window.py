@@ -12,10 +12,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListView,
@@ -28,8 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -38,11 +34,13 @@ from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
 from localsearch.gui import opener, theme
+from localsearch.gui.failures import FailuresDialog
 from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.preview import PreviewPane
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
 from localsearch.gui.results_view import PopupOnArrows, ResultsView
 from localsearch.gui.settings_dialog import SettingsDialog
+from localsearch.gui.tray import Tray
 from localsearch.gui.widgets import NoticeBar, WelcomeView, folder_labels, suggested_folders
 from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
 from localsearch.settings import Settings
@@ -77,34 +75,6 @@ def _eta(seconds: float) -> str:
     if minutes < 60:
         return f"about {minutes} min left"
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
-
-
-class FailuresDialog(QDialog):
-    def __init__(self, failures: list[dict], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Files that could not be indexed")
-        self.resize(820, 420)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{len(failures)} files were skipped. Each is tried again when it changes."))
-        table = QTableWidget(len(failures), 2, self)
-        table.setHorizontalHeaderLabels(["File", "Reason"])
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        for row, item in enumerate(failures):
-            name = QTableWidgetItem(os.path.basename(item["path"]))
-            name.setToolTip(item["path"])
-            table.setItem(row, 0, name)
-            reason = QTableWidgetItem(item["reason"])
-            reason.setToolTip(item["reason"])
-            table.setItem(row, 1, reason)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        layout.addWidget(table)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
 
 
 def _rate(files_done: int, elapsed: float) -> str:
@@ -165,9 +135,12 @@ class MainWindow(QMainWindow):
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._run_search)
 
+        self._quitting = False
+        self.tray: Tray | None = None
         self._build()
         self._build_menus()
         self._update_actions()
+        self._update_tray()
         self.results_shown.connect(self._results_arrived)
 
     # -- layout ---------------------------------------------------------------
@@ -506,7 +479,11 @@ class MainWindow(QMainWindow):
         self.search_box.selectAll()
 
     def clear_search(self) -> None:
-        """Esc: the query goes, the box takes the keyboard for the next one."""
+        """Esc: the query goes, the box takes the keyboard for the next one; Esc on an
+        empty box hides the window to the tray when it keeps watching."""
+        if not self.search_box.text() and self._like is None and self._hides_to_tray():
+            self.hide()
+            return
         self.search_box.clear()
         self._like = None
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -541,7 +518,22 @@ class MainWindow(QMainWindow):
         )
 
     def quit(self) -> None:
+        """Quit for real, also when closing the window only hides it to the tray."""
+        self._quitting = True
         self.close()
+
+    def _hides_to_tray(self) -> bool:
+        return self.tray is not None and load_settings().keep_watching and not self._quitting
+
+    def _update_tray(self) -> None:
+        """The tray icon shows while the person asked to keep watching (where there is a tray)."""
+        wanted = load_settings().keep_watching and Tray.available()
+        if wanted and self.tray is None:
+            self.tray = Tray(self._focus_search, self.pause_action, self.quit, self)
+        if self.tray is not None:
+            self.tray.set_visible(wanted)
+            if not wanted:
+                self.tray = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
@@ -553,6 +545,13 @@ class MainWindow(QMainWindow):
         self.monitor.start_probing()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._hides_to_tray():
+            # Keeps watching and indexing; the tray brings the window back or quits.
+            self.hide()
+            event.ignore()
+            return
+        if self.tray is not None:
+            self.tray.set_visible(False)
         self.watch_lane.stop()
         self.index_lane.shutdown()
         self.monitor.stop()
@@ -592,6 +591,8 @@ class MainWindow(QMainWindow):
         save_settings(chosen)
         if chosen.theme != before.theme:
             self._use_theme(chosen.theme)
+        if chosen.keep_watching != before.keep_watching:
+            self._update_tray()
         # The search lane keeps the settings it opened with: reopen it on the new ones.
         self.search_lane.reload()
         self.monitor.reload()
@@ -662,8 +663,7 @@ class MainWindow(QMainWindow):
             elif isinstance(eta, int | float) and eta >= 1 and done >= 5:
                 text += f" · {_eta(float(eta))}"
             self.progress_bar.setFormat(text)
-        elif progress.get("phase") == "scanning":
-            self.progress_bar.setRange(0, 0)
+        elif progress.get("phase") == "scanning" and not self.progress_bar.maximum():
             self.progress_bar.setFormat("Looking for files…")
         current = progress.get("current")
         if waiting == "on battery":
@@ -825,7 +825,16 @@ class MainWindow(QMainWindow):
                 self.reindex()
 
     def _show_failures(self) -> None:
-        FailuresDialog(self._failures, self).exec()
+        dialog = FailuresDialog(
+            self._failures, self, open_file=self.open_path, reveal=self.reveal_path, retry=self.retry_files
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): the window behind goes on updating
+
+    def retry_files(self, paths: list[str]) -> None:
+        """Read these files again now (the indexer records them anew, indexed or failed)."""
+        self.index_lane.update(paths)
+        self._indexing_started()
 
     # -- searching ------------------------------------------------------------
     def _query_changed(self, text: str) -> None:
@@ -986,7 +995,12 @@ class MainWindow(QMainWindow):
 
     def _place_preview(self) -> None:
         on_results = self.stack.currentWidget() is self.results_view
+        was_visible = self.preview.isVisible()
         self.preview.setVisible(self.preview_action.isChecked() and on_results)
+        if self.preview.isVisible() and not was_visible:
+            # Opened: give it two fifths of the room, enough for passages to read as text.
+            total = sum(self.content.sizes()) or self.content.width()
+            self.content.setSizes([total * 3 // 5, total - total * 3 // 5])
 
     def _results_arrived(self, count: int) -> None:
         if self.preview_action.isChecked():

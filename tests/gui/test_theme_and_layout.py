@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -101,3 +102,36 @@ def test_settings_offer_plain_words(qtbot: QtBot) -> None:
     assert chosen.keep_watching is True and chosen.theme == "light"
     labels = [label.text() for label in dialog.findChildren(QLabel)]
     assert any("Largest file" in text for text in labels)
+
+
+# The offscreen platform has no tray of its own and says so when a tray icon is shown.
+@pytest.mark.qt_log_ignore("systemTrayWindowChanged")
+def test_keep_watching_hides_to_the_tray_and_quit_really_quits(
+    qtbot: QtBot, make_window: Callable[[], MainWindow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localsearch.gui.tray import Tray
+
+    monkeypatch.setattr(Tray, "available", staticmethod(lambda: True))
+    window = make_window()
+    window.show()
+    assert window.tray is None  # off by default
+    window.close()
+    assert not window.isVisible() and not window.monitor._thread.isRunning()
+
+    window = make_window()
+    window.show()
+    window.apply_settings(dataclasses.replace(load_settings(), keep_watching=True))
+    assert window.tray is not None and window.tray.is_visible()
+    assert [a.text() for a in window.tray.menu.actions() if a.text()] == [
+        "Search…",
+        "&Pause indexing",
+        "Quit localsearch",
+    ]
+    window.close()  # hides: the lanes go on
+    assert not window.isVisible() and window.monitor._thread.isRunning()
+    window.tray.menu.actions()[0].trigger()  # Search… brings it back, box focused
+    assert window.isVisible()
+    window.clear_search()  # Esc on an empty box hides again
+    assert not window.isVisible()
+    window.quit()
+    assert not window.monitor._thread.isRunning() and window.tray is not None and not window.tray.is_visible()
