@@ -36,6 +36,7 @@ from localsearch.core.storage import Filters
 from localsearch.gui import opener, theme
 from localsearch.gui.failures import FailuresDialog
 from localsearch.gui.index_monitor import IndexMonitor, Passage
+from localsearch.gui.models_dialog import ModelsDialog
 from localsearch.gui.preview import PreviewPane
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
 from localsearch.gui.results_view import PopupOnArrows, ResultsView
@@ -109,6 +110,8 @@ class MainWindow(QMainWindow):
         self._index_known = False  # a status has arrived: the welcome view may be shown
         self._catch_up_pending = False  # launch: bring the folders up to date once known
         self._files_indexed = 0
+        self._chunks_indexed = 0
+        self._switch_pending = False  # a new model is being filled; searches stay on the old
         self._like: str | None = None  # "Find similar files": the file results are like
         self._shown_label = ""  # what the newest search was for
         self._preview_query = ""
@@ -340,11 +343,13 @@ class MainWindow(QMainWindow):
         self.pause_action = action("&Pause indexing", self.index_lane.toggle_pause, ["Ctrl+P"])
         self.failures_action = action("Files that could not be &indexed…", self._show_failures)
         self.settings_action = action("&Settings…", self.open_settings, ["Ctrl+,"])
+        self.models_action = action("&Models…", self.open_models)
         self.quit_action = action("&Quit", self.quit, ["Ctrl+Q"])
         for act in (self.add_action, self.update_action, self.pause_action, self.failures_action):
             file_menu.addAction(act)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.models_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -582,6 +587,23 @@ class MainWindow(QMainWindow):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.chosen())
 
+    def open_models(self) -> None:
+        dialog = ModelsDialog(self._chunks_indexed, self)
+        dialog.model_chosen.connect(self.switch_model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def switch_model(self, model: str) -> None:
+        """The settings name a new model: re-embed every folder in the background. Searches
+        keep the lane's current service (the old model and its vectors) until that is done."""
+        self._switch_pending = True
+        if self.index_lane.running:
+            self.index_lane.cancel()  # it was filling the old model's space
+        self.reindex()
+        self.notice.show_notice(
+            f"Reading your files again with {model}. Searches use the previous model until it is done."
+        )
+
     def apply_settings(self, chosen: Settings) -> None:
         """Save the settings; when vectors are made another way (late chunking), search the
         new space and re-embed every folder, as switching models does."""
@@ -690,6 +712,11 @@ class MainWindow(QMainWindow):
         if self.index_lane.running:
             return  # a queued run already started
         self._indexing_done()
+        if self._switch_pending and ok:
+            # The new model's vectors are in: searches move over to them.
+            self._switch_pending = False
+            self.search_lane.reload()
+            self.monitor.reload()
         # The summary stays on screen until dismissed or replaced by the next one.
         self.notice.show_notice(f"{summary} ({time.strftime('%H:%M')})")
         if not ok:
@@ -815,6 +842,7 @@ class MainWindow(QMainWindow):
         if not self.index_lane.running:
             self.statusBar().showMessage(f"{files:,} files · {chunks:,} passages indexed · model {model}")
         self._files_indexed = int(files)
+        self._chunks_indexed = int(chunks)
         self._update_actions()
         self._update_placeholder()
         self.status_shown.emit()
