@@ -12,6 +12,7 @@ def run() -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from localsearch.gui import errors
     from localsearch.gui.main_window import MainWindow
 
     logging.basicConfig(
@@ -25,6 +26,7 @@ def run() -> int:
     app.setApplicationDisplayName("localsearch")
     app.setWindowIcon(QIcon.fromTheme("system-search"))
     window = MainWindow()
+    errors.install(window.show_error)  # unexpected exceptions: to the log and a dialog
     window.show()
     window.start()
     return int(app.exec())

@@ -522,6 +522,11 @@ class MainWindow(QMainWindow):
             "computer only: nothing you index or search leaves it.</p>",
         )
 
+    def show_error(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): the window goes on
+
     def quit(self) -> None:
         """Quit for real, also when closing the window only hides it to the tray."""
         self._quitting = True
