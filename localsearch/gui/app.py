@@ -13,8 +13,8 @@ def run() -> int:
     from PySide6.QtWidgets import QApplication
 
     from localsearch.gui import errors, theme
-    from localsearch.settings import load as load_settings
     from localsearch.gui.main_window import MainWindow
+    from localsearch.settings import load as load_settings
 
     logging.basicConfig(
         level=logging.INFO,
