@@ -82,7 +82,9 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     from PySide6.QtWidgets import QApplication, QWidget
 
     from localsearch.gui import theme
-    from localsearch.gui.main_window import FailuresDialog, MainWindow
+    from localsearch.gui.failures import FailuresDialog
+    from localsearch.gui.main_window import MainWindow
+    from localsearch.gui.models_dialog import ModelsDialog
     from localsearch.gui.settings_dialog import SettingsDialog
     from localsearch.settings import load as load_settings
 
@@ -161,10 +163,16 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     QTest.keyClick(window.results_view, Qt.Key.Key_Down)
     save(window, "05-keyboard-focus", "keyboard: Down from the box, focus ring on the second result")
 
-    dialog = FailuresDialog(window._failures, window)
-    dialog.show()
+    window._show_failures()
+    dialog = window.findChild(FailuresDialog)
+    dialog.table.selectRow(0)
     save(dialog, "06-failed-files", f"{len(window._failures)} files that could not be indexed, with reasons")
     dialog.close()
+
+    window.open_models()
+    models = window.findChild(ModelsDialog)
+    save(models, "10-models", "the model catalog, the model in use selected, with the index size it makes")
+    models.close()
 
     settings = SettingsDialog(load_settings(), window)
     settings.show()

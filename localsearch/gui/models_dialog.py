@@ -119,7 +119,7 @@ class ModelsDialog(QDialog):
         self.table = QTableWidget(0, 7, self)
         self.table.setAccessibleName("Models")
         self.table.setHorizontalHeaderLabels(
-            ["Model", "Download", "Dimensions", "Layers", "Speed", "License", "On this computer"]
+            ["Model", "Size", "Dimensions", "Layers", "Speed", "License", "On this computer"]
         )
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -127,7 +127,10 @@ class ModelsDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Interactive)  # licences run long
         header.setStretchLastSection(True)
+        self.table.setColumnWidth(5, 110)
+        self.table.setWordWrap(False)
         self.table.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.table, 1)
 
@@ -197,13 +200,16 @@ class ModelsDialog(QDialog):
         for row, status in enumerate(self._statuses):
             entry: ModelEntry | None = status.entry
             name = (entry.display_name if entry else status.name) + ("  (in use)" if status.current else "")
-            sizes = ""
+            sizes = size_tip = ""
             if entry is not None:
                 trained = list(entry.output_heads) or list(entry.matryoshka_dimensions or [])
                 sizes = f"{entry.default_dimensions}"
                 others = sorted({d for d in trained if d != entry.default_dimensions}, reverse=True)
                 if others:
-                    sizes += f" (also {', '.join(str(d) for d in others)})"
+                    sizes += f" (or {len(others)} smaller)"
+                    size_tip = (
+                        f"Trained sizes: {', '.join(str(d) for d in [entry.default_dimensions, *others])}"
+                    )
             if status.files:
                 here = "installed"
             elif entry is None:
@@ -225,7 +231,7 @@ class ModelsDialog(QDialog):
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(size_tip if column == 2 and size_tip else text)
                 if entry is not None and not entry.usable:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
                 self.table.setItem(row, column, item)
