@@ -913,6 +913,7 @@ class MainWindow(QMainWindow):
 
     def _update_placeholder(self, no_results: str | None = None) -> None:
         first_run = self._index_known and not self._folders and not self.index_lane.running
+        self.splitter.widget(0).setVisible(not first_run)  # an empty folder list says nothing
         if first_run:
             self.placeholder.setText("Add a folder to start.")
             self.summary_label.setText("")
