@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def main() -> int:
 
 
 def _shoot(out: Path, folders: list[Path]) -> int:
-    from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, Qt
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QWidget
 
@@ -94,15 +95,16 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     shots: list[dict] = []
     started = time.perf_counter()
 
+    # Event loops that end on a timer: repeated processEvents(flags, ms) calls crashed
+    # PySide6 6.12 (a refcount error on None).
     def pump(seconds: float = 0.2) -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, QDeadlineTimer(50))
-            time.sleep(0.01)
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
 
-    def wait_until(test: object, timeout: float, what: str) -> None:
+    def wait_until(test: Callable[[], object], timeout: float, what: str) -> None:
         end = time.perf_counter() + timeout
-        while not test():  # type: ignore[operator]
+        while not test():
             if time.perf_counter() > end:
                 raise SystemExit(f"timed out waiting for {what}")
             pump(0.05)

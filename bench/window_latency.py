@@ -107,7 +107,7 @@ def main() -> int:
         launches.append(round(time.perf_counter() - started, 2))
         print(f"launch to window: {launches[-1]:.2f} s", flush=True)
 
-    from PySide6.QtCore import QCoreApplication, QEventLoop
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from bench.search_latency import load_scifact
@@ -120,11 +120,19 @@ def main() -> int:
     window.results_shown.connect(lambda n: shown.append(time.perf_counter()))
 
     def wait_for(count: int, timeout: float = 60) -> None:
+        # An event loop that ends on the result (or the timeout); repeated calls of
+        # processEvents(flags, ms) crashed PySide6 6.12 here (a refcount error on None).
+        if len(shown) >= count:
+            return
         end = time.perf_counter() + timeout
+        loop = QEventLoop()
+        window.results_shown.connect(loop.quit)
+        QTimer.singleShot(int(timeout * 1000), loop.quit)
         while len(shown) < count:
-            if time.perf_counter() > end:
+            loop.exec()
+            if len(shown) < count and time.perf_counter() > end:
                 raise SystemExit("timed out waiting for results")
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        window.results_shown.disconnect(loop.quit)
 
     _, queries = load_scifact()
     queries = queries[: args.queries]
