@@ -157,6 +157,7 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     save(window, "04-preview", "preview pane: passages in context, pages to open")
 
     window.preview_action.setChecked(False)
+    window.activateWindow()
     window.search_box.setFocus()
     QGuiApplication.processEvents()
     from PySide6.QtTest import QTest

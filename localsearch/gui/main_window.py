@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
         side = QWidget(self.splitter)
+        self.side_panel = side
         side.setMinimumWidth(150)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 6, 6, 0)
@@ -913,7 +914,7 @@ class MainWindow(QMainWindow):
 
     def _update_placeholder(self, no_results: str | None = None) -> None:
         first_run = self._index_known and not self._folders and not self.index_lane.running
-        self.splitter.widget(0).setVisible(not first_run)  # an empty folder list says nothing
+        self.side_panel.setVisible(not first_run)  # an empty folder list says nothing
         if first_run:
             self.placeholder.setText("Add a folder to start.")
             self.summary_label.setText("")

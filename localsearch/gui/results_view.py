@@ -38,13 +38,18 @@ class ResultsView(QListView):
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         current = self.currentIndex()
-        if not (self.hasFocus() and current.isValid()):
+        # The keyboard's place, drawn over the card so that every style shows it; fainter
+        # while the window is in the background (where the keyboard comes back to).
+        keyboard_here = self.hasFocus() or self.window().focusWidget() is self
+        if not (keyboard_here and current.isValid()):
             return
-        # The keyboard's place, drawn over the card so that every style shows it.
         rect = self.visualRect(current).adjusted(3, 2, -3, -2)
         painter = QPainter(self.viewport())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), 2)
+        colour = self.palette().color(QPalette.ColorRole.Highlight)
+        if not self.hasFocus():
+            colour.setAlpha(110)
+        pen = QPen(colour, 2)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(rect, 7, 7)

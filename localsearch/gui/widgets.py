@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,11 +49,28 @@ def suggested_folders(home: Path | None = None) -> list[Path]:
     return [home / name for name in ("Documents", "Desktop") if (home / name).is_dir()]
 
 
+COUNT_CAP = 20_000
+
+
+def count_documents(folder: Path, cap: int = COUNT_CAP) -> int:
+    """Files below folder that localsearch can read (hidden folders skipped), up to cap."""
+    from localsearch.core.extract import supported
+
+    count = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        count += sum(1 for name in files if not name.startswith(".") and supported(Path(root, name)))
+        if count >= cap:
+            return cap
+    return count
+
+
 class WelcomeView(QWidget):
     """What a first run shows: one clear way to start."""
 
     start_with = Signal(list)  # folders ticked among the suggestions
     choose = Signal()
+    counted = Signal(str, int)  # folder, documents found (from a helper thread)
 
     def __init__(self, suggestions: list[Path], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +121,15 @@ class WelcomeView(QWidget):
             column.addWidget(other)
         for box in self.suggestion_boxes:
             box.toggled.connect(self._update_button)
+        self.counted.connect(self._show_count)
+        # How much there is to read, counted off the UI thread (a big Documents folder
+        # takes seconds to walk).
+        for folder in suggestions:
+            threading.Thread(
+                target=lambda f=folder: self.counted.emit(str(f), count_documents(f)),
+                name="welcome-count",
+                daemon=True,
+            ).start()
         row = QHBoxLayout()
         row.addStretch(1)
         holder = QWidget(self)
@@ -112,6 +139,14 @@ class WelcomeView(QWidget):
         row.addStretch(1)
         outer.addLayout(row)
         outer.addStretch(2)
+
+    def _show_count(self, folder: str, count: int) -> None:
+        for box in self.suggestion_boxes:
+            if box.property("folder") == folder:
+                many = f"{count:,}+" if count >= COUNT_CAP else f"{count:,}"
+                noun = "document" if count == 1 else "documents"
+                box.setText(f"{Path(folder).name}  ({folder}) — {many} {noun}")
+                box.setProperty("count", count)
 
     def ticked(self) -> list[str]:
         return [str(b.property("folder")) for b in self.suggestion_boxes if b.isChecked()]

@@ -46,7 +46,9 @@ def test_first_run_welcomes_with_suggested_folders(
     assert window.stack.currentWidget() is window.welcome
     assert not window.reindex_button.isEnabled() and not window.update_action.isEnabled()
     assert not window.remove_button.isEnabled()
-    assert [b.text() for b in window.welcome.suggestion_boxes] == [f"Documents  ({documents})"]
+    # How much each suggestion holds is counted in the background.
+    qtbot.waitUntil(lambda: window.welcome.suggestion_boxes[0].property("count") is not None, timeout=10_000)
+    assert [b.text() for b in window.welcome.suggestion_boxes] == [f"Documents  ({documents}) — 1 document"]
     # Typing before any folder keeps the welcome, not "nothing matches".
     window.search_box.setText("mountains")
     qtbot.wait(SEARCH_WAIT)
