@@ -678,6 +678,8 @@ class MainWindow(QMainWindow):
                 )
 
     def _show_progress(self, progress: dict) -> None:
+        if not self.progress_bar.isVisible() and progress.get("phase") in ("scanning", "indexing"):
+            self._indexing_started()  # a queued run began as the last one finished
         total = int(progress.get("files_total") or 0)
         done = int(progress.get("files_done") or 0)
         waiting = progress.get("paused")
