@@ -28,6 +28,7 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 CHOICES: dict[str, tuple[str, ...]] = {
     "on_battery": ("continue", "slow", "pause"),
     "vector_precision": ("float32", "float16"),
+    "theme": ("system", "light", "dark"),
 }
 
 
@@ -67,6 +68,11 @@ class Settings:
         "Late chunking: the model reads each document whole (in windows of its context) and each "
         "passage's vector is pooled from its own tokens of that pass, so it carries the document's "
         "context; passages are still cut by the chunker. Changing it re-embeds every file.",
+    )
+    theme: str = _setting("system", "The window's colours: 'system', 'light' or 'dark'.")
+    keep_watching: bool = _setting(
+        False,
+        "Keep watching the folders from the tray when the window is closed (where there is a tray).",
     )
 
     @classmethod

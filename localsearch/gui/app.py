@@ -12,7 +12,9 @@ def run() -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from localsearch.gui import errors, theme
     from localsearch.gui.main_window import MainWindow
+    from localsearch.settings import load as load_settings
 
     paths.secure_state()
     handler = logging.FileHandler(paths.log_dir() / "localsearch-gui.log", encoding="utf-8")
@@ -23,7 +25,9 @@ def run() -> int:
     app.setApplicationName("localsearch")
     app.setApplicationDisplayName("localsearch")
     app.setWindowIcon(QIcon.fromTheme("system-search"))
+    theme.apply(load_settings().theme)  # ours when chosen, or when the platform has none
     window = MainWindow()
+    errors.install(window.show_error)  # unexpected exceptions: to the log and a dialog
     window.show()
     window.start()
     return int(app.exec())

@@ -6,16 +6,14 @@ import os
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListView,
@@ -28,8 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -38,8 +34,16 @@ from localsearch.core.indexer import BUSY_REASON, DISK_FULL_REASON
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
+from localsearch.gui import opener, theme
+from localsearch.gui.failures import FailuresDialog
+from localsearch.gui.index_monitor import IndexMonitor, Passage
+from localsearch.gui.models_dialog import ModelsDialog
+from localsearch.gui.preview import PreviewPane
 from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
+from localsearch.gui.results_view import PopupOnArrows, ResultsView
 from localsearch.gui.settings_dialog import SettingsDialog
+from localsearch.gui.tray import Tray
+from localsearch.gui.widgets import NoticeBar, WelcomeView, folder_labels, suggested_folders
 from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
@@ -75,37 +79,20 @@ def _eta(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
-class FailuresDialog(QDialog):
-    def __init__(self, failures: list[dict], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Files that could not be indexed")
-        self.resize(820, 420)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{len(failures)} files were skipped. Each is tried again when it changes."))
-        table = QTableWidget(len(failures), 2, self)
-        table.setHorizontalHeaderLabels(["File", "Reason"])
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        for row, item in enumerate(failures):
-            name = QTableWidgetItem(os.path.basename(item["path"]))
-            name.setToolTip(item["path"])
-            table.setItem(row, 0, name)
-            reason = QTableWidgetItem(item["reason"])
-            reason.setToolTip(item["reason"])
-            table.setItem(row, 1, reason)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        layout.addWidget(table)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+def _rate(files_done: int, elapsed: float) -> str:
+    """Files a second or a minute, whichever reads better."""
+    if elapsed <= 0 or files_done <= 0:
+        return ""
+    per_second = files_done / elapsed
+    if per_second >= 1:
+        return f"{per_second:,.1f} files/s"
+    return f"{per_second * 60:,.0f} files/min"
 
 
 class MainWindow(QMainWindow):
     results_shown = Signal(int)  # number of results now on screen (tests wait on it)
     status_shown = Signal()
+    open_failed = Signal(str, str)  # path, reason (from the opener's helper thread)
 
     def __init__(
         self,
@@ -114,12 +101,23 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("localsearch")
         self.resize(1100, 720)
+        self.setMinimumSize(640, 420)
         self._failures: list[dict] = []
         self._told_recovered: object = None
         self.notice_box: QMessageBox | None = None
         self._folders: list[str] = []
+        self._adding: list[str] = []  # added here, not yet in the index's folder list
+        self._removing: list[str] = []  # asked to be removed, removal not yet done
+        self._removal_waits = False  # a removal waits for the indexing child to stop
+        self._resume_after_removal = False
+        self._index_known = False  # a status has arrived: the welcome view may be shown
+        self._catch_up_pending = False  # launch: bring the folders up to date once known
+        self._files_indexed = 0
+        self._chunks_indexed = 0
+        self._switch_pending = False  # a new model is being filled; searches stay on the old
         self._like: str | None = None  # "Find similar files": the file results are like
         self._shown_label = ""  # what the newest search was for
+        self._preview_query = ""
 
         self.search_lane = SearchLane(service_factory, self)
         self.search_lane.results.connect(self._show_results)
@@ -131,33 +129,51 @@ class MainWindow(QMainWindow):
         self.index_lane.finished.connect(self._index_finished)
         self.watch_lane = WatchLane(self)
         self.watch_lane.changed.connect(self._files_changed)
+        self.monitor = IndexMonitor(self)
+        self.monitor.status.connect(self._show_status)
+        self.monitor.removed.connect(self._folders_removed)
+        self.monitor.failed.connect(lambda text: self.notice.show_notice(text))
+        self.monitor.passages.connect(self._show_passages)
+        self.open_failed.connect(self._explain_open_failure)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._run_search)
 
+        self._quitting = False
+        self.tray: Tray | None = None
         self._build()
+        self._build_menus()
+        self._update_actions()
+        self._update_tray()
+        self.results_shown.connect(self._results_arrived)
 
     # -- layout ---------------------------------------------------------------
     def _build(self) -> None:
         central = QWidget(self)
         outer = QVBoxLayout(central)
-        outer.setContentsMargins(12, 12, 12, 6)
+        outer.setContentsMargins(12, 10, 12, 6)
 
         top = QHBoxLayout()
         self.search_box = QLineEdit(self)
         self.search_box.setPlaceholderText("Search your files by meaning — e.g. “how do I renew my passport”")
+        self.search_box.setAccessibleName("Search")
+        self.search_box.setToolTip("Type in your own words. ↓ moves into the results; Esc clears.")
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setMinimumHeight(34)
+        self.search_box.setMinimumWidth(200)
         font = self.search_box.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.search_box.setFont(font)
         self.search_box.textChanged.connect(self._query_changed)
         self.search_box.returnPressed.connect(self._run_search)
+        self.search_box.installEventFilter(self)
         top.addWidget(self.search_box, 1)
+        self._arrows = PopupOnArrows(self)
         self.mode_box = QComboBox(self)
         self.mode_box.setMinimumHeight(34)
+        self.mode_box.setAccessibleName("Search mode")
         for label, mode, tip in (
             (
                 "Meaning + words",
@@ -170,6 +186,7 @@ class MainWindow(QMainWindow):
             self.mode_box.addItem(label, mode)
             self.mode_box.setItemData(self.mode_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.mode_box.currentIndexChanged.connect(self._run_search)
+        self.mode_box.installEventFilter(self._arrows)
         top.addWidget(self.mode_box)
         self.add_button = QPushButton("Add folder…", self)
         self.add_button.setMinimumHeight(34)
@@ -177,24 +194,30 @@ class MainWindow(QMainWindow):
         top.addWidget(self.add_button)
         self.settings_button = QPushButton("Settings…", self)
         self.settings_button.setMinimumHeight(34)
-        self.settings_button.setToolTip("How files are indexed")
+        self.settings_button.setToolTip("How files are indexed, and how the window looks")
         self.settings_button.clicked.connect(self.open_settings)
         top.addWidget(self.settings_button)
         outer.addLayout(top)
         outer.addLayout(self._build_filters())
 
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        side = QWidget(splitter)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setChildrenCollapsible(False)
+        side = QWidget(self.splitter)
+        self.side_panel = side
+        side.setMinimumWidth(150)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 6, 6, 0)
         side_layout.addWidget(QLabel("<b>Indexed folders</b>"))
         self.folder_list = QListWidget(side)
+        self.folder_list.setAccessibleName("Indexed folders")
         self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.folder_list.customContextMenuRequested.connect(self._folder_menu)
+        self.folder_list.currentItemChanged.connect(lambda *_: self._update_actions())
+        self.folder_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         side_layout.addWidget(self.folder_list, 1)
         buttons = QHBoxLayout()
         self.reindex_button = QPushButton("Update index", side)
-        self.reindex_button.setToolTip("Look for new, changed and deleted files in every folder")
+        self.reindex_button.setToolTip("Look for new, changed and deleted files in every folder (F5)")
         self.reindex_button.clicked.connect(self.reindex)
         buttons.addWidget(self.reindex_button)
         self.remove_button = QPushButton("Remove", side)
@@ -209,18 +232,26 @@ class MainWindow(QMainWindow):
         self.failures_button.hide()
         side_layout.addWidget(self.failures_button)
 
-        main = QWidget(splitter)
+        main = QWidget(self.splitter)
         main_layout = QVBoxLayout(main)
         main_layout.setContentsMargins(6, 6, 0, 0)
         self.summary_label = QLabel("", main)
+        self.summary_label.setWordWrap(True)
         main_layout.addWidget(self.summary_label)
-        self.stack = QStackedWidget(main)
+        self.content = QSplitter(Qt.Orientation.Horizontal, main)
+        self.content.setChildrenCollapsible(False)
+        self.stack = QStackedWidget(self.content)
+        self.welcome = WelcomeView(suggested_folders(), self.stack)
+        self.welcome.start_with.connect(self.add_folders)
+        self.welcome.choose.connect(self.choose_folder)
         self.placeholder = QLabel("", main)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
-        self.placeholder.setStyleSheet("color: palette(mid); font-size: 15px; padding: 40px;")
+        # WindowText at reduced strength: readable in light and dark palettes alike.
+        self.placeholder.setStyleSheet("font-size: 15px; padding: 40px;")
+        self.placeholder.setForegroundRole(self.placeholder.foregroundRole())
         self.results_model = ResultsModel(self)
-        self.results_view = QListView(main)
+        self.results_view = ResultsView(main)
         self.results_view.setModel(self.results_model)
         self.results_view.setItemDelegate(ResultDelegate(self.results_view))
         self.results_view.setMouseTracking(True)
@@ -228,24 +259,37 @@ class MainWindow(QMainWindow):
         self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.results_view.setFrameShape(QListView.Shape.NoFrame)
         self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.results_view.activated.connect(self._open_result)
         self.results_view.doubleClicked.connect(self._open_result)
         self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results_view.customContextMenuRequested.connect(self._result_menu)
+        self.results_view.left_top.connect(self._back_to_search_box)
+        self.results_view.selectionModel().currentChanged.connect(self._current_result_changed)
         self.stack.addWidget(self.placeholder)
         self.stack.addWidget(self.results_view)
-        main_layout.addWidget(self.stack, 1)
+        self.stack.addWidget(self.welcome)
+        self.stack.currentChanged.connect(lambda *_: self._place_preview())
+        self.preview = PreviewPane(self.content)
+        self.preview.open_page.connect(self.open_path)
+        self.preview.hide()
+        self.content.addWidget(self.stack)
+        self.content.addWidget(self.preview)
+        self.content.setStretchFactor(0, 3)
+        self.content.setStretchFactor(1, 2)
+        main_layout.addWidget(self.content, 1)
 
-        splitter.addWidget(side)
-        splitter.addWidget(main)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([260, 840])
-        outer.addWidget(splitter, 1)
+        self.splitter.addWidget(side)
+        self.splitter.addWidget(main)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 860])
+        outer.addWidget(self.splitter, 1)
+        self.notice = NoticeBar(central)
+        outer.addWidget(self.notice)
         self.setCentralWidget(central)
 
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setMaximumWidth(260)
+        self.progress_bar.setMinimumWidth(120)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.hide()
         self.pause_button = QPushButton("Pause", self)
@@ -256,14 +300,108 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.pause_button)
 
-        focus = QAction(self)
-        focus.setShortcut(QKeySequence.StandardKey.Find)
-        focus.triggered.connect(self._focus_search)
-        self.addAction(focus)
+        # Tab goes from the box straight to the results, then to the choices around them.
+        QWidget.setTabOrder(self.search_box, self.results_view)
+        QWidget.setTabOrder(self.results_view, self.mode_box)
+        QWidget.setTabOrder(self.mode_box, self.type_box)
+        QWidget.setTabOrder(self.type_box, self.date_box)
+        QWidget.setTabOrder(self.date_box, self.folder_box)
+        QWidget.setTabOrder(self.folder_box, self.sort_box)
+        QWidget.setTabOrder(self.sort_box, self.preview)
+        QWidget.setTabOrder(self.preview, self.folder_list)
+        QWidget.setTabOrder(self.folder_list, self.reindex_button)
+        QWidget.setTabOrder(self.reindex_button, self.remove_button)
+        QWidget.setTabOrder(self.remove_button, self.add_button)
+        QWidget.setTabOrder(self.add_button, self.settings_button)
         self._update_placeholder()
 
+    def _build_menus(self) -> None:
+        """Every action in a menu with its shortcut. Actions on the current result are
+        shortcuts of the results list only, so typing in the box keeps its own keys."""
+        bar = self.menuBar()
+
+        def action(
+            text: str,
+            slot: Callable[[], object],
+            keys: list[QKeySequence | str] | None = None,
+            *,
+            on: QWidget | None = None,
+            tip: str = "",
+        ) -> QAction:
+            act = QAction(text, self)
+            if keys:
+                act.setShortcuts([QKeySequence(k) for k in keys])
+            act.triggered.connect(lambda *_: slot())
+            if tip:
+                act.setStatusTip(tip)
+            if on is not None:
+                act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+                on.addAction(act)
+            else:
+                self.addAction(act)
+            return act
+
+        file_menu = bar.addMenu("&File")
+        self.add_action = action("&Add folder…", self.choose_folder, ["Ctrl+O"])
+        self.update_action = action("&Update index", self.reindex, ["F5", "Ctrl+R"])
+        self.pause_action = action("&Pause indexing", self.index_lane.toggle_pause, ["Ctrl+P"])
+        self.failures_action = action("Files that could not be &indexed…", self._show_failures)
+        self.settings_action = action("&Settings…", self.open_settings, ["Ctrl+,"])
+        self.models_action = action("&Models…", self.open_models)
+        self.quit_action = action("&Quit", self.quit, ["Ctrl+Q"])
+        for act in (self.add_action, self.update_action, self.pause_action, self.failures_action):
+            file_menu.addAction(act)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.models_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = bar.addMenu("&Edit")
+        view = self.results_view
+        self.open_action = action("&Open", self.open_current, ["Return", "Enter"], on=view)
+        self.reveal_action = action(
+            "Show in &folder", self.reveal_current, ["Ctrl+Return", "Ctrl+Enter"], on=view
+        )
+        self.copy_action = action("&Copy path", self.copy_current_path, ["Ctrl+C"], on=view)
+        self.similar_action = action("Find &similar files", self.similar_to_current, ["Ctrl+M"], on=view)
+        self.find_action = action("&Find", self._focus_search, ["Ctrl+F", "Ctrl+K", "Ctrl+L"])
+        self.clear_action = action("C&lear search", self.clear_search, ["Esc"])
+        for act in (self.open_action, self.reveal_action, self.copy_action, self.similar_action):
+            edit_menu.addAction(act)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.find_action)
+        edit_menu.addAction(self.clear_action)
+
+        view_menu = bar.addMenu("&View")
+        self.preview_action = QAction("&Preview pane", self)
+        self.preview_action.setCheckable(True)
+        self.preview_action.setShortcuts([QKeySequence("Space")])
+        self.preview_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.preview_action.toggled.connect(self.set_preview_visible)
+        view.addAction(self.preview_action)
+        self.preview.addAction(self.preview_action)
+        view_menu.addAction(self.preview_action)
+        self.preview_menu_action = action("Show or hide the preview", self.preview_action.toggle, ["F3"])
+        view_menu.addAction(self.preview_menu_action)
+        theme_menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        current = load_settings().theme
+        for name in theme.THEMES:
+            act = QAction(theme.THEME_LABELS[name], self, checkable=True)
+            act.setChecked(name == current)
+            act.triggered.connect(lambda _=False, name=name: self.set_theme(name))
+            group.addAction(act)
+            theme_menu.addAction(act)
+            self.theme_actions[name] = act
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(action("&Keyboard shortcuts", self._show_shortcuts, ["F1"]))
+        help_menu.addAction(action("&About localsearch", self._show_about))
+
     def _build_filters(self) -> QHBoxLayout:
-        """Narrow the results: kind of file, when it was modified, and the order."""
+        """Narrow the results: kind of file, when it was modified, folder, and the order."""
         row = QHBoxLayout()
         row.setContentsMargins(0, 4, 0, 0)
         self.type_box = QComboBox(self)
@@ -272,15 +410,26 @@ class MainWindow(QMainWindow):
         self.date_box = QComboBox(self)
         for label, days in MODIFIED_WITHIN:
             self.date_box.addItem(label, days)
+        self.folder_box = QComboBox(self)
+        self.folder_box.addItem("All folders", "")
+        self.folder_box.setMinimumContentsLength(8)
+        self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.sort_box = QComboBox(self)
         self.sort_box.addItem("Best match first", "relevance")
         self.sort_box.addItem("Newest first", "date")
-        for caption, box in (("Type", self.type_box), ("Modified", self.date_box), ("Order", self.sort_box)):
+        for caption, box in (
+            ("Type", self.type_box),
+            ("Modified", self.date_box),
+            ("Folder", self.folder_box),
+            ("Order", self.sort_box),
+        ):
             caption_label = QLabel(caption, self)
-            caption_label.setStyleSheet("color: palette(mid);")
+            caption_label.setBuddy(box)
+            box.setAccessibleName(caption)
+            box.installEventFilter(self._arrows)
             row.addWidget(caption_label)
             row.addWidget(box)
-            row.addSpacing(10)
+            row.addSpacing(8)
             box.currentIndexChanged.connect(self._rerun)
         row.addStretch(1)
         return row
@@ -288,7 +437,9 @@ class MainWindow(QMainWindow):
     def search_request(self) -> SearchRequest:
         """What the search box and the filter row ask for now."""
         days = self.date_box.currentData()
+        folder = self.folder_box.currentData()
         filters = Filters(
+            folders=(folder,) if folder else (),
             extensions=tuple(self.type_box.currentData() or ()),
             after=time.time() - days * 86400 if days else None,
         )
@@ -309,45 +460,158 @@ class MainWindow(QMainWindow):
         self._like = path
         self._run_search()
 
+    # -- keyboard -------------------------------------------------------------
+    def eventFilter(self, watched: object, event: object) -> bool:
+        from PySide6.QtCore import QEvent
+        from PySide6.QtGui import QKeyEvent
+
+        if (
+            watched is self.search_box
+            and isinstance(event, QKeyEvent)
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_PageDown)
+            and self.results_model.rowCount()
+            and self.stack.currentWidget() is self.results_view
+        ):
+            self.results_view.focus_first()
+            return True
+        return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    def _back_to_search_box(self) -> None:
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def _focus_search(self) -> None:
-        self.search_box.setFocus()
+        if self.isMinimized() or not self.isVisible():
+            self.showNormal()
+        self.activateWindow()
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_box.selectAll()
+
+    def clear_search(self) -> None:
+        """Esc: the query goes, the box takes the keyboard for the next one; Esc on an
+        empty box hides the window to the tray when it keeps watching."""
+        if not self.search_box.text() and self._like is None and self._hides_to_tray():
+            self.hide()
+            return
+        self.search_box.clear()
+        self._like = None
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _show_shortcuts(self) -> None:
+        rows = [
+            ("Ctrl+F, Ctrl+K, Ctrl+L", "Go to the search box"),
+            ("↓ / ↑", "Into the results and back to the box"),
+            ("Enter", "Open the selected file (a PDF at its page)"),
+            ("Ctrl+Enter", "Show it in its folder"),
+            ("Ctrl+C", "Copy its path"),
+            ("Space", "Preview pane on or off"),
+            ("Esc", "Clear the search"),
+            ("F5", "Update the index"),
+            ("Ctrl+O", "Add a folder"),
+            ("Ctrl+Q", "Quit"),
+        ]
+        table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+        box = QMessageBox(
+            QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{table}</table>", parent=self
+        )
+        box.open()
+
+    def _show_about(self) -> None:
+        from localsearch import __version__
+
+        QMessageBox.about(
+            self,
+            "About localsearch",
+            f"<b>localsearch {__version__}</b><p>Searches your own files by meaning, on this "
+            "computer only: nothing you index or search leaves it.</p>",
+        )
+
+    def show_error(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): the window goes on
+
+    def quit(self) -> None:
+        """Quit for real, also when closing the window only hides it to the tray."""
+        self._quitting = True
+        self.close()
+
+    def _hides_to_tray(self) -> bool:
+        return self.tray is not None and load_settings().keep_watching and not self._quitting
+
+    def _update_tray(self) -> None:
+        """The tray icon shows while the person asked to keep watching (where there is a tray)."""
+        wanted = load_settings().keep_watching and Tray.available()
+        if wanted and self.tray is None:
+            self.tray = Tray(self._focus_search, self.pause_action, self.quit, self)
+        if self.tray is not None:
+            self.tray.set_visible(wanted)
+            if not wanted:
+                self.tray = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
-        """Show what is indexed, then bring every folder up to date in the background."""
+        """Show what is indexed, then bring every folder up to date in the background (once
+        the folder list has arrived), and follow the index from then on."""
         self.search_box.setFocus()
-        self.search_lane.refresh_status()
-        QTimer.singleShot(0, self._initial_update)
-
-    def _initial_update(self) -> None:
-        if self._folders:
-            self.reindex()
+        self._catch_up_pending = True
+        self.monitor.refresh()
+        self.monitor.start_probing()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._hides_to_tray():
+            # Keeps watching and indexing; the tray brings the window back or quits.
+            self.hide()
+            event.ignore()
+            return
+        if self.tray is not None:
+            self.tray.set_visible(False)
         self.watch_lane.stop()
-        self.index_lane.cancel()
+        self.index_lane.shutdown()
+        self.monitor.stop()
         self.search_lane.stop()
         super().closeEvent(event)
 
     # -- folders and indexing -------------------------------------------------
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to index", os.path.expanduser("~"))
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to search", os.path.expanduser("~"))
         if folder:
             self.add_folder(folder)
 
-    def add_folder(self, folder: str) -> None:
-        folder = os.path.abspath(folder)
-        if folder not in self._folders:
-            self._folders.append(folder)
-            self._populate_folders()
-        self.index_lane.index([folder])
+    def add_folders(self, folders: list[str]) -> None:
+        chosen = [os.path.abspath(f) for f in folders]
+        for folder in chosen:
+            if folder not in self._folders:
+                self._folders.append(folder)
+                self._adding.append(folder)
+        self._populate_folders()
+        self.index_lane.index(chosen)
         self._indexing_started()
+
+    def add_folder(self, folder: str) -> None:
+        self.add_folders([folder])
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(load_settings(), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.chosen())
+
+    def open_models(self) -> None:
+        dialog = ModelsDialog(self._chunks_indexed, self)
+        dialog.model_chosen.connect(self.switch_model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def switch_model(self, model: str) -> None:
+        """The settings name a new model: re-embed every folder in the background. Searches
+        keep the lane's current service (the old model and its vectors) until that is done."""
+        self._switch_pending = True
+        if self.index_lane.running:
+            self.index_lane.cancel()  # it was filling the old model's space
+        self.reindex()
+        self.notice.show_notice(
+            f"Reading your files again with {model}. Searches use the previous model until it is done."
+        )
 
     def apply_settings(self, chosen: Settings) -> None:
         """Save the settings; when vectors are made another way (late chunking), search the
@@ -356,14 +620,32 @@ class MainWindow(QMainWindow):
         if chosen == before:
             return
         save_settings(chosen)
+        if chosen.theme != before.theme:
+            self._use_theme(chosen.theme)
+        if chosen.keep_watching != before.keep_watching:
+            self._update_tray()
         # The search lane keeps the settings it opened with: reopen it on the new ones.
         self.search_lane.reload()
+        self.monitor.reload()
         if chosen.late_chunking != before.late_chunking:
             if self.index_lane.running:
                 self.index_lane.cancel()  # it was filling the old space
             self.reindex()
-        self.search_lane.refresh_status()
+        self.monitor.refresh()
         self._rerun()
+
+    def set_theme(self, name: str) -> None:
+        settings = load_settings()
+        if settings.theme != name:
+            settings.theme = name
+            save_settings(settings)
+        self._use_theme(name)
+
+    def _use_theme(self, name: str) -> None:
+        theme.apply(name)
+        if name in self.theme_actions:
+            self.theme_actions[name].setChecked(True)
+        self.preview.show_passages(self.preview.hit, self.preview.passages) if self.preview.hit else None
 
     def _files_changed(self, paths: list[str]) -> None:
         """The watcher saw these paths change: re-read just them, in the background."""
@@ -385,14 +667,22 @@ class MainWindow(QMainWindow):
         self.pause_button.show()
         self.statusBar().showMessage("Indexing…")
         self._update_placeholder()
+        self._update_actions()
 
     def _show_paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setToolTip("Go on indexing" if paused else "Hold indexing; what is done is kept")
+        self.pause_action.setText("&Resume indexing" if paused else "&Pause indexing")
         if paused:
-            self.statusBar().showMessage("Indexing paused")
+            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
+            if self.progress_bar.maximum():
+                self.progress_bar.setFormat(
+                    f"Paused · {self.progress_bar.value():,} / {self.progress_bar.maximum():,} files"
+                )
 
     def _show_progress(self, progress: dict) -> None:
+        if not self.progress_bar.isVisible() and progress.get("phase") in ("scanning", "indexing"):
+            self._indexing_started()  # a queued run began as the last one finished
         total = int(progress.get("files_total") or 0)
         done = int(progress.get("files_done") or 0)
         waiting = progress.get("paused")
@@ -402,10 +692,12 @@ class MainWindow(QMainWindow):
             text = f"{done:,} / {total:,} files"
             eta = progress.get("eta_seconds")
             if waiting:
-                text += f" · {waiting}"
+                text = f"{str(waiting).capitalize()} · {text}"
             elif isinstance(eta, int | float) and eta >= 1 and done >= 5:
                 text += f" · {_eta(float(eta))}"
             self.progress_bar.setFormat(text)
+        elif progress.get("phase") == "scanning" and not self.progress_bar.maximum():
+            self.progress_bar.setFormat("Looking for files…")
         current = progress.get("current")
         if waiting == "on battery":
             self.statusBar().showMessage("Indexing waits while the computer runs on battery")
@@ -415,36 +707,82 @@ class MainWindow(QMainWindow):
             )
         elif waiting == BUSY_REASON:
             self.statusBar().showMessage("Indexing waits: another localsearch is indexing these folders")
-        elif current and not waiting:
-            self.statusBar().showMessage(f"Indexing {os.path.basename(str(current))}")
-        if done and done % 25 == 0:
-            self.search_lane.refresh_status()
+        elif waiting:
+            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
+        elif current:
+            rate = _rate(done, float(progress.get("elapsed") or 0.0))
+            parts = [f"Indexing {os.path.basename(str(current))}"]
+            if rate and done >= 5:
+                parts.append(rate)
+            self.statusBar().showMessage(" · ".join(parts))
 
     def _show_index_message(self, text: str) -> None:
         self.statusBar().showMessage(text)
 
     def _index_finished(self, ok: bool, summary: str) -> None:
+        if self._removal_waits:
+            self._removal_waits = False
+            self.monitor.remove(list(self._removing))
+            if not self.index_lane.running:
+                self._indexing_done()
+            return
         if self.index_lane.running:
             return  # a queued run already started
-        self.progress_bar.hide()
-        self.pause_button.hide()
-        self.statusBar().showMessage(summary, 15_000)
+        self._indexing_done()
+        if self._switch_pending and ok:
+            # The new model's vectors are in: searches move over to them.
+            self._switch_pending = False
+            self.search_lane.reload()
+            self.monitor.reload()
+        # The summary stays on screen until dismissed or replaced by the next one.
+        self.notice.show_notice(f"{summary} ({time.strftime('%H:%M')})")
         if not ok:
             QMessageBox.warning(self, "Indexing stopped", summary)
-        self.search_lane.refresh_status()
+        self.monitor.refresh()
         if self.search_box.text().strip():
             self._run_search()
 
+    def _indexing_done(self) -> None:
+        self.progress_bar.hide()
+        self.pause_button.hide()
+        self._adding = []
+        self._update_actions()
+
     def _populate_folders(self) -> None:
         self.watch_lane.watch(self._folders)
+        current = self.folder_list.currentItem()
+        selected = current.data(Qt.ItemDataRole.UserRole) if current else None
         self.folder_list.clear()
-        for folder in self._folders:
-            item = QListWidgetItem(os.path.basename(folder) or folder)
+        for folder, label in zip(self._folders, folder_labels(self._folders), strict=True):
+            item = QListWidgetItem(label)
             item.setToolTip(folder)
             item.setData(Qt.ItemDataRole.UserRole, folder)
             if not os.path.exists(folder):
-                item.setText(item.text() + "  (not reachable)")
+                item.setText(label + "  (not reachable)")
             self.folder_list.addItem(item)
+            if folder == selected:
+                self.folder_list.setCurrentItem(item)
+        # The folder filter follows the list, keeping its choice while that folder stays.
+        chosen = self.folder_box.currentData()
+        self.folder_box.blockSignals(True)
+        self.folder_box.clear()
+        self.folder_box.addItem("All folders", "")
+        for folder, label in zip(self._folders, folder_labels(self._folders), strict=True):
+            self.folder_box.addItem(label, folder)
+            self.folder_box.setItemData(self.folder_box.count() - 1, folder, Qt.ItemDataRole.ToolTipRole)
+        self.folder_box.setCurrentIndex(max(0, self.folder_box.findData(chosen)))
+        self.folder_box.blockSignals(False)
+        if chosen and self.folder_box.currentData() != chosen:
+            self._rerun()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has_folders = bool(self._folders)
+        self.reindex_button.setEnabled(has_folders)
+        self.update_action.setEnabled(has_folders)
+        self.remove_button.setEnabled(has_folders and self.folder_list.currentItem() is not None)
+        self.pause_action.setEnabled(self.index_lane.running)
+        self.failures_action.setEnabled(bool(self._failures))
 
     def _remove_selected_folder(self) -> None:
         item = self.folder_list.currentItem()
@@ -456,16 +794,34 @@ class MainWindow(QMainWindow):
             "Remove folder",
             f"Stop searching {folder}?\n\nIts entries leave the index; your files are not touched.",
         )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        if self.index_lane.running:
-            self.index_lane.cancel()
-        with LocalSearch() as service:
-            service.remove_paths([folder])
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_folder(folder)
+
+    def remove_folder(self, folder: str) -> None:
+        """Forget a folder, off the UI thread: a running indexer is asked to stop first (its
+        child holds the writer), the removal runs on the monitor lane, and indexing of the
+        other folders goes on afterwards."""
+        self._removing.append(folder)
         self._folders = [f for f in self._folders if f != folder]
+        self._adding = [f for f in self._adding if f != folder]
         self._populate_folders()
-        self.search_lane.refresh_status()
-        self._run_search()
+        self.statusBar().showMessage(f"Removing {os.path.basename(folder) or folder} from the index…")
+        if self.index_lane.running:
+            self._removal_waits = True
+            self._resume_after_removal = True
+            self.index_lane.cancel()
+        elif not self._removal_waits:
+            self.monitor.remove([folder])
+
+    def _folders_removed(self, removed: list[str]) -> None:
+        self._removing = [f for f in self._removing if f not in removed]
+        if removed:
+            names = ", ".join(os.path.basename(f) or f for f in removed)
+            self.notice.show_notice(f"Removed {names} from the index. Your files are untouched.")
+        if self._resume_after_removal and not self._removing:
+            self._resume_after_removal = False
+            self.reindex()
+        self._rerun()
 
     def _folder_menu(self, point: QPoint) -> None:
         item = self.folder_list.itemAt(point)
@@ -473,7 +829,11 @@ class MainWindow(QMainWindow):
             return
         folder = item.data(Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
-        menu.addAction("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder)))
+        menu.addAction("Open folder", lambda: self.open_path(folder))
+        menu.addAction(
+            "Search only this folder",
+            lambda: self.folder_box.setCurrentIndex(self.folder_box.findData(folder)),
+        )
         menu.addAction("Remove from index…", self._remove_selected_folder)
         menu.exec(self.folder_list.mapToGlobal(point))
 
@@ -492,10 +852,17 @@ class MainWindow(QMainWindow):
             )
             self.notice_box.setModal(False)
             self.notice_box.show()
-        folders = list(status.get("folders", []))
-        if (folders != self._folders and not self.index_lane.running) or not self._folders:
+        indexed = [str(f) for f in status.get("folders", [])]
+        self._adding = [f for f in self._adding if f not in indexed]
+        # What the index holds (whoever wrote it), plus what this window is adding, minus
+        # what it is removing.
+        folders = [f for f in indexed if f not in self._removing] + [
+            f for f in self._adding if f not in indexed
+        ]
+        if folders != self._folders:
             self._folders = folders
             self._populate_folders()
+        self._index_known = True
         self._failures = list(status.get("failed", []))
         count = len(self._failures)
         self.failures_button.setText(f"⚠ {count} file{'s' if count != 1 else ''} could not be indexed…")
@@ -505,11 +872,27 @@ class MainWindow(QMainWindow):
         if not self.index_lane.running:
             self.statusBar().showMessage(f"{files:,} files · {chunks:,} passages indexed · model {model}")
         self._files_indexed = int(files)
+        self._chunks_indexed = int(chunks)
+        self._update_actions()
         self._update_placeholder()
         self.status_shown.emit()
+        if self._catch_up_pending:
+            # Launch: files added while the app was closed are found by a full scan.
+            self._catch_up_pending = False
+            if self._folders:
+                self.reindex()
 
     def _show_failures(self) -> None:
-        FailuresDialog(self._failures, self).exec()
+        dialog = FailuresDialog(
+            self._failures, self, open_file=self.open_path, reveal=self.reveal_path, retry=self.retry_files
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): the window behind goes on updating
+
+    def retry_files(self, paths: list[str]) -> None:
+        """Read these files again now (the indexer records them anew, indexed or failed)."""
+        self.index_lane.update(paths)
+        self._indexing_started()
 
     # -- searching ------------------------------------------------------------
     def _query_changed(self, text: str) -> None:
@@ -554,10 +937,17 @@ class MainWindow(QMainWindow):
         self.results_shown.emit(0)
 
     def _update_placeholder(self, no_results: str | None = None) -> None:
+        first_run = self._index_known and not self._folders and not self.index_lane.running
+        self.side_panel.setVisible(not first_run)  # an empty folder list says nothing
+        if first_run:
+            self.placeholder.setText("Add a folder to start.")
+            self.summary_label.setText("")
+            self.stack.setCurrentWidget(self.welcome)
+            return
         if no_results:
             text = f"Nothing in your indexed files matches “{no_results}”."
-            if self.type_box.currentIndex() or self.date_box.currentIndex():
-                text += "\n\nThe type or date filter is on: widen it to see more."
+            if self.type_box.currentIndex() or self.date_box.currentIndex() or self.folder_box.currentIndex():
+                text += "\n\nA type, date or folder filter is on: widen it to see more."
         elif not self._folders:
             text = (
                 "Add a folder to start.\n\n"
@@ -565,12 +955,12 @@ class MainWindow(QMainWindow):
                 "and lets you find them by what they mean, not just the words in them. "
                 "Everything stays on this computer."
             )
-        elif self.index_lane.running and not getattr(self, "_files_indexed", 0):
+        elif self.index_lane.running and not self._files_indexed:
             text = "Indexing your files… you can search as soon as the first ones are in."
         else:
             text = "Type what you are looking for, in your own words."
         self.placeholder.setText(text)
-        if no_results or not self.search_box.text().strip():
+        if no_results or not self.search_box.text().strip() or self.stack.currentWidget() is self.welcome:
             self.stack.setCurrentWidget(self.placeholder)
 
     # -- results --------------------------------------------------------------
@@ -578,19 +968,119 @@ class MainWindow(QMainWindow):
         hit = index.data(HitRole) if index.isValid() else None
         return hit if isinstance(hit, SearchHit) else None
 
+    def current_hit(self) -> SearchHit | None:
+        return self._hit_at(self.results_view.currentIndex())
+
     def _open_result(self, index: QModelIndex) -> None:
         hit = self._hit_at(index)
         if hit is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(hit.path))
+            self.open_path(hit.path, hit.page)
+
+    def open_current(self) -> None:
+        hit = self.current_hit()
+        if hit is not None:
+            self.open_path(hit.path, hit.page)
+
+    def reveal_current(self) -> None:
+        hit = self.current_hit()
+        if hit is not None:
+            self.reveal_path(hit.path)
+
+    def copy_current_path(self) -> None:
+        hit = self.current_hit()
+        if hit is not None:
+            QGuiApplication.clipboard().setText(hit.path)
+            self.statusBar().showMessage(f"Copied {hit.path}", 4000)
+
+    def similar_to_current(self) -> None:
+        hit = self.current_hit()
+        if hit is not None:
+            self.find_similar(hit.path)
+
+    def open_path(self, path: str, page: int | None = None) -> None:
+        """Open a file (a PDF at `page` where the viewer takes one); say so when it fails."""
+        if not os.path.exists(path):
+            self._explain_open_failure(path, "it is no longer there (moved or deleted?)")
+            return
+        launch = opener.launch_for(path, page)
+        if launch is None:
+            self._explain_open_failure(path, "this system has no program to open files with")
+            return
+        if page and not launch.at_page:
+            self.statusBar().showMessage(
+                f"Opening {os.path.basename(path)} — the match is on page {page}", 8000
+            )
+        opener.start(launch, lambda reason: self.open_failed.emit(path, reason))
+
+    def reveal_path(self, path: str) -> None:
+        launch = opener.reveal_launch(path)
+        if launch is None:
+            self._explain_open_failure(path, "this system has no file manager to show it in", reveal=True)
+            return
+        opener.start(launch, lambda reason: self.open_failed.emit(path, reason))
+
+    def _explain_open_failure(self, path: str, reason: str, reveal: bool = False) -> None:
+        name = os.path.basename(path) or path
+        actions: list[tuple[str, Callable[[], None]]] = [
+            ("Copy path", lambda: QGuiApplication.clipboard().setText(path)),
+        ]
+        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        if not reveal and os.path.isdir(folder) and folder != path:
+            actions.append(("Open its folder", lambda: self.reveal_path(path)))
+        verb = "show" if reveal else "open"
+        self.notice.show_notice(f"Could not {verb} {name}: {reason}.", actions)
 
     def _result_menu(self, point: QPoint) -> None:
         hit = self._hit_at(self.results_view.indexAt(point))
         if hit is None:
             return
         menu = QMenu(self)
-        menu.addAction("Open", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(hit.path)))
-        menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(hit.folder)))
+        open_label = f"Open at page {hit.page}" if hit.page else "Open"
+        menu.addAction(open_label, lambda: self.open_path(hit.path, hit.page))
+        menu.addAction("Show in folder", lambda: self.reveal_path(hit.path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(hit.path))
         menu.addSeparator()
         menu.addAction("Find similar files", lambda: self.find_similar(hit.path))
         menu.exec(self.results_view.mapToGlobal(point))
+
+    # -- preview --------------------------------------------------------------
+    def set_preview_visible(self, visible: bool) -> None:
+        if self.preview_action.isChecked() != visible:
+            self.preview_action.setChecked(visible)  # comes back here through toggled
+            return
+        self._place_preview()
+        if visible:
+            self._preview_current()
+
+    def _place_preview(self) -> None:
+        on_results = self.stack.currentWidget() is self.results_view
+        was_visible = self.preview.isVisible()
+        self.preview.setVisible(self.preview_action.isChecked() and on_results)
+        if self.preview.isVisible() and not was_visible:
+            # Opened: give it two fifths of the room, enough for passages to read as text.
+            total = sum(self.content.sizes()) or self.content.width()
+            self.content.setSizes([total * 3 // 5, total - total * 3 // 5])
+
+    def _results_arrived(self, count: int) -> None:
+        if self.preview_action.isChecked():
+            self._place_preview()
+            self._preview_current()
+
+    def _current_result_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self.preview.isVisible():
+            self._preview_current()
+
+    def _preview_current(self) -> None:
+        hit = self.current_hit()
+        if hit is None and self.results_model.hits:
+            hit = self.results_model.hits[0]
+        if hit is None:
+            self.preview.show_empty()
+            return
+        self.preview.show_loading(hit)
+        self._preview_query = self.search_box.text().strip()
+        self.monitor.read_passages(hit, self._preview_query)
+
+    def _show_passages(self, hit: SearchHit, passages: list[Passage]) -> None:
+        if self.preview.hit is not None and self.preview.hit.path == hit.path:
+            self.preview.show_passages(hit, passages)

@@ -96,9 +96,10 @@ class ResultDelegate(QStyledItemDelegate):
             background = palette.color(QPalette.ColorRole.AlternateBase)
         else:
             background = palette.color(QPalette.ColorRole.Base)
-        painter.setPen(QColor(0, 0, 0, 28))
+        # From the palette, so it shows on dark ones too; on the pixel grid, so it stays crisp.
+        painter.setPen(palette.color(QPalette.ColorRole.Mid))
         painter.setBrush(background)
-        painter.drawRoundedRect(card, 6, 6)
+        painter.drawRoundedRect(QRectF(card).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
 
         title_font, small_font, body_font = self._fonts(option)
         inner = card.adjusted(self.PADDING, self.PADDING - 2, -self.PADDING, -self.PADDING + 2)

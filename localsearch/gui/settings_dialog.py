@@ -1,9 +1,10 @@
-"""The settings dialog: the indexing choices a person may want to change, each explained
+"""The settings dialog: what a person may want to change, in plain words, each explained
 where the pointer rests on it. The model has its own command (`localsearch models use`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -11,48 +12,105 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGroupBox,
     QLabel,
+    QPlainTextEdit,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from localsearch.gui.theme import THEME_LABELS, THEMES
 from localsearch.settings import CHOICES, Settings
 
 LATE_CHUNKING_TIP = (
-    "Each passage's vector carries the context of its whole document: the model reads the "
-    "document in one pass and each passage is pooled from its part of that reading. Helps "
-    'passages that only make sense in context ("it", "the method above").\n'
-    "Changing it re-embeds every file."
+    "Normally each passage is read on its own. With this on, the whole document is read "
+    'first, so a passage keeps the context around it — useful when passages say "it" or '
+    '"the method above" and only make sense in context.\n'
+    "Indexing gets a little slower. Changing it re-embeds every file."
 )
 BATTERY_LABELS = {"continue": "Keep indexing", "slow": "Index at half speed", "pause": "Wait for mains power"}
+EXCLUDE_TIP = (
+    "One pattern a line, relative to each folder, like a .gitignore file:\n"
+    "  build/      a folder named build, anywhere\n"
+    "  *.log       every .log file\n"
+    "  /drafts/**  the drafts folder at the top only\n"
+    "Hidden files, .git, node_modules and caches are always skipped."
+)
 
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.setMinimumWidth(480)
         self._settings = settings
         described = Settings.describe()
         layout = QVBoxLayout(self)
-        form = QFormLayout()
 
-        self.late_chunking = QCheckBox("Read passages in their document's context (late chunking)", self)
-        self.late_chunking.setChecked(settings.late_chunking)
-        self.late_chunking.setToolTip(LATE_CHUNKING_TIP)
-        form.addRow(self.late_chunking)
-
+        indexing = QGroupBox("What gets indexed", self)
+        form = QFormLayout(indexing)
+        self.exclude = QPlainTextEdit(self)
+        self.exclude.setPlainText("\n".join(settings.exclude))
+        self.exclude.setPlaceholderText("e.g.  build/   or   *.log")
+        self.exclude.setToolTip(EXCLUDE_TIP)
+        self.exclude.setAccessibleName("Files and folders to skip")
+        self.exclude.setFixedHeight(self.exclude.fontMetrics().lineSpacing() * 4 + 12)
+        form.addRow("Skip these:", self.exclude)
         self.use_gitignore = QCheckBox("Skip what .gitignore files ignore", self)
         self.use_gitignore.setChecked(settings.use_gitignore)
         self.use_gitignore.setToolTip(described["use_gitignore"])
         form.addRow(self.use_gitignore)
+        self.max_file_mb = QSpinBox(self)
+        self.max_file_mb.setRange(1, 4096)
+        self.max_file_mb.setSuffix(" MB")
+        self.max_file_mb.setValue(settings.max_file_mb)
+        self.max_file_mb.setToolTip("Larger files are left out (and listed as skipped).")
+        self.max_file_mb.setAccessibleName("Largest file to read")
+        form.addRow("Largest file to read:", self.max_file_mb)
+        self.late_chunking = QCheckBox("Read each passage in the context of its whole document", self)
+        self.late_chunking.setChecked(settings.late_chunking)
+        self.late_chunking.setToolTip(LATE_CHUNKING_TIP)
+        form.addRow(self.late_chunking)
+        layout.addWidget(indexing)
 
+        running = QGroupBox("While it runs", self)
+        form = QFormLayout(running)
         self.on_battery = QComboBox(self)
         for choice in CHOICES["on_battery"]:
             self.on_battery.addItem(BATTERY_LABELS.get(choice, choice), choice)
         self.on_battery.setCurrentIndex(max(0, self.on_battery.findData(settings.on_battery)))
-        self.on_battery.setToolTip(described["on_battery"])
+        self.on_battery.setToolTip("What indexing does when the computer runs on battery.")
+        self.on_battery.setAccessibleName("On battery")
         form.addRow("On battery:", self.on_battery)
-        layout.addLayout(form)
+        self.threads = QSpinBox(self)
+        self.threads.setRange(0, max(64, os.cpu_count() or 1))
+        self.threads.setSpecialValueText("All cores")
+        self.threads.setValue(settings.threads)
+        self.threads.setToolTip(
+            "How many processor cores indexing may use. Fewer leaves the computer livelier "
+            "while indexing runs; more finishes sooner."
+        )
+        self.threads.setAccessibleName("Processor cores for indexing")
+        form.addRow("Processor cores:", self.threads)
+        self.keep_watching = QCheckBox("Keep watching my folders when the window is closed", self)
+        self.keep_watching.setChecked(settings.keep_watching)
+        self.keep_watching.setToolTip(
+            "Closing the window leaves localsearch in the tray (where the desktop has one), "
+            "keeping the index up to date. Quit from the tray or with Ctrl+Q."
+        )
+        form.addRow(self.keep_watching)
+        layout.addWidget(running)
+
+        looks = QGroupBox("Appearance", self)
+        form = QFormLayout(looks)
+        self.theme = QComboBox(self)
+        for name in THEMES:
+            self.theme.addItem(THEME_LABELS[name], name)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
+        self.theme.setAccessibleName("Colours")
+        form.addRow("Colours:", self.theme)
+        layout.addWidget(looks)
 
         self.note = QLabel("", self)
         self.note.setWordWrap(True)
@@ -74,9 +132,15 @@ class SettingsDialog(QDialog):
 
     def chosen(self) -> Settings:
         """The settings as the dialog shows them (the others unchanged)."""
+        patterns = [line.strip() for line in self.exclude.toPlainText().splitlines() if line.strip()]
         return dataclasses.replace(
             self._settings,
             late_chunking=self.late_chunking.isChecked(),
             use_gitignore=self.use_gitignore.isChecked(),
             on_battery=str(self.on_battery.currentData()),
+            exclude=patterns,
+            max_file_mb=self.max_file_mb.value(),
+            threads=self.threads.value(),
+            keep_watching=self.keep_watching.isChecked(),
+            theme=str(self.theme.currentData()),
         )

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, QTimer, Signal, Slot
 
 from localsearch.core import protocol
 from localsearch.core.service import LocalSearch
@@ -26,6 +26,8 @@ from localsearch.errors import LocalSearchError
 log = logging.getLogger(__name__)
 
 ServiceFactory = Callable[[], LocalSearch]
+# How long a cancelled indexing child may take to stop before it is terminated (then killed).
+CANCEL_GRACE_MS = 3000
 
 
 @dataclass(frozen=True)
@@ -286,18 +288,34 @@ class IndexLane(QObject):
             self._send(protocol.PAUSE)
 
     def cancel(self) -> None:
+        """Stop the run without waiting on the UI thread: the child is asked first (it stops
+        between files), terminated if still there after a grace period, then killed.
+        Killing is safe too (each file is its own transaction), just less tidy. `finished`
+        comes when it has gone."""
         for queue in self._queued.values():
             queue.clear()
-        if self._process is not None:
+        process = self._process
+        if process is not None and not self._cancelled:
             self._cancelled = True
-            # Asked first: it stops between files. Killing would be safe too (each file is
-            # its own transaction), just less tidy.
             self._send(protocol.CANCEL)
-            if not self._process.waitForFinished(3000):
-                self._process.terminate()
-                if not self._process.waitForFinished(3000):
-                    self._process.kill()
+            QTimer.singleShot(CANCEL_GRACE_MS, self, lambda: self._escalate(process, kill=False))
+            QTimer.singleShot(2 * CANCEL_GRACE_MS, self, lambda: self._escalate(process, kill=True))
         self._set_paused(False)
+
+    def _escalate(self, process: QProcess, *, kill: bool) -> None:
+        if self._process is process:  # the same run, still going
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
+
+    def shutdown(self) -> None:
+        """The window closes: cancel and wait for the child a few seconds (then kill it)."""
+        self.cancel()
+        process = self._process
+        if process is not None and not process.waitForFinished(CANCEL_GRACE_MS):
+            process.kill()
+            process.waitForFinished(1000)
 
     def _read(self) -> None:
         assert self._process is not None

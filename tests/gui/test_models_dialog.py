@@ -1,0 +1,81 @@
+"""Models in the window: the catalog, a download with progress and cancel against a local
+stand-in for the hub, and choosing a model that the window then re-embeds with."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from localsearch import paths
+from localsearch import settings as settings_module
+from localsearch.gui.main_window import MainWindow
+from localsearch.gui.models_dialog import ModelsDialog
+from tests.core.test_models_download import FakeHub, _catalog, hub, tiny_folder, tiny_gguf  # noqa: F401
+from tests.gui.conftest import write_notes
+
+
+def test_catalog_download_cancel_resume_and_use(qtbot: QtBot, hub: FakeHub, tiny_gguf: bytes) -> None:  # noqa: F811
+    hub.files[("test/tiny", "tiny.F16.gguf")] = tiny_gguf
+    catalog = _catalog(sha256=hashlib.sha256(tiny_gguf).hexdigest(), file_size=len(tiny_gguf))
+    dialog = ModelsDialog(1000, catalog=catalog)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # The catalog's model, then any model file found that it does not list.
+    row = 0
+    cells = [dialog.table.item(row, c).text() for c in range(dialog.table.columnCount())]
+    assert cells[0] == "Tiny" and cells[6] == "not downloaded" and cells[4] == "fast"
+    dialog.select("tiny")
+    assert dialog.download_button.isEnabled() and not dialog.use_button.isEnabled()
+    assert "your 1,000 passages" in dialog.estimate.text()
+
+    # Cancelled at its first piece of data: nothing installed, the partial file kept.
+    dialog.download_button.click()
+    assert dialog.cancel_button.isVisible() and not dialog.download_button.isEnabled()
+    dialog.cancel_download()
+    qtbot.waitUntil(lambda: dialog._job is None, timeout=20_000)
+    assert "cancelled" in dialog.status.text()
+    assert dialog.table.item(row, 6).text() == "not downloaded"
+    assert not list(paths.models_dir().glob("*.gguf"))
+
+    # Again: progress reaches the bar, the model is installed.
+    values: list[int] = []
+    dialog.progress_bar.valueChanged.connect(values.append)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog._job is None, timeout=30_000)
+    assert dialog.status.text().startswith("Ready"), dialog.status.text()
+    assert values and values[-1] == 1000
+    assert dialog.table.item(row, 6).text() == "installed"
+    dialog.select("tiny")
+    assert dialog.use_button.isEnabled()
+
+    with qtbot.waitSignal(dialog.model_chosen, timeout=10_000) as chosen:
+        dialog.use_button.click()
+    assert chosen.args == ["tiny"]
+    assert settings_module.load().model == "tiny"
+    assert "(in use)" in dialog.table.item(row, 0).text()
+
+
+def test_switching_model_keeps_searching_the_old_vectors_until_the_new_are_in(
+    qtbot: QtBot,
+    tmp_path: Path,
+    fake_child: dict,
+    make_window: Callable[[], MainWindow],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = write_notes(tmp_path / "docs", {"a.txt": "alpha", "b.txt": "beta"})
+    window = make_window()
+    window.show()
+    with qtbot.waitSignal(window.index_lane.finished, timeout=60_000):
+        window.add_folder(str(docs))
+    reloads: list[str] = []
+    monkeypatch.setattr(window.search_lane, "reload", lambda: reloads.append("search"))
+    window.switch_model("another-model")
+    assert window.index_lane.running and reloads == []
+    assert "previous model" in window.notice.label.text()
+    with qtbot.waitSignal(window.index_lane.finished, timeout=60_000):
+        pass
+    assert reloads == ["search"]
