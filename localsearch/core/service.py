@@ -129,8 +129,8 @@ class LocalSearch:
         self.db_path = db_path or paths.index_db_path()
         # A damaged file is found here, set aside and replaced (folders kept); `recovered`
         # says so, for the caller to tell the user and re-index. The check reads the whole
-        # file (about 30-75 ms for 5 MB here), so a one-shot search skips it; the window's
-        # lanes, batch searches, indexing and status make it.
+        # file, a cost that grows with the index, so a one-shot search skips it; the
+        # window's lanes, batch searches, indexing and status make it.
         self.index = Index.open(self.db_path, check=keep_vectors or not for_queries)
         self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory

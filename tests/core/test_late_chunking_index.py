@@ -85,6 +85,37 @@ def _stored(service: LocalSearch, path: Path) -> tuple[list[str], np.ndarray]:
     return texts, np.vstack([vectors[i] for i in ids])
 
 
+def _raw_token_states(model_file: Path, stream: Sequence[int]) -> np.ndarray:
+    """The model's last-layer output for each token of one pass over [CLS] stream [SEP],
+    through llama-cpp-python's C API directly (not localsearch's engine): an independent
+    reference for late chunks."""
+    import ctypes
+
+    import llama_cpp
+
+    llama_cpp.llama_backend_init()
+    model = llama_cpp.llama_model_load_from_file(
+        str(model_file).encode(), llama_cpp.llama_model_default_params()
+    )
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = params.n_batch = params.n_ubatch = 512
+    params.n_threads = params.n_threads_batch = 2
+    params.embeddings = True
+    params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE
+    ctx = llama_cpp.llama_init_from_model(model, params)
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        tokens = [llama_cpp.llama_vocab_bos(vocab), *stream, llama_cpp.llama_vocab_eos(vocab)]
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        assert llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(array, len(tokens))) == 0
+        width = llama_cpp.llama_model_n_embd(model)
+        pointer = ctypes.cast(llama_cpp.llama_get_embeddings(ctx), ctypes.POINTER(ctypes.c_float))
+        return np.ctypeslib.as_array(pointer, shape=(len(tokens), width)).copy()
+    finally:
+        llama_cpp.llama_free(ctx)
+        llama_cpp.llama_model_free(model)
+
+
 def _chunks(path: Path, tokenize: object, max_tokens: int, overlap: int) -> list[Chunk]:
     """The chunks the indexer makes of `path` (same extractor, chunker and limits)."""
     document = extract.extract(path, path.read_bytes())
@@ -115,6 +146,7 @@ def test_stored_vectors_are_the_engines_late_chunks_of_each_file(late_home: Path
         reference = LlamaEmbedder(model_file, max_tokens=CHUNK_TOKENS)
         try:
             expected_tokens = 0
+            independent = 0
             for name in DOCS:
                 path = folder / name
                 chunks = _chunks(path, reference.tokenize, max_tokens, 12)
@@ -126,6 +158,17 @@ def test_stored_vectors_are_the_engines_late_chunks_of_each_file(late_home: Path
                 assert (stream, spans) == layout_for_late_chunking([c.tokens for c in chunks])
                 late = reference.embed_late(stream, spans)
                 np.testing.assert_allclose(stored, late, atol=2e-5)
+                for chunk, (start, stop) in zip(chunks, spans, strict=True):
+                    assert stream[start:stop] == list(chunk.tokens)  # each span is its chunk
+                if len(stream) + 2 <= reference.late_tokens:
+                    # One pass: the expectation from llama.cpp's own per-token outputs, read
+                    # here without the engine, each chunk the mean of its tokens' rows.
+                    states = _raw_token_states(model_file, stream)  # [CLS] stream [SEP]
+                    expected = normalize_rows(
+                        np.vstack([states[1 + a : 1 + b].mean(axis=0) for a, b in spans])
+                    )
+                    np.testing.assert_allclose(stored, expected, atol=1e-4)
+                    independent += 1
                 room = reference.late_tokens - reserved_tokens(reference)
                 windows = late_windows(spans, room, len(stream))
                 if name == "history.txt":
@@ -140,6 +183,7 @@ def test_stored_vectors_are_the_engines_late_chunks_of_each_file(late_home: Path
                 assert agreement[in_company].max() < 0.985 and agreement.min() > 0.4, (name, agreement)
             # Progress counts what the engine read: each window once, overlaps not twice.
             assert last.tokens_embedded == expected_tokens
+            assert independent == 2  # lighthouse.txt and sourdough.md fit one pass
         finally:
             reference.close()
 
@@ -189,7 +233,9 @@ def test_an_engine_abort_fails_only_that_file(tmp_path: Path, docs: Path, defaul
         assert "late chunking" in reason and "the zoo opened" in reason.lower()
         if sys.platform != "win32":
             assert "SIGABRT" in reason
-        assert engines[0].restarts == 1  # the next file got a fresh engine
+        # The file was tried once more on a fresh engine (it aborted again), and the next
+        # file got a fresh engine too.
+        assert engines[0].restarts == 2
         for name in DOCS:
             assert service.index.file_chunk_ids(str(docs / name))
 
