@@ -408,3 +408,20 @@ def test_the_private_formatter_keeps_the_frames_and_drops_the_message() -> None:
     assert "the user's secret words" not in private
     assert "ValueError" in private and HIDDEN in private and "test_security.py" in private
     assert "the user's secret words" in formatter(debug=True).format(record)
+
+
+def test_the_folder_list_kept_beside_the_index_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    from localsearch.core.storage import Index
+
+    before = os.umask(0o022)
+    try:
+        index = Index.open(tmp_path / "index.sqlite3")
+        try:
+            index.add_folder(str(tmp_path / "docs"))
+        finally:
+            index.close()
+    finally:
+        os.umask(before)
+    kept = tmp_path / "index.sqlite3.folders.json"
+    assert kept.exists()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600

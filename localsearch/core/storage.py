@@ -585,7 +585,11 @@ class Index:
         target = _folders_file(self.path)
         with contextlib.suppress(OSError):
             tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(json.dumps([p for _, p in self.folders()], ensure_ascii=False), encoding="utf-8")
+            # It names the user's folders: theirs alone, like the index, whatever the umask.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps([p for _, p in self.folders()], ensure_ascii=False))
+            os.chmod(tmp, 0o600)  # an older copy may have been created wider
             os.replace(tmp, target)
 
     def add_folder(self, path: str) -> int:
