@@ -424,7 +424,7 @@ def _cost_cells(cost: dict[str, object]) -> tuple[str, str]:
     seconds = cost.get("seconds_per_1000_files")
     if not seconds:
         return disk, "?"
-    mark = "" if cost.get("seconds_measured") else "~"
+    mark = "~" if cost.get("seconds_source") == "estimated from its size" else ""
     return disk, f"{mark}{_rounded_time(int(seconds))} {cost['speed']}"  # type: ignore[call-overload]
 
 
@@ -470,7 +470,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     print(
         "\n* in use.  ²ᴰ trained for fewer layers (2D Matryoshka).  ʰ sizes from output heads.\n"
         "DISK: the installed files, else what building or downloading keeps.  1,000 FILES: time to\n"
-        "index 1,000 short documents on 2 cores, measured (~: estimated from the model's size).\n"
+        "index 1,000 short documents on 2 cores (~: estimated from the model's size).\n"
         "Details: localsearch models info NAME"
     )
     return 0
@@ -503,7 +503,7 @@ def cmd_models_info(args: argparse.Namespace) -> int:
     if cost.get("build"):
         print(f"{'build:':24}{cost['build']} (fetches about {_size(cost['fetch_bytes'])} once)")
     if cost.get("seconds_per_1000_files"):
-        how = "measured" if cost["seconds_measured"] else "estimated from its size"
+        how = cost["seconds_source"]
         print(
             f"{'indexing speed:':24}{cost['speed']}: about {_rounded_time(cost['seconds_per_1000_files'])} "
             f"per 1,000 files on 2 cores ({how})"

@@ -270,11 +270,17 @@ def _offline_builds() -> dict[str, OfflineBuild]:
 
 OFFLINE_BUILDS = _offline_builds()
 
-# Wall time of `localsearch index` on 1,000 SciFact abstracts (about 300 tokens each) with
-# every default setting but the model, on 2 shared cores with BF16 weights:
-# bench/results/nomic_matryoshka-indexing-1000files.json. Other models are estimated from
-# their parameter count relative to all-MiniLM-L6-v2 (compute per token grows about with it).
-MEASURED_SECONDS_PER_1000_FILES = {DEFAULT_MODEL: 0, "nomic-embed-text-v1-5": 0}
+# Indexing time per 1,000 files (short documents: SciFact abstracts, about 350 tokens each) on
+# 2 cores, every default setting but the model, BF16 weights, and how it was found:
+# all-MiniLM-L6-v2 measured on a quiet machine (bench/results/scifact_index.json: 202 s for
+# 5,183 files); nomic-embed-text-v1.5 as that times the CPU time it took against
+# all-MiniLM-L6-v2 on the same files, runs interleaved on a busy machine
+# (bench/results/nomic_matryoshka-indexing-20files.json). Other models: estimated from
+# their parameter count (compute per token grows about with it).
+INDEX_SECONDS_PER_1000_FILES: dict[str, tuple[int, str]] = {
+    DEFAULT_MODEL: (39, "measured"),
+    "nomic-embed-text-v1-5": (255, "all-MiniLM-L6-v2's 39 s times its CPU cost, 6.5x"),
+}
 _REFERENCE_PARAMETERS = 22_713_216  # all-MiniLM-L6-v2
 
 
@@ -293,14 +299,12 @@ def model_costs(entry: ModelEntry | None, files: list[ModelFile]) -> dict[str, A
         out["fetch_bytes"] = build.fetch_bytes
         out["build"] = f"localsearch models build {entry.display_name if entry else ''}".strip()
     name = entry.name if entry is not None else (files[0].name if files else "")
-    seconds = MEASURED_SECONDS_PER_1000_FILES.get(name, 0)
-    reference = MEASURED_SECONDS_PER_1000_FILES.get(DEFAULT_MODEL, 0)
-    if seconds:
-        out["seconds_per_1000_files"] = seconds
-        out["seconds_measured"] = True
-    elif entry is not None and reference and entry.parameters:
+    reference, _ = INDEX_SECONDS_PER_1000_FILES[DEFAULT_MODEL]
+    if name in INDEX_SECONDS_PER_1000_FILES:
+        out["seconds_per_1000_files"], out["seconds_source"] = INDEX_SECONDS_PER_1000_FILES[name]
+    elif entry is not None and entry.parameters:
         out["seconds_per_1000_files"] = round(reference * entry.parameters / _REFERENCE_PARAMETERS)
-        out["seconds_measured"] = False
+        out["seconds_source"] = "estimated from its size"
     if "seconds_per_1000_files" in out:
         s = out["seconds_per_1000_files"]
         out["speed"] = "fast" if s <= 120 else "moderate" if s <= 600 else "slow"
