@@ -15,10 +15,16 @@ for this index size and at a tight one. tokens/s is the engine's speed on the fi
 median tokens/s. `indexing`: wall time and peak memory of `localsearch index` on N SciFact
 files (the CLI in a child process, its engine in a grandchild), models interleaved.
 
-    python bench/nomic_matryoshka.py quality --model nomic-embed-text-v1-5.BF16
-    python bench/nomic_matryoshka.py quality --model all-minilm-l6-v2.BF16
+    # what produced the committed results (a sample: the whole split is ~1.8M tokens, hours for
+    # nomic on 2 shared cores; the vectors cache makes a rerun cheap)
+    python bench/nomic_matryoshka.py quality --model nomic-embed-text-v1-5.BF16 --queries 100 --docs 400
+    python bench/nomic_matryoshka.py quality --model all-minilm-l6-v2.BF16 --dimensions 384 256 128 64 \
+        --queries 100 --docs 400
+    python bench/nomic_matryoshka.py indexing --model all-minilm-l6-v2.BF16 nomic-embed-text-v1-5.BF16 \
+        --files 20 --rounds 2
+    python bench/nomic_matryoshka.py cosine
+    # also available: the whole split (drop --queries), --chunk-tokens 512, other weight types
     python bench/nomic_matryoshka.py throughput --model all-minilm-l6-v2.BF16 nomic-embed-text-v1-5.BF16
-    python bench/nomic_matryoshka.py indexing --model all-minilm-l6-v2 nomic-embed-text-v1-5 --files 1000
     python bench/nomic_matryoshka.py cosine          # BF16 and Q8_0 against F16, 30 sentences
     python bench/nomic_matryoshka.py table           # one table from the result files
 
