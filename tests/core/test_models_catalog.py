@@ -180,11 +180,15 @@ def test_use_validates_writes_settings_and_builds_the_slice(default_model: Path)
     assert resolve_model_path(settings_module.load()) == manager.find_model_file("all-minilm-l6-v2").path
 
 
-def test_use_refuses_what_cannot_run() -> None:
+def test_use_refuses_what_cannot_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"stella_en_1\.5b_v5 instead"):
         manager.use_model("stella_en_400M_v5")
-    with pytest.raises(ModelError, match="models download nomic-embed-text-v1-5"):
+    # Not built (a checkout's gguf/ may hold a real build: look only in this test's home).
+    monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", tmp_path / "no-checkout-gguf")
+    with pytest.raises(ModelError, match=r"models build nomic-embed-text-v1\.5"):
         manager.use_model("nomic-embed-text-v1.5")
+    with pytest.raises(ModelError, match="models download mxbai-embed-xsmall-v1"):
+        manager.use_model("mxbai-embed-xsmall-v1")
     with pytest.raises(ModelError, match="Unknown model"):
         manager.use_model("no-such-model")
 

