@@ -708,6 +708,26 @@ class Index:
             ).fetchall()
         return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
 
+    def keyword_scores(self, match: str, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """BM25 (as FTS5 gives it: lower is better) of each of these chunks that matches the
+        expression; the others are left out. A chunk's BM25 depends only on it and the
+        query, so these equal the scores a full keyword search would give them."""
+        scores: dict[int, float] = {}
+        ids = list(dict.fromkeys(int(i) for i in chunk_ids))
+        for start in range(0, len(ids), 500):  # well under SQLite's limit of bound values
+            block = ids[start : start + 500]
+            rows = self.conn.execute(
+                "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                f"AND rowid IN ({','.join('?' * len(block))})",
+                (match, *block),
+            )
+            scores.update((int(r[0]), float(r[1])) for r in rows)
+        return scores
+
+    def chunk_total(self) -> int:
+        """Rows of the full-text index: the N of BM25's inverse document frequency."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks hold each term, from the full-text index's own vocabulary (no
         posting list is read). Each term is first cut and stemmed by the index's tokenizer,
