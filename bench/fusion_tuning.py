@@ -1,17 +1,22 @@
 """How the calibrated fusion's constants were chosen: hybrid quality over a grid of them.
 
-For each meaning weight (and keyword-share exponent), hybrid search over SciFact train
-(nDCG@10) and over the tuning part of the everyday set (top-1, MRR@10). The everyday set's
-held-out queries are never read here. Uses the indexes bench/search_quality.py builds
-(bench/scratch/quality); run it first. Every figure here is in-sample for the constants
-it picks.
+Each query is searched once in hybrid mode, and its candidates are recorded just before
+they are mixed: every chunk of every candidate file with its cosine, its share of the
+query's keyword weight and its BM25 share. The candidates do not depend on the fusion's
+constants, so each point of the grid (meaning weight, keyword exponent, cosine scale,
+keyword signal) re-mixes them as Searcher._fuse_calibrated does, without searching
+again. Scored: SciFact train (nDCG@10) and the tuning part of the everyday set (top-1,
+MRR@10); the everyday set's held-out queries are never read. Uses the indexes
+bench/search_quality.py builds (bench/scratch/quality); run it first. Every figure here
+is in-sample for the constants it picks; bench/search_quality.py gives the real runs.
 
-    python bench/fusion_tuning.py [--weights 0.4 0.5 0.6] [--sets scifact,everyday]
+    python bench/fusion_tuning.py [--weights 0.5 0.7 0.9] [--powers 1 2 3] [--sets scifact,everyday]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -21,63 +26,127 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search_quality import LIMIT, RESULTS, SCRATCH, corpus, ndcg_at_10, reciprocal_rank
+from search_quality import LIMIT, RESULTS, SCRATCH, Query, corpus, ndcg_at_10, reciprocal_rank
+
+# Per query: per candidate file: its path and its chunks as (cosine, keyword cover, bm25 share).
+Candidates = dict[str, list[tuple[str, list[tuple[float, float, float]]]]]
+
+
+def collect(name: str, queries: list[Query]) -> Candidates:
+    import localsearch.core.searcher as searcher_module
+    from localsearch.core.service import LocalSearch
+
+    home, docs = SCRATCH / name / "home", SCRATCH / name / "docs"
+    os.environ["LOCALSEARCH_HOME"] = str(home)
+    recorded: Candidates = {}
+    current: list[tuple[str, list[tuple[float, float, float]]]] = []
+    original = searcher_module.Searcher._fuse_calibrated
+
+    def record(candidates: Any, calibration: Any, found: Any) -> None:
+        candidates = list(candidates)
+        for f in candidates:
+            chunks = []
+            for cid, (_, cosine) in f.chunks.items():
+                bm25 = f.chunk_bm25.get(cid)
+                share = searcher_module._keyword_share(bm25, found.full_match) or 0.0
+                cover = f.chunk_cover.get(cid, 0.0) if found.idf else share
+                chunks.append((cosine, cover, share))
+            current.append((os.path.relpath(f.best.path, docs), chunks))
+        original(candidates, calibration, found)
+
+    searcher_module.Searcher._fuse_calibrated = staticmethod(record)  # type: ignore[method-assign]
+    try:
+        with LocalSearch(keep_vectors=True, for_queries=True) as service:
+            for number, q in enumerate(queries):
+                current.clear()
+                service.searcher.search(q.text, LIMIT)
+                recorded[q.id] = list(current)
+                if number % 100 == 99:
+                    print(f"  {name}: {number + 1} queries", file=sys.stderr, flush=True)
+    finally:
+        searcher_module.Searcher._fuse_calibrated = original  # type: ignore[method-assign]
+    return recorded
+
+
+def rank(
+    candidates: Candidates, weight: float, power: float, scale: str, signal: str
+) -> dict[str, list[str]]:
+    """Each query's files ordered as Searcher._fuse_calibrated would order them."""
+    import localsearch.core.searcher as searcher_module
+
+    searcher_module.MEANING_SCALE = scale
+    calibration = searcher_module.CALIBRATIONS[searcher_module.DEFAULT_CALIBRATION]
+    out: dict[str, list[str]] = {}
+    for qid, files in candidates.items():
+        scored = []
+        for path, chunks in files:
+            best = max(
+                weight * calibration.relevance(cosine)
+                + (1 - weight)
+                * (min(cover, share) if signal == "min" else share if signal == "bm25" else cover) ** power
+                for cosine, cover, share in chunks
+            )
+            scored.append((best, path))
+        out[qid] = [p for _, p in sorted(scored, key=lambda pair: -pair[0])[:LIMIT]]
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8])
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0], help="keyword exponents")
+    parser.add_argument("--scales", nargs="+", default=["quantile", "linear"], help="cosine scales")
+    parser.add_argument("--signals", nargs="+", default=["cover", "bm25", "min"], help="keyword signals")
     parser.add_argument("--sets", default="scifact,everyday")
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/fusion_tuning.json)")
     args = parser.parse_args()
-    import localsearch.core.searcher as searcher_module
-    from localsearch.core.service import LocalSearch
 
-    rows: dict[str, dict[str, Any]] = {}
-    for name in args.sets.split(","):
+    names = args.sets.split(",")
+    data = {}
+    for name in names:
         c = corpus(name)
         queries = [q for q in c.queries if q.split != "heldout"]  # never tune on held-out queries
-        home, docs = SCRATCH / name / "home", SCRATCH / name / "docs"
-        os.environ["LOCALSEARCH_HOME"] = str(home)
-        with LocalSearch(keep_vectors=True, for_queries=True) as service:
-            s = service.searcher
-            for weight in args.weights:
-                searcher_module.MEANING_WEIGHT = weight
-                ranked = {
-                    q.id: [os.path.relpath(h.path, docs) for h in s.search(q.text, LIMIT)]
-                    for q in queries
-                }
-                n = len(queries)
-                row = rows.setdefault(f"{weight:.2f}", {})
-                row[name] = {
-                    "queries": n,
-                    "top1": round(
-                        sum(bool(ranked[q.id]) and ranked[q.id][0] in q.relevant for q in queries) / n, 4
-                    ),
-                    "mrr@10": round(sum(reciprocal_rank(ranked[q.id], q.relevant) for q in queries) / n, 4),
-                }
-                if c.graded:
-                    row[name]["ndcg@10"] = round(
-                        sum(ndcg_at_10(ranked[q.id], q.relevant) for q in queries) / n, 4
-                    )
-                print(f"weight {weight:.2f} {name}: {row[name]}", file=sys.stderr, flush=True)
+        data[name] = (c, queries, collect(name, queries))
+
+    rows: dict[str, dict[str, Any]] = {}
+    for weight, power, scale, signal in itertools.product(
+        args.weights, args.powers, args.scales, args.signals
+    ):
+        label = f"w={weight:.2f} p={power:g} {scale} {signal}"
+        for name, (c, queries, candidates) in data.items():
+            ranked = rank(candidates, weight, power, scale, signal)
+            n = len(queries)
+            row = {
+                "top1": round(
+                    sum(bool(ranked[q.id]) and ranked[q.id][0] in q.relevant for q in queries) / n, 4
+                ),
+                "mrr@10": round(sum(reciprocal_rank(ranked[q.id], q.relevant) for q in queries) / n, 4),
+            }
+            if c.graded:
+                row["ndcg@10"] = round(sum(ndcg_at_10(ranked[q.id], q.relevant) for q in queries) / n, 4)
+            rows.setdefault(label, {})[name] = row
+
     out = {
         "benchmark": "fusion_tuning",
-        "note": "in-sample: SciFact train and the everyday set's tuning queries (held-out ones not used)",
+        "note": "in-sample: SciFact train and the everyday set's tuning queries (held-out ones never read); "
+        "candidates recorded once, re-mixed per grid point",
+        "queries": {name: len(queries) for name, (_, queries, _) in data.items()},
         "grid": rows,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = RESULTS / "fusion_tuning.json"
+    path = args.output or RESULTS / "fusion_tuning.json"
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"{'weight':>6}" + "".join(f"{n:>22}" for n in args.sets.split(",")))
-    for weight, row in rows.items():
-        cells = []
-        for name in args.sets.split(","):
-            r = row.get(name, {})
-            main_metric = r.get("ndcg@10", r.get("top1", 0.0))
-            cells.append(f"{main_metric:>12.4f} {r.get('mrr@10', 0.0):>9.4f}")
-        print(f"{weight:>6}" + "".join(cells))
+    print(
+        f"{'variant':<32}"
+        + "".join(f"{n + (' nDCG' if data[n][0].graded else ' top1'):>16}{'MRR':>8}" for n in names)
+    )
+    for label, row in rows.items():
+        cells = "".join(
+            f"{row[n].get('ndcg@10', row[n]['top1']):>16.4f}{row[n]['mrr@10']:>8.4f}" for n in names
+        )
+        print(f"{label:<32}{cells}")
     print(f"written to {path}")
     return 0
 
