@@ -1,10 +1,10 @@
 """How the calibrated fusion's constants were chosen: hybrid quality over a grid of them.
 
 Each query is searched once in hybrid mode, and its candidates are recorded just before
-they are mixed: every chunk of every candidate file with its cosine, its share of the
-query's keyword weight and its BM25 share. The candidates do not depend on the fusion's
-constants, so each point of the grid (meaning weight, keyword exponent, cosine scale,
-keyword signal) re-mixes them as Searcher._fuse_calibrated does, without searching
+they are mixed: every chunk of every candidate file with its cosine and its keyword
+evidence (the share of the query's term weight it holds). The candidates do not depend
+on the fusion's constants, so each point of the grid (meaning weight, keyword exponent,
+cosine scale) re-mixes them as Searcher._fuse_calibrated does, without searching
 again. Scored: SciFact train (nDCG@10) and the tuning part of the everyday set (top-1,
 MRR@10); the everyday set's held-out queries are never read. Uses the indexes
 bench/search_quality.py builds (bench/scratch/quality); run it first. Every figure here
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from search_quality import LIMIT, RESULTS, SCRATCH, Query, corpus, ndcg_at_10, reciprocal_rank
 
-# Per query: per candidate file: its path and its chunks as (cosine, keyword cover, bm25 share).
-Candidates = dict[str, list[tuple[str, list[tuple[float, float, float]]]]]
+# Per query: per candidate file: its path and its chunks as (cosine, keyword evidence).
+Candidates = dict[str, list[tuple[str, list[tuple[float, float]]]]]
 
 
 def collect(name: str, queries: list[Query]) -> Candidates:
@@ -39,7 +39,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
     home, docs = SCRATCH / name / "home", SCRATCH / name / "docs"
     os.environ["LOCALSEARCH_HOME"] = str(home)
     recorded: Candidates = {}
-    current: list[tuple[str, list[tuple[float, float, float]]]] = []
+    current: list[tuple[str, list[tuple[float, float]]]] = []
     original = searcher_module.Searcher._fuse_calibrated
 
     def record(candidates: Any, calibration: Any, found: Any) -> None:
@@ -47,10 +47,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
         for f in candidates:
             chunks = []
             for cid, (_, cosine) in f.chunks.items():
-                bm25 = f.chunk_bm25.get(cid)
-                share = searcher_module._keyword_share(bm25, found.full_match) or 0.0
-                cover = f.chunk_cover.get(cid, 0.0) if found.idf else share
-                chunks.append((cosine, cover, share))
+                chunks.append((cosine, searcher_module._words_signal(f, cid, found)))
             current.append((os.path.relpath(f.best.path, docs), chunks))
         original(candidates, calibration, found)
 
@@ -98,7 +95,6 @@ def main() -> int:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0], help="keyword exponents")
     parser.add_argument("--scales", nargs="+", default=["quantile", "linear"], help="cosine scales")
-    parser.add_argument("--signals", nargs="+", default=["cover", "bm25", "min"], help="keyword signals")
     parser.add_argument("--sets", default="scifact,everyday")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/fusion_tuning.json)")
     args = parser.parse_args()
@@ -116,7 +112,7 @@ def main() -> int:
     ):
         label = f"w={weight:.2f} p={power:g} {scale} {signal}"
         for name, (c, queries, candidates) in data.items():
-            ranked = rank(candidates, weight, power, scale, signal)
+            ranked = rank(candidates, weight, power, scale)
             n = len(queries)
             row = {
                 "top1": round(

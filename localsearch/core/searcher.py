@@ -30,18 +30,12 @@ SNIPPET_CHARS = 320
 # Hybrid relevance = MEANING_WEIGHT x the cosine read on the model's calibration + the rest
 # x the share of the query's keyword weight a passage matches (see _fuse_calibrated).
 MEANING_WEIGHT = 0.5
-# The keyword evidence: "cover" (the share of the query's IDF a passage holds), "bm25" (its
-# BM25 against a passage holding every term once), or "min" (the lower of the two).
-KEYWORD_SIGNAL = "cover"
 # How a cosine is read on the model's calibration: "quantile" (the share of relevant pairs
 # that score no higher) or "linear" (evenly between the lowest and highest relevant cosine).
 MEANING_SCALE = "quantile"
 KEYWORD_POWER = 2.0
 # Min-max baseline: each lane scaled to 0..1 over the files it found, mixed half and half.
 MINMAX_MEANING_WEIGHT = 0.5
-# The keyword evidence: "cover" (the share of the query's IDF a passage holds), "bm25" (its
-# BM25 against a passage holding every term once), or "min" (the lower of the two).
-KEYWORD_SIGNAL = "cover"
 # How a cosine is read on the model's calibration: "quantile" (the share of relevant pairs
 # that score no higher) or "linear" (evenly between the lowest and highest relevant cosine).
 MEANING_SCALE = "quantile"
@@ -383,15 +377,11 @@ def _keyword_share(bm25: float | None, full_match: float) -> float | None:
 
 
 def _words_signal(f: _FileCandidate, chunk_id: int, found: _KeywordFound) -> float:
-    """A chunk's keyword evidence, 0..1 (see KEYWORD_SIGNAL)."""
-    bm25 = f.chunk_bm25.get(chunk_id)
-    if bm25 is None:
-        return 0.0
-    share = _keyword_share(bm25, found.full_match) or 0.0
-    if not found.idf or KEYWORD_SIGNAL == "bm25":  # phrases: BM25 against the best hit
-        return share
-    cover = f.chunk_cover.get(chunk_id, 0.0)
-    return min(cover, share) if KEYWORD_SIGNAL == "min" else cover
+    """A chunk's keyword evidence, 0..1: the share of the query's term weight it holds;
+    for a quoted phrase (whose weight is unknown), its BM25 against the best hit's."""
+    if found.idf:
+        return f.chunk_cover.get(chunk_id, 0.0)
+    return _keyword_share(f.chunk_bm25.get(chunk_id), found.full_match) or 0.0
 
 
 def _literal_first(ranked: list[_FileCandidate]) -> None:
@@ -682,7 +672,7 @@ class Searcher:
                 # Both signals for every candidate before they are mixed: the true cosine of
                 # chunks only the keyword lane found, the BM25 of chunks only meaning found.
                 self._fill_cosines(files.values(), vector)
-                self._fill_keyword(files.values(), parsed, found)
+                self._fill_keyword(files.values(), found)
                 self._fuse_calibrated(files.values(), calibration, found)
             elif fusion == "minmax":
                 self._fuse_minmax(files.values())
@@ -707,26 +697,25 @@ class Searcher:
                 literal.search(hit.text) for cid, (hit, _) in f.chunks.items() if cid in f.chunk_bm25
             )
 
-    def _fill_keyword(
-        self, candidates: Iterable[_FileCandidate], parsed: ParsedQuery, found: _KeywordFound
-    ) -> None:
-        """Every candidate chunk's BM25 under the query's plain expression, and the share of
-        the query's term weight (IDF) it holds. The keyword lane's own scores are not
-        reused: its selective expression names the rarer terms twice, and FTS5 sums BM25
-        over every phrase of an expression."""
+    def _fill_keyword(self, candidates: Iterable[_FileCandidate], found: _KeywordFound) -> None:
+        """The share of the query's term weight (IDF) held by each chunk the keyword lane
+        found and by each file's closest chunk by meaning; a file's other chunks count by
+        meaning alone (reading every one would cost more than it changes)."""
         candidates = list(candidates)
-        expression = parsed.fts()
-        ids = [cid for f in candidates for cid in f.chunks]
-        scores = self.index.keyword_scores(expression, ids) if expression and ids else {}
-        matched = [cid for cid in ids if cid in scores]
-        held: dict[int, float] = {}
-        if found.idf and found.full_match > 0 and matched:
-            for term, weight in found.idf.items():
-                for cid in self.index.keyword_scores(f'"{term}"', matched):
-                    held[cid] = held.get(cid, 0.0) + weight / found.full_match
+        if not found.idf or found.full_match <= 0:
+            return
+        texts: dict[int, str] = {}
         for f in candidates:
-            f.chunk_bm25 = {cid: scores[cid] for cid in f.chunks if cid in scores}
-            f.chunk_cover = {cid: min(1.0, held[cid]) for cid in f.chunk_bm25 if cid in held}
+            closest = max(f.chunks.items(), key=lambda item: -2.0 if math.isnan(item[1][1]) else item[1][1])
+            texts[closest[0]] = closest[1][0].text
+            texts.update((cid, f.chunks[cid][0].text) for cid in f.chunk_bm25)
+        held = self.index.terms_held(list(found.idf), texts)
+        for f in candidates:
+            f.chunk_cover = {
+                cid: min(1.0, sum(found.idf[t] for t in held[cid]) / found.full_match)
+                for cid in f.chunks
+                if cid in held
+            }
 
     @staticmethod
     def _fuse_calibrated(
@@ -749,7 +738,8 @@ class Searcher:
             f.best = f.chunks[best_id][0]
             f.cosine = f.chunks[best_id][1]
             f.bm25 = f.chunk_bm25.get(best_id)
-            f.keyword = _words_signal(f, best_id, found) if f.bm25 is not None else None
+            words = _words_signal(f, best_id, found)
+            f.keyword = words if words > 0 or f.bm25 is not None else None
 
     @staticmethod
     def _fuse_minmax(candidates: Iterable[_FileCandidate]) -> None:

@@ -31,9 +31,7 @@ def resolve_model_path(settings: Settings, report: Report | None = None) -> Path
     With `layers` set, the sliced file (made on demand). Builds the offline default if needed."""
     from localsearch.core.models.manager import resolve_model_file
 
-    return resolve_model_file(
-        settings.model, layers=settings.layers, report=report or (lambda message: None)
-    )
+    return resolve_model_file(settings.model, layers=settings.layers, report=report or (lambda message: None))
 
 
 def model_prompts(name: str) -> tuple[str, str]:

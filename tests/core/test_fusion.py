@@ -138,9 +138,11 @@ def test_calibration_reads_cosines_in_order() -> None:
     assert calibration.cosine_at(calibration.relevance(0.5)) == pytest.approx(0.5, abs=1e-6)
 
 
-def test_keyword_scores_equal_a_full_keyword_search(service: LocalSearch) -> None:
+def test_terms_held_match_as_the_index_matches(service: LocalSearch) -> None:
     index: Index = service.index
-    hits = index.keyword_chunks('"pipe" OR "burst" OR "ceiling"', 50)
-    assert hits
-    scores = index.keyword_scores('"pipe" OR "burst" OR "ceiling"', [h.chunk_id for h in hits] + [10**9])
-    assert scores == {h.chunk_id: pytest.approx(h.distance) for h in hits}
+    texts = {1: "The pipes burst in the cold.", 2: "A ceiling stain.", 3: "Nothing here."}
+    held = index.terms_held(["pipe", "bursting", "ceiling", "kx-4471"], texts)
+    # Stemmed as the index stems: "pipe" finds "pipes" and "bursting" finds "burst".
+    assert held == {1: {"pipe", "bursting"}, 2: {"ceiling"}}
+    found = {h.chunk_id for h in index.keyword_chunks('"ceiling"', 10)}
+    assert found and all("ceiling" in index.terms_held(["ceiling"], {c: "a ceiling"})[c] for c in found)
