@@ -65,9 +65,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
     return recorded
 
 
-def rank(
-    candidates: Candidates, weight: float, power: float, scale: str, signal: str
-) -> dict[str, list[str]]:
+def rank(candidates: Candidates, weight: float, power: float, scale: str) -> dict[str, list[str]]:
     """Each query's files ordered as Searcher._fuse_calibrated would order them."""
     import localsearch.core.searcher as searcher_module
 
@@ -78,10 +76,8 @@ def rank(
         scored = []
         for path, chunks in files:
             best = max(
-                weight * calibration.relevance(cosine)
-                + (1 - weight)
-                * (min(cover, share) if signal == "min" else share if signal == "bm25" else cover) ** power
-                for cosine, cover, share in chunks
+                weight * calibration.relevance(cosine) + (1 - weight) * words**power
+                for cosine, words in chunks
             )
             scored.append((best, path))
         out[qid] = [p for _, p in sorted(scored, key=lambda pair: -pair[0])[:LIMIT]]
@@ -96,6 +92,7 @@ def main() -> int:
     parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0], help="keyword exponents")
     parser.add_argument("--scales", nargs="+", default=["quantile", "linear"], help="cosine scales")
     parser.add_argument("--sets", default="scifact,everyday")
+    parser.add_argument("--recollect", action="store_true", help="search again (after a change to the lanes)")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/fusion_tuning.json)")
     args = parser.parse_args()
 
@@ -104,13 +101,18 @@ def main() -> int:
     for name in names:
         c = corpus(name)
         queries = [q for q in c.queries if q.split != "heldout"]  # never tune on held-out queries
-        data[name] = (c, queries, collect(name, queries))
+        # Recorded once per index and kept in scratch: the grid can be widened without searching.
+        cache = SCRATCH / f"{name}-fusion-candidates.json"
+        if cache.is_file() and not args.recollect:
+            candidates = json.loads(cache.read_text(encoding="utf-8"))
+        else:
+            candidates = collect(name, queries)
+            cache.write_text(json.dumps(candidates), encoding="utf-8")
+        data[name] = (c, queries, candidates)
 
     rows: dict[str, dict[str, Any]] = {}
-    for weight, power, scale, signal in itertools.product(
-        args.weights, args.powers, args.scales, args.signals
-    ):
-        label = f"w={weight:.2f} p={power:g} {scale} {signal}"
+    for weight, power, scale in itertools.product(args.weights, args.powers, args.scales):
+        label = f"w={weight:.2f} p={power:g} {scale}"
         for name, (c, queries, candidates) in data.items():
             ranked = rank(candidates, weight, power, scale)
             n = len(queries)

@@ -391,7 +391,7 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
     )
 
 
-_FTS_WORD = re.compile(r"\w+", re.UNICODE)
+_FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61 splits words at "_" too
 _TABLE_NAME = re.compile(r"^(vec|vectors)_[0-9]+$")
 
 
@@ -730,11 +730,15 @@ class Index:
             if not words:
                 continue
             # Without positions there are no phrases: a term of several tokens (KX-4471)
-            # is held where all its tokens are.
-            rows = conn.execute(
-                "SELECT rowid FROM scratch.candidate_text WHERE candidate_text MATCH ?",
-                (" AND ".join(f'"{w}"' for w in words),),
-            )
+            # is held where all its tokens are; one the tokenizer still reads as a phrase
+            # is left out.
+            try:
+                rows = conn.execute(
+                    "SELECT rowid FROM scratch.candidate_text WHERE candidate_text MATCH ?",
+                    (" AND ".join(f'"{w}"' for w in words),),
+                ).fetchall()
+            except sqlite3.OperationalError:
+                continue
             for (rowid,) in rows:
                 held.setdefault(int(rowid), set()).add(term)
         conn.execute("DROP TABLE scratch.candidate_text")
