@@ -28,21 +28,27 @@ SORTS = ("relevance", "date")
 FUSIONS = ("calibrated", "minmax", "rrf")
 SNIPPET_CHARS = 320
 # Hybrid relevance = MEANING_WEIGHT x the cosine read on the model's calibration + the rest
-# x the share of the query's keyword weight a passage matches (see _fuse_calibrated).
+# x (the share of the query's term weight a passage holds) ** KEYWORD_POWER; see
+# _fuse_calibrated. Chosen on SciFact train and the everyday set's tuning queries
+# (bench/fusion_tuning.py, results/fusion_tuning*.json, in-sample): of weights 0.35-0.95,
+# powers 1-3 and both scales, this kept everyday top-1 at its best (0.936) with SciFact
+# nDCG@10 0.734; SciFact alone peaked at 0.738 (weight 0.5, power 1, quantile scale),
+# where the everyday top-1 fell to 0.70.
 MEANING_WEIGHT = 0.5
-# How a cosine is read on the model's calibration: "quantile" (the share of relevant pairs
-# that score no higher) or "linear" (evenly between the lowest and highest relevant cosine).
-MEANING_SCALE = "quantile"
 KEYWORD_POWER = 2.0
+# How a cosine is read on the model's calibration: "linear" (evenly from the lowest to the
+# highest cosine of its relevant pairs) or "quantile" (the share of relevant pairs that score
+# no higher). Short everyday queries have lower cosines than SciFact's claims, and the
+# quantile scale squeezes them where the linear one keeps them apart.
+MEANING_SCALE = "linear"
 # Min-max baseline: each lane scaled to 0..1 over the files it found, mixed half and half.
 MINMAX_MEANING_WEIGHT = 0.5
-# How a cosine is read on the model's calibration: "quantile" (the share of relevant pairs
-# that score no higher) or "linear" (evenly between the lowest and highest relevant cosine).
-MEANING_SCALE = "quantile"
-KEYWORD_POWER = 2.0
 RRF_K = 60
-# Results under these are "weak": shown apart and collapsed in the window.
-RELEVANCE_FLOOR = 0.35  # hybrid relevance
+# Results under these are "weak": shown apart and collapsed in the window. The hybrid floor
+# kept about 90% of the relevant files in the top 10 of the everyday tuning queries and
+# about 5% of the others (on SciFact, whose wrong answers are on the same topic, no floor
+# tells them apart).
+RELEVANCE_FLOOR = 0.15
 KEYWORD_FLOOR = 0.35  # keyword mode: share of the query's keyword weight matched
 # A query of one word found in at most this share of chunks (or RARE_WORD_CHUNKS, on a small
 # index) is a name or a code: files holding it literally rank first.
