@@ -255,10 +255,15 @@ def _filters(args: argparse.Namespace) -> Filters:
 def _print_hits(hits: list[SearchHit]) -> None:
     if not hits:
         print("No results.")
+    shown_weak = False
     for rank, hit in enumerate(hits, 1):
+        if hit.weak and not shown_weak and rank > 1:
+            print("    — weaker matches —")
+        shown_weak = shown_weak or hit.weak
         page = f"  (page {hit.page})" if hit.page else ""
         heading = f"  § {hit.heading}" if hit.heading else ""
-        print(f"{rank:2d}. {hit.score:.3f}  {hit.path}{page}{heading}")
+        score = f"{hit.score:>4.0%}" if hit.scale == "relevance" else f"{hit.score:.3f}"
+        print(f"{rank:2d}. {score}  {hit.path}{page}{heading}")
         print(f"    {hit.snippet}")
 
 
@@ -743,7 +748,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", metavar="DATE", help="only files modified on or after DATE (YYYY-MM-DD)")
     p.add_argument("--before", metavar="DATE", help="only files modified before the end of DATE")
     p.add_argument("--sort", choices=SORTS, default="relevance", help="order of the results")
-    p.add_argument("--metric", choices=METRICS, default="cosine", help="how `score` is computed")
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="cosine",
+        help="the similarity reported: `score` in semantic mode, each passage's score in `matches`",
+    )
     p.add_argument("--like", metavar="FILE", help="find files similar to this indexed file")
     p.add_argument("--like-chunk", type=int, metavar="N", help="with --like: similar to its N-th chunk")
     p.add_argument(

@@ -1,6 +1,6 @@
-"""Search: keyword (FTS5 BM25), semantic (nearest chunk vectors) and hybrid (both,
-mixed by their scaled scores). One result per file, carrying its best chunk, a snippet with
-the query's words marked, and the file's other matching chunks."""
+"""Search: keyword (FTS5 BM25), semantic (nearest chunk vectors) and hybrid (both, each
+read on an absolute scale and mixed). One result per file, carrying its best chunk, a snippet
+with the query's words marked, and the file's other matching chunks."""
 
 from __future__ import annotations
 
@@ -22,13 +22,38 @@ from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space
 MODES = ("hybrid", "semantic", "keyword")
 METRICS = ("cosine", "dot", "euclidean")
 SORTS = ("relevance", "date")
+# How hybrid mode mixes its lanes: "calibrated" (the default; see _fuse_calibrated), and the
+# two it was measured against, kept so bench/search_quality.py can rerun them: "minmax"
+# (each lane scaled over the files it found) and "rrf" (reciprocal rank fusion, k = 60).
+FUSIONS = ("calibrated", "minmax", "rrf")
 SNIPPET_CHARS = 320
-# Hybrid ranking: each lane's file scores (best cosine; BM25) scaled to 0..1 over the files
-# that lane found, then mixed with this weight on meaning. On the SciFact train split it
-# scored nDCG@10 0.730 (lists of 30 files a lane) to 0.735 (100), where reciprocal rank
-# fusion (k = 60) scored 0.706 and the lanes alone 0.675 and 0.694. Weights 0.4 and 0.6
-# both gave 0.730: the mix is not fragile.
+# Hybrid relevance = MEANING_WEIGHT x the cosine read on the model's calibration + the rest
+# x (the share of the query's term weight a passage holds) ** KEYWORD_POWER; see
+# _fuse_calibrated. Chosen on SciFact train and the everyday set's tuning queries
+# (bench/fusion_tuning.py, results/fusion_tuning*.json, in-sample): of weights 0.35-0.95,
+# powers 1-3 and both scales, this kept everyday top-1 at its best (0.936) with SciFact
+# nDCG@10 0.734; SciFact alone peaked at 0.738 (weight 0.5, power 1, quantile scale),
+# where the everyday top-1 fell to 0.70.
 MEANING_WEIGHT = 0.5
+KEYWORD_POWER = 2.0
+# How a cosine is read on the model's calibration: "linear" (evenly from the lowest to the
+# highest cosine of its relevant pairs) or "quantile" (the share of relevant pairs that score
+# no higher). Short everyday queries have lower cosines than SciFact's claims, and the
+# quantile scale squeezes them where the linear one keeps them apart.
+MEANING_SCALE = "linear"
+# Min-max baseline: each lane scaled to 0..1 over the files it found, mixed half and half.
+MINMAX_MEANING_WEIGHT = 0.5
+RRF_K = 60
+# Results under these are "weak": shown apart and collapsed in the window. The hybrid floor
+# kept about 90% of the relevant files in the top 10 of the everyday tuning queries and
+# about 5% of the others (on SciFact, whose wrong answers are on the same topic, no floor
+# tells them apart).
+RELEVANCE_FLOOR = 0.15
+KEYWORD_FLOOR = 0.35  # keyword mode: share of the query's keyword weight matched
+# A query of one word found in at most this share of chunks (or RARE_WORD_CHUNKS, on a small
+# index) is a name or a code: files holding it literally rank first.
+RARE_WORD_SHARE = 0.01
+RARE_WORD_CHUNKS = 5
 MAX_QUERY_CHARS = 4000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -100,7 +125,10 @@ class SearchHit:
     path: str
     name: str
     folder: str
-    score: float  # the best chunk's similarity (cosine by default; see metric)
+    # What the list is ordered by, on a readable scale: relevance 0..1 in hybrid mode, the
+    # share of the query's keyword weight matched (0..1) in keyword mode, the best chunk's
+    # similarity (cosine by default; see metric) in semantic mode.
+    score: float
     snippet: str
     page: int | None
     start_char: int
@@ -108,12 +136,79 @@ class SearchHit:
     chunk: int
     modified: float = 0.0
     highlights: list[tuple[int, int]] = field(default_factory=list)  # spans of snippet to mark
-    rank_score: float = 0.0  # hybrid score (0..1) in hybrid mode, BM25 in keyword mode, else cosine
+    rank_score: float = 0.0  # the raw ordering key: fused score, BM25 (keyword mode) or cosine
     matches: list[ChunkMatch] = field(default_factory=list)  # the file's other matching chunks
     heading: str | None = None  # the best chunk's nearest heading
+    cosine: float = 0.0  # the best chunk's cosine to the query, in every mode
+    keyword: float | None = None  # share of the query's keyword weight matched; None: no match
+    bm25: float | None = None  # the file's best BM25 (higher is better); None: no match
+    weak: bool = False  # under the relevance floor: shown apart, as a weaker match
+    # What score is: "relevance" (0..1), or the metric of a similarity ("cosine", "dot",
+    # "euclidean"), or "fused" for the baseline fusions measured in bench/search_quality.py.
+    scale: str = "relevance"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CosineCalibration:
+    """What a cosine means for one model: the cosines at evenly spaced quantiles of its
+    relevant query-passage pairs (SciFact train, measured by bench/fusion_calibration.py).
+    A cosine reads as the share of relevant pairs that score no higher, the same on any
+    folder however many other files match."""
+
+    quantiles: tuple[float, ...]  # ascending cosines at shares 0, 1/n, ..., 1
+
+    def relevance(self, cosine: float) -> float:
+        if MEANING_SCALE == "linear":  # evenly from the lowest relevant cosine to the highest
+            low, high = self.quantiles[0], self.quantiles[-1]
+            return min(1.0, max(0.0, (cosine - low) / (high - low)))
+        shares = np.linspace(0.0, 1.0, len(self.quantiles))
+        return float(np.interp(cosine, self.quantiles, shares))
+
+    def cosine_at(self, share: float) -> float:
+        shares = np.linspace(0.0, 1.0, len(self.quantiles))
+        return float(np.interp(share, shares, self.quantiles))
+
+
+# Per model (the space's model name); models not listed use the default model's.
+CALIBRATIONS: dict[str, CosineCalibration] = {
+    # bench/results/fusion_calibration.json: 919 relevant pairs of the SciFact train split.
+    "all-minilm-l6-v2": CosineCalibration(
+        (
+            0.1343,
+            0.3358,
+            0.3986,
+            0.4280,
+            0.4619,
+            0.5009,
+            0.5233,
+            0.5520,
+            0.5749,
+            0.5933,
+            0.6069,
+            0.6243,
+            0.6442,
+            0.6639,
+            0.6826,
+            0.6998,
+            0.7218,
+            0.7502,
+            0.7700,
+            0.8095,
+            0.9072,
+        )
+    ),
+}
+DEFAULT_CALIBRATION = "all-minilm-l6-v2"
+# Semantic mode marks a result weak when its cosine is below this share of relevant pairs.
+COSINE_FLOOR_SHARE = 0.05
+
+
+def calibration_for(model: str) -> CosineCalibration:
+    name = re.split(r"[@+#]", model, maxsplit=1)[0]
+    return CALIBRATIONS.get(name, CALIBRATIONS[DEFAULT_CALIBRATION])
 
 
 def _stem(word: str) -> str:
@@ -171,6 +266,20 @@ class _FileCandidate:
     bm25: float | None = None
     fused: float = 0.0  # hybrid score, 0..1
     chunks: dict[int, tuple[ChunkHit, float]] = field(default_factory=dict)  # id -> (hit, cosine)
+    chunk_bm25: dict[int, float] = field(default_factory=dict)  # id -> FTS5 BM25 (lower is better)
+    chunk_cover: dict[int, float] = field(default_factory=dict)  # id -> share of the query's IDF held
+    keyword: float | None = None  # share of the query's keyword weight its best chunk matches
+    literal: bool = False  # holds a rare one-word query literally
+
+
+@dataclass(frozen=True)
+class _KeywordFound:
+    hits: list[ChunkHit]  # best BM25 first
+    # BM25 of a passage of average length holding every query term once: the sum of the
+    # terms' inverse document frequencies. 0 when nothing can match.
+    full_match: float = 0.0
+    rare_word: bool = False  # the query is one word that few chunks hold
+    idf: dict[str, float] = field(default_factory=dict)  # each query term's weight (no phrases)
 
 
 class CodeCache:
@@ -266,6 +375,33 @@ _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bito
 )
 
 
+def _keyword_share(bm25: float | None, full_match: float) -> float | None:
+    """BM25 (FTS5's sign: lower is better) as a share of a full match, at most 1."""
+    if bm25 is None:
+        return None
+    return min(1.0, -bm25 / full_match) if full_match > 0 else 0.0
+
+
+def _words_signal(f: _FileCandidate, chunk_id: int, found: _KeywordFound) -> float:
+    """A chunk's keyword evidence, 0..1: the share of the query's term weight it holds;
+    for a quoted phrase (whose weight is unknown), its BM25 against the best hit's."""
+    if found.idf:
+        return f.chunk_cover.get(chunk_id, 0.0)
+    return _keyword_share(f.chunk_bm25.get(chunk_id), found.full_match) or 0.0
+
+
+def _literal_first(ranked: list[_FileCandidate]) -> None:
+    """Files holding a rare one-word query literally are already first; the others' scores
+    are held below the lowest of them so the scores still fall down the list."""
+    literal = [f.fused for f in ranked if f.literal]
+    if not literal:
+        return
+    ceiling = min(literal)
+    for f in ranked:
+        if not f.literal:
+            f.fused = min(f.fused, max(0.0, ceiling - 0.001))
+
+
 class _KeywordLane:
     """The keyword lane on a thread of its own with its own connection to the index.
     SQLite and llama.cpp both let go of Python's lock while they work, so the words are
@@ -282,7 +418,7 @@ class _KeywordLane:
             self._index = Index.open(self._path)
         return self._index
 
-    def submit(self, work: Callable[[Index], list[ChunkHit]]) -> Future[list[ChunkHit]]:
+    def submit(self, work: Callable[[Index], _KeywordFound]) -> Future[_KeywordFound]:
         return self._pool.submit(lambda: work(self._here()))
 
     def close(self) -> None:
@@ -327,6 +463,7 @@ class Searcher:
         # Long-lived lanes search words and meaning at once; a one-shot search would pay
         # more to open a second connection than it saves.
         self._keyword_lane = _KeywordLane(index.path) if keep_vectors and index.path else None
+        self._totals: dict[int, tuple[int, int]] = {}  # id(index) -> (data version, chunks)
 
     def close(self) -> None:
         if self._keyword_lane is not None:
@@ -396,20 +533,46 @@ class Searcher:
     def _chunk_vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
         return self.index.chunk_vectors(self.space, chunk_ids)
 
+    def _chunk_total(self, index: Index) -> int:
+        version = index.data_version()
+        cached = self._totals.get(id(index))
+        if cached is None or cached[0] != version:
+            cached = self._totals[id(index)] = (version, index.chunk_total())
+        return cached[1]
+
     def _keyword(
         self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index | None = None
-    ) -> list[ChunkHit]:
+    ) -> _KeywordFound:
         index = index or self.index
+        counts = index.term_counts(parsed.terms) if parsed.terms else {}
+        total = self._chunk_total(index)
+        # FTS5's inverse document frequency, so the sum is on BM25's own scale. Terms the
+        # index lacks count at their full weight: a query whose words mostly miss the
+        # folder gets little from the one that hits.
+        idf = {
+            t: max(1e-6, math.log((total - n + 0.5) / (n + 0.5)))
+            for t in parsed.terms
+            for n in (counts.get(t, 0),)
+        }
+        full_match = sum(idf.values())
+        words = _SPACES.sub(" ", parsed.text).strip()
+        rare_word = (
+            not parsed.phrases
+            and bool(parsed.terms)
+            and " " not in words
+            and 0
+            < min(counts.get(t, 0) for t in parsed.terms)
+            <= max(RARE_WORD_CHUNKS, total * RARE_WORD_SHARE)
+        )
         selective: list[str] | None = None
         if len(parsed.terms) > 1 and not parsed.phrases:
             # The rarest terms, up to a budget of postings, decide which chunks match:
             # BM25 ranks every match, about 1 µs each here, so "patients cancer" over a
             # million chunks would rank hundreds of thousands. Common words add little to
             # BM25 (low IDF) and still count in the rank of the chunks that match.
-            counts = index.term_counts(parsed.terms)
             present = sorted((counts.get(t, 0), t) for t in parsed.terms if counts.get(t, 0))
             if not present:
-                return []
+                return _KeywordFound([], full_match, idf=idf)
             selective, postings = [], 0
             for count, term in present:
                 if selective and postings + count > self.KEYWORD_POSTINGS:
@@ -419,9 +582,15 @@ class Searcher:
             parsed = replace(parsed, terms=tuple(t for _, t in present))
         expression = parsed.fts(selective)
         if expression is None:
-            return []
+            return _KeywordFound([], full_match, idf=idf)
         hits = index.keyword_chunks(expression, max(want_files * 8, 200), filters)
-        return [h for h in hits if parsed.has_phrases(h.text)] if parsed.phrases else hits
+        if parsed.phrases:
+            hits = [h for h in hits if parsed.has_phrases(h.text)]
+            # A phrase's weight is unknown without reading its postings; every hit holds it,
+            # so the best of them stands for a full match.
+            full_match = max([full_match, *(-h.distance for h in hits)])
+            idf = {}  # a phrase's weight is unknown: its hits are read by BM25 alone
+        return _KeywordFound(hits, full_match, rare_word, idf)
 
     # -- the search ----------------------------------------------------------
     def search(
@@ -433,16 +602,17 @@ class Searcher:
         filters: Filters = NO_FILTERS,
         metric: str = "cosine",
         sort: str = "relevance",
+        fusion: str = "calibrated",
     ) -> list[SearchHit]:
-        if mode not in MODES or metric not in METRICS or sort not in SORTS:
-            raise ValueError(f"unknown mode, metric or sort: {mode}, {metric}, {sort}")
+        if mode not in MODES or metric not in METRICS or sort not in SORTS or fusion not in FUSIONS:
+            raise ValueError(f"unknown mode, metric, sort or fusion: {mode}, {metric}, {sort}, {fusion}")
         parsed = parse_query(query)
         if limit <= 0 or not (parsed.text or parsed.phrases):
             return []
         want = max(limit, 10) * 3
-        keyword_hits: Future[list[ChunkHit]] | None = None
+        keyword_future: Future[_KeywordFound] | None = None
         if mode in ("keyword", "hybrid") and self._keyword_lane is not None:
-            keyword_hits = self._keyword_lane.submit(
+            keyword_future = self._keyword_lane.submit(
                 lambda index: self._keyword(parsed, want, filters, index)
             )
         # Embedded in every mode: keyword results report a cosine score too.
@@ -452,7 +622,7 @@ class Searcher:
         if mode in ("semantic", "hybrid"):
             if parsed.phrases:
                 # A quoted phrase restricts every mode: rank the chunks that contain it.
-                pool = self._keyword(parsed, want * 4, filters)
+                pool = self._keyword(parsed, want * 4, filters).hits
                 vectors = self._chunk_vectors([h.chunk_id for h in pool])
                 scored = sorted(
                     ((h, float(vectors[h.chunk_id] @ vector)) for h in pool if h.chunk_id in vectors),
@@ -472,12 +642,15 @@ class Searcher:
                 else:
                     entry.chunks.setdefault(hit.chunk_id, (hit, cosine))
 
+        found = _KeywordFound([])
         if mode in ("keyword", "hybrid"):
             keyword_files: dict[str, None] = {}  # insertion-ordered set
             found = (
-                keyword_hits.result() if keyword_hits is not None else self._keyword(parsed, want, filters)
+                keyword_future.result()
+                if keyword_future is not None
+                else self._keyword(parsed, want, filters)
             )
-            for hit in found:
+            for hit in found.hits:
                 entry = files.get(hit.path)
                 if hit.path not in keyword_files:
                     keyword_files[hit.path] = None
@@ -487,25 +660,97 @@ class Searcher:
                     entry.bm25 = hit.distance
                 if entry is not None:
                     entry.chunks.setdefault(hit.chunk_id, (hit, float("nan")))
+                    entry.chunk_bm25.setdefault(hit.chunk_id, hit.distance)
+            if found.rare_word:
+                self._mark_literal(files.values(), parsed.text)
 
+        calibration = calibration_for(self.space.model)
         if mode == "semantic":
             ranked = sorted(
                 (f for f in files.values() if f.semantic_rank), key=lambda f: f.semantic_rank or 0
             )
         elif mode == "keyword":
             ranked = sorted((f for f in files.values() if f.keyword_rank), key=lambda f: f.keyword_rank or 0)
+            for f in ranked:
+                f.keyword = _keyword_share(f.bm25, found.full_match)
         else:
-            self._fuse(files.values())
-            ranked = sorted(files.values(), key=lambda f: -f.fused)
+            if fusion == "calibrated":
+                # Both signals for every candidate before they are mixed: the true cosine of
+                # chunks only the keyword lane found, the BM25 of chunks only meaning found.
+                self._fill_cosines(files.values(), vector)
+                self._fill_keyword(files.values(), found)
+                self._fuse_calibrated(files.values(), calibration, found)
+            elif fusion == "minmax":
+                self._fuse_minmax(files.values())
+            else:
+                self._fuse_rrf(files.values())
+            ranked = sorted(files.values(), key=lambda f: (not f.literal, -f.fused))
+            if fusion == "calibrated" and found.rare_word:
+                _literal_first(ranked)
         ranked = ranked[:limit]
         self._fill_cosines(ranked, vector)
         if sort == "date":
             ranked.sort(key=lambda f: -f.best.mtime)
-        return [self._result(f, query, mode, metric) for f in ranked]
+        return [self._result(f, query, mode, metric, calibration, found.full_match, fusion) for f in ranked]
 
     @staticmethod
-    def _fuse(candidates: Iterable[_FileCandidate]) -> None:
-        """Give each candidate its hybrid score (see MEANING_WEIGHT)."""
+    def _mark_literal(candidates: Iterable[_FileCandidate], word: str) -> None:
+        """Files whose keyword chunks hold the one-word query as it was typed (a code such
+        as KX-4471 is several index tokens, which may also occur apart)."""
+        literal = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+        for f in candidates:
+            f.literal = any(
+                literal.search(hit.text) for cid, (hit, _) in f.chunks.items() if cid in f.chunk_bm25
+            )
+
+    def _fill_keyword(self, candidates: Iterable[_FileCandidate], found: _KeywordFound) -> None:
+        """The share of the query's term weight (IDF) held by each chunk the keyword lane
+        found and by each file's closest chunk by meaning; a file's other chunks count by
+        meaning alone (reading every one would cost more than it changes)."""
+        candidates = list(candidates)
+        if not found.idf or found.full_match <= 0:
+            return
+        texts: dict[int, str] = {}
+        for f in candidates:
+            closest = max(f.chunks.items(), key=lambda item: -2.0 if math.isnan(item[1][1]) else item[1][1])
+            texts[closest[0]] = closest[1][0].text
+            texts.update((cid, f.chunks[cid][0].text) for cid in f.chunk_bm25)
+        held = self.index.terms_held(list(found.idf), texts)
+        for f in candidates:
+            f.chunk_cover = {
+                cid: min(1.0, sum(found.idf[t] for t in held[cid]) / found.full_match)
+                for cid in f.chunks
+                if cid in held
+            }
+
+    @staticmethod
+    def _fuse_calibrated(
+        candidates: Iterable[_FileCandidate], calibration: CosineCalibration, found: _KeywordFound
+    ) -> None:
+        """Each chunk's relevance, on scales that do not depend on what else matched: its
+        cosine read on the model's calibration, and the keyword evidence as the share of
+        the query's term weight (IDF) it holds, raised to KEYWORD_POWER so that one common
+        word of five counts for little and a passage holding every term for all. A file
+        scores as its best chunk, which becomes the one shown."""
+        for f in candidates:
+            best_score, best_id = -1.0, f.best.chunk_id
+            for cid, (_, cosine) in f.chunks.items():
+                meaning = calibration.relevance(cosine) if not math.isnan(cosine) else 0.0
+                words = _words_signal(f, cid, found)
+                score = MEANING_WEIGHT * meaning + (1 - MEANING_WEIGHT) * words**KEYWORD_POWER
+                if score > best_score:
+                    best_score, best_id = score, cid
+            f.fused = best_score
+            f.best = f.chunks[best_id][0]
+            f.cosine = f.chunks[best_id][1]
+            f.bm25 = f.chunk_bm25.get(best_id)
+            words = _words_signal(f, best_id, found)
+            f.keyword = words if words > 0 or f.bm25 is not None else None
+
+    @staticmethod
+    def _fuse_minmax(candidates: Iterable[_FileCandidate]) -> None:
+        """Baseline: each lane's file scores scaled to 0..1 over the files that lane found
+        (so the weakest keyword match of a few is a full 1.0), mixed half and half."""
         candidates = list(candidates)
         meaning = {id(f): f.cosine for f in candidates if f.semantic_rank and f.cosine is not None}
         words = {id(f): -f.bm25 for f in candidates if f.keyword_rank and f.bm25 is not None}
@@ -518,24 +763,42 @@ class Searcher:
 
         meaning, words = scaled(meaning), scaled(words)
         for f in candidates:
-            f.fused = MEANING_WEIGHT * meaning.get(id(f), 0.0) + (1 - MEANING_WEIGHT) * words.get(id(f), 0.0)
+            f.fused = MINMAX_MEANING_WEIGHT * meaning.get(id(f), 0.0) + (
+                1 - MINMAX_MEANING_WEIGHT
+            ) * words.get(id(f), 0.0)
 
-    def _fill_cosines(self, ranked: Sequence[_FileCandidate], vector: np.ndarray) -> None:
+    @staticmethod
+    def _fuse_rrf(candidates: Iterable[_FileCandidate]) -> None:
+        """Baseline: reciprocal rank fusion, the sum of 1 / (k + rank) over the lanes."""
+        for f in candidates:
+            f.fused = sum(1.0 / (RRF_K + rank) for rank in (f.semantic_rank, f.keyword_rank) if rank)
+
+    def _fill_cosines(self, candidates: Iterable[_FileCandidate], vector: np.ndarray) -> None:
         """Keyword-only chunks get their true cosine too, so every score means the same."""
+        candidates = list(candidates)
         missing = [
-            chunk_id for f in ranked for chunk_id, (_, cosine) in f.chunks.items() if math.isnan(cosine)
+            chunk_id for f in candidates for chunk_id, (_, cosine) in f.chunks.items() if math.isnan(cosine)
         ]
-        if not missing:
-            return
-        vectors = self._chunk_vectors(missing)
-        for f in ranked:
-            for chunk_id, (hit, cosine) in list(f.chunks.items()):
-                if math.isnan(cosine) and chunk_id in vectors:
-                    f.chunks[chunk_id] = (hit, float(vectors[chunk_id] @ vector))
+        if missing:
+            vectors = self._chunk_vectors(missing)
+            for f in candidates:
+                for chunk_id, (hit, cosine) in list(f.chunks.items()):
+                    if math.isnan(cosine) and chunk_id in vectors:
+                        f.chunks[chunk_id] = (hit, float(vectors[chunk_id] @ vector))
+        for f in candidates:
             if f.cosine is None:
                 f.cosine = f.chunks[f.best.chunk_id][1]
 
-    def _result(self, f: _FileCandidate, query: str, mode: str, metric: str) -> SearchHit:
+    def _result(
+        self,
+        f: _FileCandidate,
+        query: str,
+        mode: str,
+        metric: str,
+        calibration: CosineCalibration | None = None,
+        full_match: float = 0.0,
+        fusion: str = "calibrated",
+    ) -> SearchHit:
         hit = f.best
         snippet, highlights = make_snippet(hit.text, query)
         cosine = f.cosine if f.cosine is not None and not math.isnan(f.cosine) else float("nan")
@@ -543,17 +806,28 @@ class Searcher:
             (pair for cid, pair in f.chunks.items() if cid != hit.chunk_id),
             key=lambda pair: -(pair[1] if not math.isnan(pair[1]) else -1.0),
         )[:5]
+        similarity = _metric_score(cosine, metric) if not math.isnan(cosine) else 0.0
+        keyword = f.keyword if f.keyword is not None else _keyword_share(f.bm25, full_match)
+        scale = "relevance"
         if mode == "keyword":
             rank_score = round(-(f.bm25 or 0.0), 6)
+            score = round(keyword or 0.0, 6)
+            weak = score < KEYWORD_FLOOR
         elif mode == "hybrid":
-            rank_score = round(f.fused, 6)
+            rank_score = score = round(f.fused, 6)
+            weak = score < RELEVANCE_FLOOR
+            scale = "relevance" if fusion == "calibrated" else "fused"
         else:
+            scale = metric
             rank_score = _metric_score(cosine, "cosine") if not math.isnan(cosine) else 0.0
+            score = similarity
+            floor = (calibration or calibration_for(self.space.model)).cosine_at(COSINE_FLOOR_SHARE)
+            weak = math.isnan(cosine) or cosine < floor
         return SearchHit(
             path=hit.path,
             name=os.path.basename(hit.path),
             folder=os.path.dirname(hit.path),
-            score=_metric_score(cosine, metric) if not math.isnan(cosine) else 0.0,
+            score=score,
             snippet=snippet,
             page=hit.page,
             start_char=hit.start_char,
@@ -574,6 +848,11 @@ class Searcher:
                 for o, c in others
             ],
             heading=hit.heading,
+            cosine=round(cosine, 6) if not math.isnan(cosine) else 0.0,
+            keyword=None if keyword is None else round(keyword, 6),
+            bm25=None if f.bm25 is None else round(-f.bm25, 6),
+            weak=weak,
+            scale=scale,
         )
 
     def more_like(

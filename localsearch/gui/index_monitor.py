@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from localsearch.core.searcher import ChunkMatch, SearchHit, make_snippet
 from localsearch.core.service import LocalSearch
-from localsearch.gui.results import WEAK_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,15 @@ class Passage:
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
 
+# A passage whose cosine to the query is below this is about something else: the preview
+# leaves it out (the search scores every chunk of a file it lists).
+RELATED_COSINE = 0.2
+
+
 def relevant_matches(hit: SearchHit) -> list[ChunkMatch]:
     """The file's other matching passages worth showing: those about the query (the
     search lists every chunk it scored, unrelated ones included), best first."""
-    others = [m for m in hit.matches if m.chunk != hit.chunk and m.score >= WEAK_SCORE]
+    others = [m for m in hit.matches if m.chunk != hit.chunk and m.score >= RELATED_COSINE]
     return sorted(others, key=lambda m: m.score, reverse=True)
 
 

@@ -39,7 +39,7 @@ from localsearch.gui.failures import FailuresDialog
 from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.models_dialog import ModelsDialog
 from localsearch.gui.preview import PreviewPane
-from localsearch.gui.results import WEAK_SCORE, HitRole, ResultDelegate, ResultsModel
+from localsearch.gui.results import HitRole, ResultDelegate, ResultsModel, results_summary
 from localsearch.gui.results_view import PopupOnArrows, ResultsView
 from localsearch.gui.settings_dialog import SettingsDialog
 from localsearch.gui.tray import Tray
@@ -255,7 +255,6 @@ class MainWindow(QMainWindow):
         self.results_view.setModel(self.results_model)
         self.results_view.setItemDelegate(ResultDelegate(self.results_view))
         self.results_view.setMouseTracking(True)
-        self.results_view.setUniformItemSizes(True)
         self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.results_view.setFrameShape(QListView.Shape.NoFrame)
         self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -918,13 +917,8 @@ class MainWindow(QMainWindow):
             return  # an older search: a newer one is on its way
         self.results_model.set_hits(hits)
         if hits:
-            strong = sum(1 for h in hits if h.score >= WEAK_SCORE)
-            order = "newest first" if self.sort_box.currentData() == "date" else "closest first"
-            subject = f"files {query}" if self._like is not None else f"“{query}”"
-            self.summary_label.setText(
-                f"{strong} close match{'es' if strong != 1 else ''} for {subject} · "
-                f"{len(hits)} file{'s' if len(hits) != 1 else ''} ranked, {order}"
-            )
+            sort = str(self.sort_box.currentData())
+            self.summary_label.setText(results_summary(hits, query, self._like is not None, sort))
             self.stack.setCurrentWidget(self.results_view)
             self.results_view.scrollToTop()
         else:

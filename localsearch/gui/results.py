@@ -5,35 +5,79 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from localsearch.core.searcher import SearchHit
 
 HitRole = Qt.ItemDataRole.UserRole + 1
-# Below this cosine, all-MiniLM-L6-v2 pairs are mostly unrelated: such cards are dimmed.
-WEAK_SCORE = 0.2
+WeakerRole = Qt.ItemDataRole.UserRole + 2  # on the "show N weaker matches" row: N
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class ResultsModel(QAbstractListModel):
+    """The hits, best first: those above the relevance floor, then one row that shows or
+    hides the weaker ones (collapsed while there is a close match)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.hits: list[SearchHit] = []
+        self.strong: list[SearchHit] = []
+        self.weaker: list[SearchHit] = []
+        self.expanded = False
 
     def set_hits(self, hits: list[SearchHit]) -> None:
         self.beginResetModel()
         self.hits = list(hits)
+        self.strong = [h for h in self.hits if not h.weak]
+        self.weaker = [h for h in self.hits if h.weak]
+        self.expanded = not self.strong  # nothing close: the weaker ones are all there is
         self.endResetModel()
 
+    def toggle_weaker(self) -> None:
+        self.beginResetModel()
+        self.expanded = not self.expanded
+        self.endResetModel()
+
+    def shown_hits(self) -> list[SearchHit]:
+        return self.strong + (self.weaker if self.expanded else [])
+
+    def _row(self, row: int) -> SearchHit | None:
+        """The hit on a row, or None on the weaker-matches row."""
+        if row < len(self.strong):
+            return self.strong[row]
+        if row == len(self.strong):
+            return None
+        return self.weaker[row - len(self.strong) - 1]
+
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
-        return 0 if parent.isValid() else len(self.hits)
+        if parent.isValid():
+            return 0
+        if not self.weaker:
+            return len(self.strong)
+        return len(self.strong) + 1 + (len(self.weaker) if self.expanded else 0)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.hits):
+        if not index.isValid() or not 0 <= index.row() < self.rowCount():
             return None
-        hit = self.hits[index.row()]
+        hit = self._row(index.row())
+        if hit is None:
+            if role == WeakerRole:
+                return len(self.weaker)
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.weaker_label()
+            return None
         if role == HitRole:
             return hit
         if role == Qt.ItemDataRole.DisplayRole:
@@ -41,17 +85,45 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             page = f"\nPage {hit.page}" if hit.page else ""
             heading = f"\nSection: {hit.heading}" if hit.heading else ""
-            return f"{hit.path}{page}{heading}\nSimilarity {hit.score:.3f}\nDouble-click to open"
+            words = f", keywords {hit.keyword:.0%}" if hit.keyword is not None else ""
+            return (
+                f"{hit.path}{page}{heading}\n{badge_text(hit)} (meaning: cosine {hit.cosine:.2f}{words})"
+                "\nDouble-click to open"
+            )
         return None
 
+    def weaker_label(self) -> str:
+        n = len(self.weaker)
+        noun = f"weaker match{'es' if n != 1 else ''}"
+        return f"▾ Hide {n} {noun}" if self.expanded else f"▸ Show {n} {noun}"
 
-def score_color(score: float) -> QColor:
-    """Green for close matches, amber for fair ones, grey for weak ones."""
-    if score >= 0.5:
+
+def results_summary(hits: list[SearchHit], query: str, like: bool = False, sort: str = "relevance") -> str:
+    """The line above the list: how many close matches, and the weaker ones set apart."""
+    subject = f"files {query}" if like else f"“{query}”"
+    order = "newest first" if sort == "date" else "closest first"
+    strong = sum(1 for h in hits if not h.weak)
+    weaker = len(hits) - strong
+    if not strong:
+        return f"No close match for {subject} · {weaker} weaker match{'es' if weaker != 1 else ''}, {order}"
+    text = f"{strong} match{'es' if strong != 1 else ''} for {subject}, {order}"
+    if weaker:
+        text += f" · {weaker} weaker match{'es' if weaker != 1 else ''} below"
+    return text
+
+
+def badge_text(hit: SearchHit) -> str:
+    """The score the list is ordered by: a relevance as a percentage, a similarity as it is."""
+    return f"{hit.score:.0%}" if hit.scale == "relevance" else f"{hit.score:.2f}"
+
+
+def score_color(hit: SearchHit) -> QColor:
+    """Green for close matches, amber for the others above the floor, grey for weaker ones."""
+    if hit.weak:
+        return QColor("#757575")
+    if hit.scale == "euclidean" or hit.score >= (0.6 if hit.scale == "relevance" else 0.5):
         return QColor("#2e7d32")
-    if score >= 0.3:
-        return QColor("#b26a00")
-    return QColor("#757575")
+    return QColor("#b26a00")
 
 
 class ResultDelegate(QStyledItemDelegate):
@@ -68,6 +140,8 @@ class ResultDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         title, small, body = self._fonts(option)
+        if index.data(WeakerRole):
+            return QSize(0, QFontMetrics(body).height() + self.PADDING * 2)
         height = (
             QFontMetrics(title).height()
             + QFontMetrics(small).height()
@@ -80,6 +154,8 @@ class ResultDelegate(QStyledItemDelegate):
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         hit = index.data(HitRole)
         if not isinstance(hit, SearchHit):
+            if index.data(WeakerRole):
+                self._paint_weaker_row(painter, option, str(index.data(Qt.ItemDataRole.DisplayRole)))
             return
         painter.save()
         palette = option.palette
@@ -87,7 +163,7 @@ class ResultDelegate(QStyledItemDelegate):
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         card = option.rect.adjusted(4, 3, -4, -3)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if hit.score < WEAK_SCORE:
+        if hit.weak:
             painter.setOpacity(0.6)
         if selected:
             background = palette.color(QPalette.ColorRole.Highlight)
@@ -108,22 +184,22 @@ class ResultDelegate(QStyledItemDelegate):
         muted.setAlpha(150)
 
         # Score badge, right-aligned on the title line.
-        badge_text = f"{hit.score:.2f}"
+        badge = badge_text(hit)
         fm_small = QFontMetrics(small_font)
-        badge_w = fm_small.horizontalAdvance(badge_text) + 14
+        badge_w = fm_small.horizontalAdvance(badge) + 14
         title_h = QFontMetrics(title_font).height()
-        badge = QRect(
+        badge_rect = QRect(
             inner.right() - badge_w,
             inner.top() + (title_h - fm_small.height() - 4) // 2,
             badge_w,
             fm_small.height() + 4,
         )
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(score_color(hit.score))
-        painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
+        painter.setBrush(score_color(hit))
+        painter.drawRoundedRect(badge_rect, badge_rect.height() / 2, badge_rect.height() / 2)
         painter.setFont(small_font)
         painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
+        painter.drawText(badge_rect, Qt.AlignmentFlag.AlignCenter, badge)
 
         # File name (and page) on the title line.
         painter.setFont(title_font)
@@ -176,6 +252,37 @@ class ResultDelegate(QStyledItemDelegate):
         painter.translate(snippet_rect.topLeft())
         document.drawContents(painter, QRectF(0, 0, snippet_rect.width(), snippet_rect.height()))
         painter.restore()
+        painter.restore()
+
+    def editorEvent(
+        self, event: QEvent, model: QAbstractItemModel, option: QStyleOptionViewItem, index: AnyIndex
+    ) -> bool:
+        """A click on the weaker-matches row shows or hides them."""
+        if (
+            event.type() == QEvent.Type.MouseButtonRelease
+            and index.data(WeakerRole)
+            and isinstance(model, ResultsModel)
+        ):
+            model.toggle_weaker()
+            return True
+        return super().editorEvent(event, model, option, index)
+
+    def _paint_weaker_row(self, painter: QPainter, option: QStyleOptionViewItem, label: str) -> None:
+        """The row between close and weaker matches: a muted line of text, clickable."""
+        painter.save()
+        muted = QColor(option.palette.color(QPalette.ColorRole.Text))
+        muted.setAlpha(170)
+        if option.state & QStyle.StateFlag.State_MouseOver:
+            painter.fillRect(
+                option.rect.adjusted(4, 3, -4, -3), option.palette.color(QPalette.ColorRole.AlternateBase)
+            )
+        painter.setPen(muted)
+        painter.setFont(option.font)
+        painter.drawText(
+            option.rect.adjusted(self.PADDING + 4, 0, -self.PADDING, 0),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            label,
+        )
         painter.restore()
 
 

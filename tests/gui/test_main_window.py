@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from localsearch.core.service import LocalSearch
 from localsearch.gui.main_window import MainWindow
+from localsearch.gui.results import HitRole, WeakerRole, badge_text
 
 
 @pytest.fixture
@@ -119,4 +121,40 @@ def test_filters_and_similar_files(qtbot: QtBot, indexed_home: Path) -> None:
     names = [h.name for h in window.results_model.hits]
     assert names[0] == "lava.txt" and "volcanoes.txt" not in names
     assert "like volcanoes.txt" in window.summary_label.text()
+    window.search_lane.stop()
+
+
+def test_window_orders_badges_and_sets_weaker_matches_apart(qtbot: QtBot, indexed_home: Path) -> None:
+    for name, text in {
+        "garden.txt": "Water the tomatoes every morning and prune the vines once a week.",
+        "car.txt": "The car needs new brake pads and an oil change before winter.",
+        "recipe.txt": "Banana bread: three ripe bananas, butter, sugar, an egg and flour.",
+    }.items():
+        (indexed_home / name).write_text(text)
+    with LocalSearch() as service:
+        for _ in service.index_paths([indexed_home]):
+            pass
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.results_shown, timeout=30_000):
+        window.search_box.setText("lava from a mountain")
+    model = window.results_model
+    assert model.strong and model.strong[0].name == "volcanoes.txt"
+    assert model.weaker and not model.expanded  # the unrelated files wait behind one row
+    rows = [model.index(r) for r in range(model.rowCount())]
+    assert rows[-1].data(HitRole) is None and rows[-1].data(WeakerRole) == len(model.weaker)
+    summary = window.summary_label.text()
+    assert summary.startswith(f"{len(model.strong)} match") and f"{len(model.weaker)} weaker" in summary
+    window.results_view.scrollTo(rows[-1])
+    qtbot.mouseClick(
+        window.results_view.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=window.results_view.visualRect(rows[-1]).center(),
+    )
+    assert model.expanded and model.rowCount() == len(model.hits) + 1
+    shown = [model.index(r).data(HitRole) for r in range(model.rowCount())]
+    badges = [float(badge_text(h).rstrip("%")) for h in shown if h is not None]
+    assert badges == sorted(badges, reverse=True)  # the badge is what the list is ordered by
+    assert not window.grab().isNull()
     window.search_lane.stop()

@@ -695,7 +695,7 @@ def _import_adapter(file: Path, name: str | None, report: Report) -> Path:
 
 
 def _strip_type(stem: str) -> str:
-    """"nomic-embed-text-v1.5.Q8_0" -> "nomic-embed-text-v1.5"; "model-f16" -> "model"."""
+    """ "nomic-embed-text-v1.5.Q8_0" -> "nomic-embed-text-v1.5"; "model-f16" -> "model"."""
     parts = re.split(r"([.\-_])", stem)
     for i in range(len(parts) - 1, 1, -2):
         if _TYPE.match("".join(parts[i:])):

@@ -1,0 +1,200 @@
+"""Recall of the keyword lane's pruning at 100,000 and 1,000,000 chunks.
+
+The keyword lane lets only a query's rarer terms, up to Searcher.KEYWORD_POSTINGS chunks
+between them, decide which chunks match (every matching chunk costs a BM25 rank). This
+measures what that pruning loses: the top 10 files of the pruned lane against the top 10
+of the same lane with no pruning (every term may match), for SciFact train claims, with
+the time each takes.
+
+The index is synthetic, shaped as bench/search_latency.py shapes it: files of 10 chunks,
+each chunk a 60-word window of one of 2,000 SciFact abstracts, so words and their
+frequencies are real. Vectors are random (the keyword lane never reads them), so no model
+is needed. Indexes are kept under bench/scratch/ and reused.
+
+    python bench/keyword_pruning.py [--sizes 100000 1000000] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from localsearch.core.searcher import Searcher, parse_query  # noqa: E402
+from localsearch.core.storage import NO_FILTERS, ChunkRecord, Index  # noqa: E402
+
+EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / "scratch"
+CHUNKS_PER_FILE = 10
+BASE_DOCS = 2000
+DIMENSIONS = 8  # the keyword lane never reads vectors: keep them small
+_WORDS = re.compile(r"\S+")
+
+
+def load_scifact() -> tuple[list[str], list[str]]:
+    docs = []
+    with open(EVALDATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            item = json.loads(line)
+            docs.append(f"{item['title']}. {item['text']}")
+            if len(docs) >= BASE_DOCS:
+                break
+    with open(EVALDATA / "scifact" / "queries_train.jsonl", encoding="utf-8") as handle:
+        queries = [json.loads(line)["text"] for line in handle]
+    return docs, queries
+
+
+def build_index(path: Path, size: int, docs: list[str]) -> None:
+    rng = np.random.default_rng(size)
+    words = [_WORDS.findall(d) for d in docs]
+    partial = path.with_name(path.name + ".building")
+    for leftover in path.parent.glob(partial.name + "*"):
+        leftover.unlink()
+    index = Index.open(partial)
+    space = index.ensure_space("random", DIMENSIONS)
+    folder = index.add_folder("/synthetic")
+    files = size // CHUNKS_PER_FILE
+    for first in range(0, files, 1000):
+        with index.transaction():
+            for f in range(first, min(first + 1000, files)):
+                doc = int(rng.integers(len(docs)))
+                vectors = rng.standard_normal((CHUNKS_PER_FILE, DIMENSIONS)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                chunks = []
+                for ordinal in range(CHUNKS_PER_FILE):
+                    start = int(rng.integers(max(1, len(words[doc]) - 60)))
+                    text = " ".join(words[doc][start : start + 60])
+                    chunks.append(ChunkRecord(ordinal, text, None, 0, len(text), 80))
+                index.replace_file(
+                    folder_id=folder,
+                    path=f"/synthetic/{f // 1000:04d}/doc-{f:07d}.txt",
+                    size=1,
+                    mtime=1.0,
+                    content_hash=str(f),
+                    space=space,
+                    chunks=chunks,
+                    vectors=vectors,
+                )
+        done = min(first + 1000, files) * CHUNKS_PER_FILE
+        if done % 100_000 == 0:
+            print(f"  {done:,} / {size:,} chunks", flush=True)
+    index.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+    index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.close()
+    os.replace(partial, path)
+
+
+class _Unpruned(Searcher):
+    KEYWORD_POSTINGS = 1 << 62  # every term decides which chunks match
+
+
+def top_files(searcher: Searcher, query: str, k: int = 10) -> tuple[list[str], float]:
+    started = time.perf_counter()
+    found = searcher._keyword(parse_query(query), k * 3, NO_FILTERS)
+    seconds = time.perf_counter() - started
+    files: list[str] = []
+    for hit in found.hits:
+        if hit.path not in files:
+            files.append(hit.path)
+    return files[:k], seconds
+
+
+def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]:
+    path = WORK / f"keyword-{size}.sqlite3"
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        started = time.perf_counter()
+        build_index(path, size, docs)
+        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    index = Index.open(path)
+    space = index.find_space("random")
+    assert space is not None
+    pruned = Searcher(index, None, space)  # type: ignore[arg-type]  # no embedding needed
+    exact = _Unpruned(index, None, space)  # type: ignore[arg-type]
+    overlap = total = 0
+    first_hits = 0
+    pruned_ms: list[float] = []
+    exact_ms: list[float] = []
+    pruned_queries = 0
+    for query in queries:
+        parsed = parse_query(query)
+        counts = index.term_counts(parsed.terms)
+        if sum(counts.values()) > Searcher.KEYWORD_POSTINGS:
+            pruned_queries += 1
+        # Interleaved so both see the same cache state and the same machine load.
+        got, seconds = top_files(pruned, query)
+        pruned_ms.append(seconds * 1000)
+        want, seconds = top_files(exact, query)
+        exact_ms.append(seconds * 1000)
+        overlap += len(set(got) & set(want))
+        total += len(want)
+        first_hits += bool(got) and bool(want) and got[0] == want[0]
+    chunks = index.counts()["chunks"]
+    index.close()
+
+    def pct(values: list[float], q: float) -> float:
+        return round(float(np.percentile(values, q)), 2)
+
+    return {
+        "chunks": chunks,
+        "queries": len(queries),
+        "queries_pruned": pruned_queries,
+        "keyword_postings": Searcher.KEYWORD_POSTINGS,
+        "recall@10_files_vs_unpruned": round(overlap / total, 4) if total else None,
+        "same_first_file": round(first_hits / len(queries), 4),
+        "pruned_ms": {"p50": pct(pruned_ms, 50), "p95": pct(pruned_ms, 95)},
+        "unpruned_ms": {"p50": pct(exact_ms, 50), "p95": pct(exact_ms, 95)},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+    docs, all_queries = load_scifact()
+    queries = all_queries[: args.queries]
+    results = {str(size): measure(size, queries, docs) for size in args.sizes}
+    report = {
+        "benchmark": "keyword_pruning",
+        "results": results,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "keyword_pruning.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"{'chunks':>10} {'pruned q':>9} {'recall@10':>10} {'same #1':>8} "
+        f"{'pruned p50/p95 ms':>18} {'unpruned p50/p95 ms':>20}"
+    )
+    for size, r in results.items():
+        p, u = r["pruned_ms"], r["unpruned_ms"]
+        assert isinstance(p, dict) and isinstance(u, dict)
+        print(
+            f"{int(size):>10,} {r['queries_pruned']:>9} {r['recall@10_files_vs_unpruned']:>10} "
+            f"{r['same_first_file']:>8} {p['p50']:>8.1f} / {p['p95']:<8.1f} "
+            f"{u['p50']:>9.1f} / {u['p95']:<8.1f}"
+        )
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
