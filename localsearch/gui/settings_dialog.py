@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from localsearch import autostart
 from localsearch.settings import CHOICES, Settings
 
 LATE_CHUNKING_TIP = (
@@ -52,6 +53,15 @@ class SettingsDialog(QDialog):
         self.on_battery.setCurrentIndex(max(0, self.on_battery.findData(settings.on_battery)))
         self.on_battery.setToolTip(described["on_battery"])
         form.addRow("On battery:", self.on_battery)
+
+        # Not a setting in settings.toml: the autostart entry's presence is the truth.
+        self.start_at_login = QCheckBox("Start localsearch when I log in (keeps watching my folders)", self)
+        self.start_at_login.setChecked(autostart.is_enabled())
+        self.start_at_login.setToolTip(
+            "Opens the window minimized at login, so changes are indexed as they happen."
+        )
+        self.start_at_login.setVisible(autostart.supported())
+        form.addRow(self.start_at_login)
         layout.addLayout(form)
 
         self.note = QLabel("", self)
@@ -67,6 +77,14 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        if autostart.supported() and self.start_at_login.isChecked() != autostart.is_enabled():
+            try:
+                autostart.set_enabled(self.start_at_login.isChecked())
+            except OSError as exc:  # a read-only config folder must not lose the other choices
+                self.note.setText(f"Could not change start at login: {exc}")
+        super().accept()
 
     def _explain(self) -> None:
         changed = self.late_chunking.isChecked() != self._settings.late_chunking
