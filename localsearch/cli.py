@@ -630,7 +630,7 @@ def cmd_self_test(args: argparse.Namespace) -> int:
     if not result.ok:
         sys.stderr.write(f"localsearch: self-test FAILED: {result.reason}\n")
         return 1
-    print(f"self-test passed in {result.seconds:.1f} s")
+    print(f"self-test passed in {result.seconds:.1f} s", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

@@ -57,6 +57,7 @@ class SelfTestResult:
     model: str = ""
     cpu_variant: str = ""
     cpu_features: str = ""
+    gpu_offload: bool = False  # a GPU backend (Metal on Apple silicon) is available
     seconds: float = 0.0
     in_process: bool = False
     probe: list[float] = field(default_factory=list)  # PROBE's embedding
@@ -114,7 +115,7 @@ def run(say: Say = print, *, in_process: bool = False) -> SelfTestResult:
 
 
 def _index_and_ask(model: Path, result: SelfTestResult, say: Say) -> None:
-    from localsearch.core.embedding import cpu_backend, cpu_features
+    from localsearch.core.embedding import cpu_backend, cpu_features, gpu_offload_available
     from localsearch.core.service import LocalSearch, default_embedder_factory
     from localsearch.settings import Settings
 
@@ -154,6 +155,8 @@ def _index_and_ask(model: Path, result: SelfTestResult, say: Say) -> None:
         result.cpu_features = cpu_features().strip()
         say(f"CPU backend: {result.cpu_variant}")
         say(f"CPU features: {result.cpu_features}")
+        result.gpu_offload = gpu_offload_available()
+        say(f"GPU offload: {'available' if result.gpu_offload else 'none (CPU only)'}")
     wrong = [a for a in result.answers if a[1] != a[2]]
     if wrong:
         result.reason = f"{len(wrong)} of {len(QUESTIONS)} questions answered wrongly"

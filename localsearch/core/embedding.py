@@ -175,6 +175,10 @@ def _load_cpu_variants(llama_cpp: Any) -> None:
     for folder in _variant_dirs(llama_cpp):
         if any(folder.glob(f"*ggml-cpu-*{suffix}")):
             lib = llama_cpp.llama_cpp._lib
+            if not hasattr(lib, "ggml_backend_load_all_from_path"):
+                # Windows looks a symbol up in that one DLL only; loading ggml.dll by the path
+                # libllama loaded it from returns the module already loaded.
+                lib = ctypes.CDLL(str(Path(lib._name).parent / f"ggml{suffix}"))
             lib.ggml_backend_reg_count.restype = ctypes.c_size_t
             if lib.ggml_backend_reg_count() == 0:
                 lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
