@@ -58,14 +58,18 @@ def worker(model: str, docs: int) -> None:
     engine.embed_tokens(sequences)
     seconds = time.perf_counter() - started
     tokens = sum(len(s) for s in sequences)
-    print(json.dumps({
-        "tokens": tokens,
-        "seconds": seconds,
-        "tokens_per_s": tokens / seconds,
-        "cpu_backend": cpu_backend(),
-        "cpu_features": cpu_features().strip(),
-        "llama_cpp": str(Path(sys.modules["llama_cpp"].__file__).parent),
-    }))
+    print(
+        json.dumps(
+            {
+                "tokens": tokens,
+                "seconds": seconds,
+                "tokens_per_s": tokens / seconds,
+                "cpu_backend": cpu_backend(),
+                "cpu_features": cpu_features().strip(),
+                "llama_cpp": str(Path(sys.modules["llama_cpp"].__file__).parent),
+            }
+        )
+    )
     engine.close()
 
 
@@ -73,7 +77,10 @@ def run_worker(python: str, model: str, docs: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(PROJECT_DIR))
     done = subprocess.run(
         [python, __file__, "--worker", model, "--docs", str(docs)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{python} failed: {done.stderr[-2000:]}")
@@ -87,7 +94,10 @@ def throughput(builds: dict[str, str], model: str, docs: int, rounds: int) -> di
         for name in order:
             result = run_worker(builds[name], model, docs)
             runs[name].append(result)
-            print(f"  round {round_ + 1}: {name:8} {result['tokens_per_s']:8,.0f} tokens/s ({result['cpu_backend']})")
+            print(
+                f"  round {round_ + 1}: {name:8} {result['tokens_per_s']:8,.0f} tokens/s "
+                f"({result['cpu_backend']})"
+            )
     summary = {}
     for name, results in runs.items():
         rates = [r["tokens_per_s"] for r in results]
@@ -107,7 +117,9 @@ def throughput(builds: dict[str, str], model: str, docs: int, rounds: int) -> di
         summary[names[1]]["tokens_per_s_median"] / summary[names[0]]["tokens_per_s_median"]
     )
     # The ratio within each round (same moment, same load) is steadier than the medians.
-    paired = [b["tokens_per_s"] / a["tokens_per_s"] for a, b in zip(runs[names[0]], runs[names[1]], strict=True)]
+    paired = [
+        b["tokens_per_s"] / a["tokens_per_s"] for a, b in zip(runs[names[0]], runs[names[1]], strict=True)
+    ]
     summary["portable_over_native_per_round"] = paired
     summary["portable_over_native_per_round_median"] = statistics.median(paired)
     return summary
@@ -117,8 +129,13 @@ def self_test(command: list[str], home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["LOCALSEARCH_HOME"] = str(home)
     started = time.monotonic()
-    done = subprocess.run([*command, "self-test", "--in-process", "--json"], capture_output=True,
-                          text=True, env=env, check=False)
+    done = subprocess.run(
+        [*command, "self-test", "--in-process", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.monotonic() - started
     if done.returncode != 0 or not done.stdout.strip():
         return {"ok": False, "reason": done.stderr[-1500:], "wall_seconds": wall}
@@ -128,12 +145,16 @@ def self_test(command: list[str], home: Path) -> dict:
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
 
 
 def older_cpus(app: Path, work: Path) -> dict:
     native = self_test([str(app)], work / "native")
-    out: dict = {"native": {k: native.get(k) for k in ("ok", "cpu_variant", "cpu_features", "wall_seconds", "reason")}}
+    out: dict = {
+        "native": {k: native.get(k) for k in ("ok", "cpu_variant", "cpu_features", "wall_seconds", "reason")}
+    }
     print(f"  native   {native.get('cpu_variant')}  ok={native.get('ok')}")
     for cpu in ("Nehalem", "Haswell"):
         run = self_test(["qemu-x86_64", "-cpu", cpu, str(app)], work / cpu)
@@ -143,18 +164,28 @@ def older_cpus(app: Path, work: Path) -> dict:
             answers = run.get("answers", [])
             entry["answers_right"] = sum(1 for _, expected, got in answers if expected == got)
         out[cpu] = entry
-        print(f"  {cpu:8} {entry.get('cpu_variant')}  ok={entry['ok']}  cosine {entry.get('cosine_to_native', float('nan')):.6f}"
-              f"  {entry['wall_seconds']:.0f} s")
+        print(
+            f"  {cpu:8} {entry.get('cpu_variant')}  ok={entry['ok']}  "
+            f"cosine {entry.get('cosine_to_native', float('nan')):.6f}"
+            f"  {entry['wall_seconds']:.0f} s"
+        )
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", metavar="MODEL", help=argparse.SUPPRESS)
-    parser.add_argument("--dev", default=str(PROJECT_DIR / ".venv" / "bin" / "python"), help="the native build's Python")
-    parser.add_argument("--bundle", default=str(PROJECT_DIR / "build" / "venv-bundle" / "bin" / "python"),
-                        help="the portable build's Python")
-    parser.add_argument("--app", default=str(PROJECT_DIR / "dist" / "localsearch" / "localsearch"), help="the frozen app")
+    parser.add_argument(
+        "--dev", default=str(PROJECT_DIR / ".venv" / "bin" / "python"), help="the native build's Python"
+    )
+    parser.add_argument(
+        "--bundle",
+        default=str(PROJECT_DIR / "build" / "venv-bundle" / "bin" / "python"),
+        help="the portable build's Python",
+    )
+    parser.add_argument(
+        "--app", default=str(PROJECT_DIR / "dist" / "localsearch" / "localsearch"), help="the frozen app"
+    )
     parser.add_argument("--model", default=str(PROJECT_DIR / "gguf" / "all-minilm-l6-v2.Q8_0.gguf"))
     parser.add_argument("--docs", type=int, default=300, help="SciFact documents a pass embeds")
     parser.add_argument("--rounds", type=int, default=7)
@@ -176,7 +207,9 @@ def main() -> int:
         "in_sample": "not applicable: throughput and fidelity, no relevance judgments",
     }
     print(f"throughput, {args.docs} SciFact documents, {Path(args.model).name}, {args.rounds} rounds")
-    result["throughput"] = throughput({"native": args.dev, "portable": args.bundle}, args.model, args.docs, args.rounds)
+    result["throughput"] = throughput(
+        {"native": args.dev, "portable": args.bundle}, args.model, args.docs, args.rounds
+    )
     t = result["throughput"]
     if not args.skip_qemu:
         print("older CPUs (frozen app, in process)")
@@ -188,11 +221,16 @@ def main() -> int:
     print(f"{'build':10} {'backend':12} {'median tok/s':>13} {'min':>8} {'max':>8}")
     for name in ("native", "portable"):
         row = t[name]
-        print(f"{name:10} {row['cpu_backend']:12} {row['tokens_per_s_median']:13,.0f} "
-              f"{row['tokens_per_s_min']:8,.0f} {row['tokens_per_s_max']:8,.0f}")
-    print(f"portable / native: medians {t['portable_over_native_median']:.3f}, "
-          f"per round median {t['portable_over_native_per_round_median']:.3f} "
-          f"(range {min(t['portable_over_native_per_round']):.3f}-{max(t['portable_over_native_per_round']):.3f})")
+        print(
+            f"{name:10} {row['cpu_backend']:12} {row['tokens_per_s_median']:13,.0f} "
+            f"{row['tokens_per_s_min']:8,.0f} {row['tokens_per_s_max']:8,.0f}"
+        )
+    paired = t["portable_over_native_per_round"]
+    print(
+        f"portable / native: medians {t['portable_over_native_median']:.3f}, "
+        f"per round median {t['portable_over_native_per_round_median']:.3f} "
+        f"(range {min(paired):.3f}-{max(paired):.3f})"
+    )
     print(f"wrote {args.out}")
     return 0
 
