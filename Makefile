@@ -54,7 +54,7 @@ $(BUNDLE_VENV)/.installed: pyproject.toml $(LLAMA_PATCH) packaging/build-llama-p
 	$(PYTHON) -m venv $(BUNDLE_VENV)
 	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	packaging/build-llama-portable.sh $(BUNDLE_VENV)/bin/python $(LLAMA_PATCH) $(PORTABLE_WHEELS)
-	$(BUNDLE_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps \
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet \
 		$(PORTABLE_WHEELS)/$(LLAMA_CPP_PYTHON)-*.whl
 	$(BUNDLE_VENV)/bin/python -m pip install --quiet -e . 'pyinstaller>=6.10'
 	touch $@
