@@ -43,8 +43,8 @@ EOF
 cat > "$SAMPLE/notes/trip.txt" <<'EOF'
 Train to Lyon on the 14th, hotel near the old town, museum of fine arts on Saturday.
 EOF
-pdf=$(ls ../shared/evaldata/pdfs/*.pdf 2>/dev/null | head -1 || true)
-[ -n "$pdf" ] && cp "$pdf" "$SAMPLE/"
+pdf=../shared/evaldata/pdfs/pdfminer_naacl06-shinyama.pdf  # a real paper, with text
+[ -f "$pdf" ] && cp "$pdf" "$SAMPLE/"
 "$APP" index --json "$SAMPLE" > "$OUT/index.json"
 python3 - "$OUT/index.json" <<'EOF'
 import json, sys
