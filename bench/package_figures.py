@@ -54,6 +54,36 @@ def disk_usage(path: Path) -> dict:
     }
 
 
+def trimming(analysis_toc: Path, bundle: Path) -> dict:
+    """What trimming saved, from PyInstaller's own record of what its analysis collected
+    (Analysis-00.toc: destination, source, kind), before the spec dropped and stripped:
+    each collected file at its source size, against the bundle as built."""
+    import ast
+
+    toc = ast.literal_eval(analysis_toc.read_text())
+    entries = {}
+    for part in toc:
+        if isinstance(part, list) and part and isinstance(part[0], tuple) and len(part[0]) == 3:
+            for dest, src, kind in part:
+                if kind in ("BINARY", "DATA", "EXTENSION") and src and Path(src).is_file():
+                    entries.setdefault(dest, Path(src).stat().st_size)
+    internal = bundle / "_internal"
+    built = {
+        str(p.relative_to(internal)): p.stat().st_size
+        for p in internal.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+    dropped = {d: n for d, n in entries.items() if d not in built}
+    stripped = sum(n - built[d] for d, n in entries.items() if d in built and n > built[d])
+    return {
+        "collected_before_trimming_bytes": sum(entries.values()),
+        "dropped_files": len(dropped),
+        "dropped_bytes": sum(dropped.values()),
+        "stripping_saved_bytes": stripped,
+        "saved_bytes": sum(dropped.values()) + stripped,
+    }
+
+
 def drop_page_cache() -> bool:
     try:
         subprocess.run(["sync"], check=True)
@@ -148,6 +178,11 @@ def main() -> int:
         default=str(PROJECT_DIR / ".venv" / "bin" / "localsearch"),
         help="the source checkout's app, measured alongside as a peer",
     )
+    parser.add_argument(
+        "--analysis-toc",
+        default=str(PROJECT_DIR / "build" / "pyinstaller" / "localsearch" / "Analysis-00.toc"),
+        help="PyInstaller's record of what it collected before the spec trimmed",
+    )
     parser.add_argument("--untrimmed", help="a bundle built with LOCALSEARCH_TRIM=0")
     parser.add_argument("--untrimmed-deb", help="its .deb")
     parser.add_argument("--rounds", type=int, default=5)
@@ -163,6 +198,8 @@ def main() -> int:
         "rounds": args.rounds,
     }
     size = {"bundle": disk_usage(app.parent), "deb_bytes": deb.stat().st_size, "deb": deb.name}
+    if Path(args.analysis_toc).is_file():
+        size["trimming"] = trimming(Path(args.analysis_toc), app.parent)
     if args.untrimmed:
         size["untrimmed_bundle"] = disk_usage(Path(args.untrimmed))
         size["trimming_saved_bytes"] = size["untrimmed_bundle"]["bytes"] - size["bundle"]["bytes"]
@@ -234,6 +271,12 @@ def main() -> int:
         f"bundle on disk {size['bundle']['bytes'] / mib:,.0f} MiB in {size['bundle']['files']} files; "
         f".deb {size['deb_bytes'] / mib:,.0f} MiB"
     )
+    if "trimming" in size:
+        tr = size["trimming"]
+        print(
+            f"trimming saved {tr['saved_bytes'] / mib:,.0f} MiB: {tr['dropped_files']} files dropped "
+            f"({tr['dropped_bytes'] / mib:,.0f} MiB), stripping {tr['stripping_saved_bytes'] / mib:,.0f} MiB"
+        )
     if "trimming_saved_bytes" in size:
         print(
             f"trimming saved {size['trimming_saved_bytes'] / mib:,.0f} MiB on disk"
