@@ -44,8 +44,9 @@ bench: setup
 	$(BIN)/python bench/scifact_index.py
 
 # The desktop app: a PyInstaller folder with everything inside, and a .deb (Linux). Needs
-# Debian's binutils, dpkg-dev, desktop-file-utils, appstream, xvfb, xauth, x11-utils, xdotool,
-# imagemagick, qemu-user, libwayland-cursor0 and libwayland-egl1 (see packaging/README.md). Its own venv, with llama.cpp built for every x86-64 CPU level
+# Debian's binutils, dpkg-dev, desktop-file-utils, appstream, xvfb, xauth, x11-utils,
+# xdotool, imagemagick, qemu-user, libwayland-cursor0 and libwayland-egl1 (packaging/README.md).
+# Its own venv, with llama.cpp built for every x86-64 CPU level
 # (packaging/build-llama-portable.sh: slow the first time), never touches .venv.
 BUNDLE_VENV := build/venv-bundle
 PORTABLE_WHEELS := build/wheels
