@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := gguf/all-minilm-l6-v2.Q8_0.gguf
 
-.PHONY: run setup test lint bench clean nomic
+.PHONY: run setup test lint bench clean nomic package
 
 run: setup
 	$(BIN)/localsearch
@@ -47,6 +47,31 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/scifact_index.py
+
+# The desktop app: a PyInstaller folder with everything inside, and a .deb (Linux). Needs
+# Debian's binutils, dpkg-dev, desktop-file-utils, appstream, xvfb, xauth, x11-utils,
+# xdotool, imagemagick, qemu-user, libwayland-cursor0 and libwayland-egl1 (packaging/README.md).
+# Its own venv, with llama.cpp built for every x86-64 CPU level
+# (packaging/build-llama-portable.sh: slow the first time), never touches .venv.
+BUNDLE_VENV := build/venv-bundle
+PORTABLE_WHEELS := build/wheels
+
+$(BUNDLE_VENV)/.installed: pyproject.toml $(LLAMA_PATCH) packaging/build-llama-portable.sh
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	packaging/build-llama-portable.sh $(BUNDLE_VENV)/bin/python $(LLAMA_PATCH) $(PORTABLE_WHEELS)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet \
+		$(PORTABLE_WHEELS)/$(LLAMA_CPP_PYTHON)-*.whl
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet -e . 'pyinstaller>=6.10'
+	touch $@
+
+package: $(BUNDLE_VENV)/.installed
+	test -f $(MODEL) || $(BUNDLE_VENV)/bin/localsearch models build
+	$(BUNDLE_VENV)/bin/python packaging/render_icons.py --check
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/localsearch.spec
+	packaging/linux/build-deb.sh dist/localsearch dist
+	packaging/linux/smoke.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -466,8 +466,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_models_build(args: argparse.Namespace) -> int:
+    from localsearch.core.models.default import DEFAULT_MODEL, bundled_model
     from localsearch.core.models.manager import build_model
+    from localsearch.launch import is_frozen
 
+    if is_frozen():
+        # A bundle has no pip and no build tools; it was built with its default model inside.
+        if args.name.lower() != DEFAULT_MODEL.lower():
+            raise UserFacingError(
+                f"This app cannot build {args.name}: models are built from a source checkout "
+                "(`localsearch models build` there) and imported here with `models import`."
+            )
+        bundled = bundled_model()
+        if bundled is None:
+            raise UserFacingError("This app was built without its default model; reinstall it.")
+        print(f"The default model is already inside this app: {bundled}")
+        return 0
     for path in build_model(args.name, quant=args.quant, keep_sources=args.keep_sources, report=_report):
         print(path)
     return 0
@@ -709,10 +723,28 @@ def _add_model_commands(models: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models_slice)
 
 
+def cmd_self_test(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from localsearch.selftest import run
+
+    # With --json, stdout carries only the JSON; the running account goes to stderr.
+    result = run(
+        say=(lambda line: print(line, file=sys.stderr)) if args.json else print, in_process=args.in_process
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    if not result.ok:
+        sys.stderr.write(f"localsearch: self-test FAILED: {result.reason}\n")
+        return 1
+    print(f"self-test passed in {result.seconds:.1f} s", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from localsearch.gui.app import run
 
-    return run()
+    return run(minimized=getattr(args, "minimized", False))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -818,7 +850,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_models_build)
     _add_model_commands(models)
 
+    p = sub.add_parser(
+        "self-test", help="index and search sample notes with the default model, to prove this install works"
+    )
+    p.add_argument("--json", action="store_true", help="also print the result as JSON")
+    p.add_argument(
+        "--in-process", action="store_true", help="embed in this process, not a child (for CPU emulators)"
+    )
+    p.set_defaults(func=cmd_self_test)
+
     p = sub.add_parser("gui", help="open the desktop window (the default)")
+    p.add_argument("--minimized", action="store_true", help="start minimized (how start-at-login opens it)")
     p.set_defaults(func=cmd_gui)
     return parser
 

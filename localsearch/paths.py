@@ -9,9 +9,13 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "localsearch"
+# The one application id: the .desktop file's name, the AppStream <id>, the icon's name and
+# QGuiApplication.desktopFileName (the Wayland app id) all use it (packaging/linux/).
+APP_ID = "org.localsearch.localsearch"
 HOME_ENV = "LOCALSEARCH_HOME"
 
 # A source checkout keeps built models in <repo>/gguf (git-ignored), next to the catalog.
+# In a frozen app this is the bundle's gguf/ folder, which carries the default model.
 SOURCE_GGUF_DIR = Path(__file__).resolve().parent.parent / "gguf"
 
 
@@ -112,3 +116,13 @@ def index_db_path() -> Path:
 
 def settings_path() -> Path:
     return config_dir() / "settings.toml"
+
+
+def autostart_dir() -> Path:
+    """Where a user-level XDG autostart entry goes ($XDG_CONFIG_HOME/autostart); under
+    LOCALSEARCH_HOME when that is set, so tests never start anything at a real login."""
+    home = _home()
+    if home:
+        return home / "autostart"
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "autostart"

@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -150,13 +151,60 @@ def _init_backend() -> None:
             # llama.cpp's own log goes to our logger at debug level, not to the terminal.
             _log_callback = llama_cpp.llama_log_callback(_forward_log)
             llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+            _load_cpu_variants(llama_cpp)
             llama_cpp.llama_backend_init()
             _backend_ready = True
+
+
+def _variant_dirs(llama_cpp: Any) -> list[Path]:
+    """Where a portable build's CPU variants (libggml-cpu-haswell.so, -skylakex, …) may be:
+    beside libllama (where the app bundle puts them), or in the bin/ folder that ggml's own
+    install rule puts them in, which for a wheel lands beside the llama_cpp package."""
+    package = Path(llama_cpp.__file__).resolve().parent
+    return [package / "lib", package.parent / "bin"]
+
+
+def _load_cpu_variants(llama_cpp: Any) -> None:
+    """A portable llama.cpp (GGML_BACKEND_DL, GGML_CPU_ALL_VARIANTS) has no CPU code of its
+    own: it loads the best variant library for this CPU at run time, but looks for them
+    only beside the executable and in the working directory, neither of which is where a
+    venv or the app bundle keeps them. Point it at their folder before llama.cpp looks.
+    The functions are reached through libllama's handle (dlsym searches its dependencies),
+    so they are the libggml that libllama uses and never a second copy of it."""
+    suffix = ".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so"
+    for folder in _variant_dirs(llama_cpp):
+        if any(folder.glob(f"*ggml-cpu-*{suffix}")):
+            lib = llama_cpp.llama_cpp._lib
+            if not hasattr(lib, "ggml_backend_load_all_from_path"):
+                # Windows looks a symbol up in that one DLL only; loading ggml.dll by the path
+                # libllama loaded it from returns the module already loaded.
+                lib = ctypes.CDLL(str(Path(lib._name).parent / f"ggml{suffix}"))
+            lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+            if lib.ggml_backend_reg_count() == 0:
+                lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+                lib.ggml_backend_load_all_from_path(os.fsencode(folder))
+            return
+
+
+def cpu_backend() -> str:
+    """Which CPU code llama.cpp runs in this process: a portable build's variant
+    ("haswell", "skylakex", …), "built-in" for a build with its CPU code linked in (a
+    native build), or "unknown" where the loaded libraries cannot be listed."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            names = {Path(line.split()[-1]).name for line in maps if "ggml-cpu" in line}
+    except OSError:
+        return "unknown"
+    variants = sorted(n.split("ggml-cpu-", 1)[1].split(".", 1)[0] for n in names if "ggml-cpu-" in n)
+    if variants:
+        return ", ".join(variants)
+    return "built-in" if names else "unknown"
 
 
 def gpu_offload_available() -> bool:
     import llama_cpp
 
+    _init_backend()  # a portable build's backends load from our folder, not ggml's guess
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
@@ -164,6 +212,7 @@ def cpu_features() -> str:
     """llama.cpp's own summary of the CPU features its build uses (AVX512_BF16 = 1 …)."""
     import llama_cpp
 
+    _init_backend()  # a portable build reports the variant it loaded
     return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace")
 
 

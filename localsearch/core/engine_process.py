@@ -45,6 +45,7 @@ from localsearch.core.embedding import (
     default_threads,
 )
 from localsearch.errors import ModelError
+from localsearch.launch import child_command
 
 OP_CLOSE, OP_EMBED, OP_LATE = 0, 1, 2
 STATUS_OK, STATUS_ERROR = 0, 1
@@ -84,7 +85,7 @@ def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
 
 
 def _child_command() -> list[str]:
-    return [sys.executable, "-m", "localsearch.core.engine_process"]
+    return child_command("engine")
 
 
 def _child_environment(spin: bool | None = None) -> dict[str, str]:

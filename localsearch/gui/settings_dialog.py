@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from localsearch import autostart
 from localsearch.gui.theme import THEME_LABELS, THEMES
 from localsearch.settings import CHOICES, Settings
 
@@ -100,6 +101,15 @@ class SettingsDialog(QDialog):
             "keeping the index up to date. Quit from the tray or with Ctrl+Q."
         )
         form.addRow(self.keep_watching)
+        # Not a setting in settings.toml: the autostart entry's presence is the truth.
+        self.start_at_login = QCheckBox("Start localsearch when I log in (keeps watching my folders)", self)
+        self.start_at_login.setChecked(autostart.is_enabled())
+        self.start_at_login.setToolTip(
+            "Opens the window minimized at login, so changes are indexed as they happen."
+        )
+        self.start_at_login.setAccessibleName("Start at login")
+        self.start_at_login.setVisible(autostart.supported())
+        form.addRow(self.start_at_login)
         layout.addWidget(running)
 
         looks = QGroupBox("Appearance", self)
@@ -125,6 +135,14 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        if autostart.supported() and self.start_at_login.isChecked() != autostart.is_enabled():
+            try:
+                autostart.set_enabled(self.start_at_login.isChecked())
+            except OSError as exc:  # a read-only config folder must not lose the other choices
+                self.note.setText(f"Could not change start at login: {exc}")
+        super().accept()
 
     def _explain(self) -> None:
         changed = self.late_chunking.isChecked() != self._settings.late_chunking

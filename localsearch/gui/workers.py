@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from localsearch.core import protocol
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError
+from localsearch.launch import child_command
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +270,9 @@ class IndexLane(QObject):
             queue.extend(p for p in paths if p not in queue)
             return
         process = QProcess(self)
-        process.setProgram(sys.executable)
-        process.setArguments(["-m", "localsearch", verb, "--protocol", *paths])
+        program, *arguments = child_command("cli", verb, "--protocol", *paths)
+        process.setProgram(program)
+        process.setArguments(arguments)
         process.setProcessEnvironment(QProcessEnvironment.systemEnvironment())
         process.readyReadStandardOutput.connect(self._read)
         process.readyReadStandardError.connect(self._read_errors)

