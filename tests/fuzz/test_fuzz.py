@@ -220,6 +220,18 @@ def test_an_xml_tree_bomb_is_refused_before_it_is_parsed() -> None:
     assert time.monotonic() - started < 10
 
 
+def test_a_pdf_with_an_unknown_security_handler_gets_a_reason() -> None:
+    """Found by bench/fuzz.py (atheris, a mutated evaluation PDF): pypdf's
+    NotImplementedError escaped the extractor, so the file was logged as a bug."""
+    document = targets.pdf_text("hello").replace(
+        b"<< /Size 6 /Root 1 0 R >>",
+        b"<< /Size 6 /Root 1 0 R /Encrypt << /Filter /Custom /V 1 /R 2 /O <00> /U <00> /P -4 >> "
+        b"/ID [<0011> <0011>] >>",
+    )
+    with pytest.raises(ExtractionError, match="unsupported PDF: only Standard PDF encryption"):
+        extract.extract(Path("custom.pdf"), document)
+
+
 def test_a_pdf_stream_bomb_does_not_inflate_the_text() -> None:
     bomb = targets.pdf_bomb(unpacked=256 * 1024 * 1024)
     started = time.monotonic()

@@ -71,6 +71,8 @@ def extract_pdf(path: Path, data: bytes) -> Document:
         raise
     except FileNotDecryptedError as exc:
         raise ExtractionError("encrypted PDF: needs a password") from exc
+    except NotImplementedError as exc:  # found by bench/fuzz.py: a non-standard security handler
+        raise ExtractionError(f"unsupported PDF: {exc}") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise ExtractionError(f"broken PDF: the file is damaged or incomplete ({exc})") from exc
     except RecursionError as exc:
