@@ -267,9 +267,8 @@ def main() -> None:
         if engine == "atheris":
             stats = _parse_libfuzzer(err)
             crashed = code != 0
-            finding = err[err.find("=== Uncaught Python exception") :][:3000] if crashed else ""
-            if crashed and not finding:
-                finding = err[-3000:]
+            start = err.find("=== Uncaught Python exception")
+            finding = (err[start:][:3000] if start >= 0 else err[-3000:]) if crashed else ""
         else:
             lines = [ln for ln in out.splitlines() if ln.startswith("{")]
             parsed = json.loads(lines[-1]) if lines else {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from localsearch import paths
 from localsearch.core.embedding import LlamaVocab
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.models import manager
@@ -186,6 +187,7 @@ def test_hostile_gguf_is_refused_before_llama_cpp_reads_it(
     with pytest.raises(ModelError):
         manager.import_model(path)
     assert time.monotonic() - started < 5  # absurd counts are refused, not looped over
+    assert not list(paths.models_dir().glob("*.gguf*"))  # nothing half-installed
 
 
 def test_truncations_of_the_real_model_are_all_refused(
@@ -237,6 +239,9 @@ def test_a_model_file_turned_hostile_gives_the_cli_a_clear_error(default_model: 
         assert result.returncode == 1, result.stderr
         assert "10,000,000,000 bytes" in result.stderr
         assert "Traceback" not in result.stderr
+    # The index built before is as it was: with the model back, the same answer.
+    shutil.copyfile(default_model, model)
+    assert "a.txt" in cli("search", "birds").stdout
 
 
 # -- the model file changing under a running engine -----------------------------------

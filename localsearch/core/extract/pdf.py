@@ -76,8 +76,12 @@ def extract_pdf(path: Path, data: bytes) -> Document:
         raise
     except FileNotDecryptedError as exc:
         raise ExtractionError("encrypted PDF: needs a password") from exc
+    except NotImplementedError as exc:  # found by bench/fuzz.py: a non-standard security handler
+        raise ExtractionError(f"unsupported PDF: {exc}") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise ExtractionError(f"broken PDF: the file is damaged or incomplete ({exc})") from exc
+    except AssertionError as exc:  # found by bench/fuzz.py: pypdf asserts on some broken object streams
+        raise ExtractionError("broken PDF: the file is damaged (an object stream is not one)") from exc
     except RecursionError as exc:
         raise ExtractionError("broken PDF: its structure nests too deeply") from exc
 
