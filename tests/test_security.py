@@ -325,14 +325,26 @@ def test_no_module_runs_a_shell() -> None:
 def test_opening_a_result_hands_the_exact_file_to_the_desktop(
     qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from PySide6.QtCore import QUrl
+    """The window opens files through an argument list (gui/opener.py), never a shell: each
+    nasty name reaches the launcher as one whole argument."""
+    import subprocess
 
     from localsearch.core.searcher import SearchHit
-    from localsearch.gui import main_window
+    from localsearch.gui import opener
     from localsearch.gui.main_window import MainWindow
 
-    opened: list[QUrl] = []
-    monkeypatch.setattr(main_window.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url)))
+    launched: list[tuple[list[str], dict[str, object]]] = []
+
+    class RecordingPopen:
+        def __init__(self, argv: list[str], **options: object) -> None:
+            launched.append((list(argv), options))
+            self.argv = argv
+
+        def wait(self, timeout: float | None = None) -> int:
+            raise subprocess.TimeoutExpired(self.argv, timeout or 0)  # a viewer that stays open
+
+    monkeypatch.setattr(opener.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(opener.subprocess, "Popen", RecordingPopen)
     window = MainWindow()
     qtbot.addWidget(window)  # type: ignore[attr-defined]
     hits = []
@@ -343,8 +355,8 @@ def test_opening_a_result_hands_the_exact_file_to_the_desktop(
     window.results_model.set_hits(hits)
     for row in range(len(hits)):
         window._open_result(window.results_model.index(row))
-    assert [url.scheme() for url in opened] == ["file"] * len(hits)
-    assert [url.toLocalFile() for url in opened] == [h.path for h in hits]
+    assert [argv for argv, _ in launched] == [["/usr/bin/xdg-open", h.path] for h in hits]
+    assert all(not options.get("shell") for _, options in launched)
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
     window.close()
 
