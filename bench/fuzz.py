@@ -286,7 +286,7 @@ def main() -> None:
             "peak_rss_mb": round(peak, 1),
             "runs_per_second": round(int(stats["runs"] or 0) / max(seconds, 1e-9), 1),  # type: ignore[call-overload]
             "crashed": crashed,
-            "finding": finding,
+            "finding": finding.replace(f"{REPO}{os.sep}", ""),
         }
         report["targets"][name] = entry  # type: ignore[index]
         outcome = "FINDING" if crashed else "no crash"

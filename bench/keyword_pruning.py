@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,69 +30,23 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index  # noqa: E402
+
 from localsearch.core.searcher import Searcher, parse_query  # noqa: E402
-from localsearch.core.storage import NO_FILTERS, ChunkRecord, Index  # noqa: E402
+from localsearch.core.storage import NO_FILTERS, Index  # noqa: E402
 
 EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "scratch"
-CHUNKS_PER_FILE = 10
-BASE_DOCS = 2000
 DIMENSIONS = 8  # the keyword lane never reads vectors: keep them small
-_WORDS = re.compile(r"\S+")
-
-
-def load_scifact() -> tuple[list[str], list[str]]:
-    docs = []
-    with open(EVALDATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            docs.append(f"{item['title']}. {item['text']}")
-            if len(docs) >= BASE_DOCS:
-                break
-    with open(EVALDATA / "scifact" / "queries_train.jsonl", encoding="utf-8") as handle:
-        queries = [json.loads(line)["text"] for line in handle]
-    return docs, queries
 
 
 def build_index(path: Path, size: int, docs: list[str]) -> None:
-    rng = np.random.default_rng(size)
-    words = [_WORDS.findall(d) for d in docs]
-    partial = path.with_name(path.name + ".building")
-    for leftover in path.parent.glob(partial.name + "*"):
-        leftover.unlink()
-    index = Index.open(partial)
-    space = index.ensure_space("random", DIMENSIONS)
-    folder = index.add_folder("/synthetic")
-    files = size // CHUNKS_PER_FILE
-    for first in range(0, files, 1000):
-        with index.transaction():
-            for f in range(first, min(first + 1000, files)):
-                doc = int(rng.integers(len(docs)))
-                vectors = rng.standard_normal((CHUNKS_PER_FILE, DIMENSIONS)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                chunks = []
-                for ordinal in range(CHUNKS_PER_FILE):
-                    start = int(rng.integers(max(1, len(words[doc]) - 60)))
-                    text = " ".join(words[doc][start : start + 60])
-                    chunks.append(ChunkRecord(ordinal, text, None, 0, len(text), 80))
-                index.replace_file(
-                    folder_id=folder,
-                    path=f"/synthetic/{f // 1000:04d}/doc-{f:07d}.txt",
-                    size=1,
-                    mtime=1.0,
-                    content_hash=str(f),
-                    space=space,
-                    chunks=chunks,
-                    vectors=vectors,
-                )
-        done = min(first + 1000, files) * CHUNKS_PER_FILE
-        if done % 100_000 == 0:
-            print(f"  {done:,} / {size:,} chunks", flush=True)
-    index.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
-    index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    index.close()
-    os.replace(partial, path)
+    def vectors_for(rng: np.random.Generator, doc: int) -> np.ndarray:
+        vectors = rng.standard_normal((CHUNKS_PER_FILE, DIMENSIONS)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    write_index(path, size, docs, "random", DIMENSIONS, vectors_for)
 
 
 class _Unpruned(Searcher):
@@ -164,7 +117,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
-    docs, all_queries = load_scifact()
+    docs, all_queries = load_scifact(EVALDATA)
     queries = all_queries[: args.queries]
     results = {str(size): measure(size, queries, docs) for size in args.sizes}
     report = {

@@ -73,6 +73,14 @@ def worker(model: str, docs: int) -> None:
     engine.close()
 
 
+def _project_relative(path: str) -> str:
+    """A path inside the checkout as the checkout names it: results must not name this machine."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(PROJECT_DIR))
+    except ValueError:
+        return Path(path).name
+
+
 def run_worker(python: str, model: str, docs: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(PROJECT_DIR))
     done = subprocess.run(
@@ -102,8 +110,8 @@ def throughput(builds: dict[str, str], model: str, docs: int, rounds: int) -> di
     for name, results in runs.items():
         rates = [r["tokens_per_s"] for r in results]
         summary[name] = {
-            "python": builds[name],
-            "llama_cpp": results[0]["llama_cpp"],
+            "python": _project_relative(builds[name]),
+            "llama_cpp": _project_relative(results[0]["llama_cpp"]),
             "cpu_backend": results[0]["cpu_backend"],
             "cpu_features": results[0]["cpu_features"],
             "tokens": results[0]["tokens"],

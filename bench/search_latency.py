@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -35,82 +34,33 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index  # noqa: E402
+
 from localsearch.core.embedding import LlamaEmbedder  # noqa: E402
 from localsearch.core.searcher import Searcher  # noqa: E402
 from localsearch.core.service import resolve_model_path  # noqa: E402
-from localsearch.core.storage import ChunkRecord, Filters, Index  # noqa: E402
+from localsearch.core.storage import Filters, Index  # noqa: E402
 from localsearch.settings import Settings  # noqa: E402
 
 EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "scratch"
 MODEL_NAME = "all-minilm-l6-v2"
-CHUNKS_PER_FILE = 10
-BASE_DOCS = 2000
-_WORDS = re.compile(r"\S+")
-
-
-def load_scifact() -> tuple[list[str], list[str]]:
-    docs = []
-    with open(EVALDATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            docs.append(f"{item['title']}. {item['text']}")
-            if len(docs) >= BASE_DOCS:
-                break
-    with open(EVALDATA / "scifact" / "queries_train.jsonl", encoding="utf-8") as handle:
-        queries = [json.loads(line)["text"] for line in handle]
-    return docs, queries
-
-
 def build_index(path: Path, size: int, embedder: LlamaEmbedder, docs: list[str]) -> None:
-    """Write a synthetic index of `size` chunks through the storage layer."""
-    rng = np.random.default_rng(size)
+    """A synthetic index of `size` chunks whose vectors scatter around real embeddings."""
     print(f"embedding {len(docs)} SciFact documents as the index's centres…", flush=True)
     bases = embedder.embed_texts(docs)
-    words = [_WORDS.findall(d) for d in docs]
-    partial = path.with_name(path.name + ".building")
-    for leftover in path.parent.glob(partial.name + "*"):
-        leftover.unlink()
-    index = Index.open(partial)
-    space = index.ensure_space(MODEL_NAME, embedder.dimensions)
-    folder = index.add_folder("/synthetic")
-    started = time.perf_counter()
-    files = size // CHUNKS_PER_FILE
-    for first in range(0, files, 1000):
-        with index.transaction():
-            for f in range(first, min(first + 1000, files)):
-                doc = int(rng.integers(len(docs)))
-                # Around its document, pulled a little towards another one, plus noise
-                # (cosine about 0.8 to its document): no two chunks alike, as in real text.
-                other = bases[rng.integers(len(docs), size=CHUNKS_PER_FILE)]
-                pull = rng.uniform(0.0, 0.5, size=(CHUNKS_PER_FILE, 1)).astype(np.float32)
-                noise = rng.standard_normal((CHUNKS_PER_FILE, embedder.dimensions)).astype(np.float32)
-                vectors = bases[doc] + pull * other + 0.03 * noise
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                chunks = []
-                for ordinal in range(CHUNKS_PER_FILE):
-                    start = int(rng.integers(max(1, len(words[doc]) - 60)))
-                    text = " ".join(words[doc][start : start + 60])
-                    chunks.append(ChunkRecord(ordinal, text, None, 0, len(text), 80))
-                index.replace_file(
-                    folder_id=folder,
-                    path=f"/synthetic/{f // 1000:04d}/doc-{f:07d}.txt",
-                    size=1,
-                    mtime=1.0,
-                    content_hash=str(f),
-                    space=space,
-                    chunks=chunks,
-                    vectors=vectors,
-                )
-        done = min(first + 1000, files) * CHUNKS_PER_FILE
-        if done % 100_000 == 0:
-            rate = done / (time.perf_counter() - started)
-            print(f"  {done:,} / {size:,} chunks ({rate:,.0f}/s)", flush=True)
-    index.conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
-    index.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    index.close()
-    os.replace(partial, path)
+
+    def vectors_for(rng: np.random.Generator, doc: int) -> np.ndarray:
+        # Around its document, pulled a little towards another one, plus noise (cosine
+        # about 0.8 to its document): no two chunks alike, as in real text.
+        other = bases[rng.integers(len(docs), size=CHUNKS_PER_FILE)]
+        pull = rng.uniform(0.0, 0.5, size=(CHUNKS_PER_FILE, 1)).astype(np.float32)
+        noise = rng.standard_normal((CHUNKS_PER_FILE, embedder.dimensions)).astype(np.float32)
+        vectors = bases[doc] + pull * other + 0.03 * noise
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    write_index(path, size, docs, MODEL_NAME, embedder.dimensions, vectors_for)
 
 
 def exact_files(matrix: np.ndarray, file_of: np.ndarray, query: np.ndarray, k: int = 10) -> list[int]:
@@ -207,7 +157,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    docs, all_queries = load_scifact()
+    docs, all_queries = load_scifact(EVALDATA)
     queries = all_queries[: args.queries]
     # The window's query lane: the file the app resolves the default model to (BF16 where
     # the CPU runs it natively, else Q8_0), one thread, a context the size of a chunk.

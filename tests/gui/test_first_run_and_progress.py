@@ -122,5 +122,5 @@ def test_folders_with_the_same_name_show_enough_of_their_path() -> None:
     assert labels[2] == "Music"
     assert labels[0] != labels[1]
     assert "alice" in labels[0] and "bob" in labels[1]
-    deep = folder_labels(["/a/x/work/Documents", "/b/x/work/Documents"])
+    deep = folder_labels(["/a/x/jobs/Documents", "/b/x/jobs/Documents"])
     assert deep[0] != deep[1]
