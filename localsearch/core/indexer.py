@@ -26,6 +26,7 @@ space (see LocalSearch.space_key): reuse by content hash never mixes the two kin
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -35,7 +36,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -82,6 +83,7 @@ class IndexProgress:
 
 # Why a run waits, besides "paused" and "on battery" (IndexProgress.paused).
 BUSY_REASON = "another localsearch is indexing"
+_T = TypeVar("_T")
 DISK_FULL_REASON = "disk full"
 
 
@@ -266,10 +268,28 @@ class Indexer:
         # Deletions wait until every root is done: a file moved from one root to another
         # (or renamed) takes its vectors to its new path first.
         stale: list[str] = []
+        try:
+            yield from self._scan_roots(roots, stale, progress, clock)
+            for key in stale:
+                yield from self._when_room(lambda key=key: self.index.delete_file(key), progress, clock)
+                progress.files_removed += 1
+        except _Stop:
+            progress.phase = "cancelled"
+            yield clock.stamp(progress)
+            return
+        progress.phase = "done"
+        progress.current = None
+        progress.eta_seconds = 0.0
+        yield clock.stamp(progress)
+
+    def _scan_roots(
+        self, roots: Iterable[Path], stale: list[str], progress: IndexProgress, clock: _Clock
+    ) -> Iterator[IndexProgress]:
         for root in roots:
             root = Path(os.path.abspath(root))
             progress.root = str(root)
-            folder_id = self.index.add_folder(db_key(root))
+            add = functools.partial(self.index.add_folder, db_key(root))
+            folder_id = yield from self._when_room(add, progress, clock)
             if not root.exists():
                 # An unplugged drive or a moved folder: keep its index until it returns.
                 progress.messages.append(f"{root} is not reachable; its index is kept as it was")
@@ -286,21 +306,9 @@ class Indexer:
                 continue
             progress.phase = "indexing"
             progress.files_total += len(files)
-            try:
-                yield from self._process(folder_id, files, states, progress, clock)
-            except _Stop:
-                progress.phase = "cancelled"
-                yield clock.stamp(progress)
-                return
+            yield from self._process(folder_id, files, states, progress, clock)
             on_disk = {db_key(p) for p in files}
             stale.extend(known for known in states if known not in on_disk)
-        for key in stale:
-            self.index.delete_file(key)
-            progress.files_removed += 1
-        progress.phase = "done"
-        progress.current = None
-        progress.eta_seconds = 0.0
-        yield clock.stamp(progress)
 
     def update(self, changed: Iterable[Path | str]) -> Iterator[IndexProgress]:
         """Bring just these paths (files or folders, created, changed, moved or deleted)
@@ -348,7 +356,7 @@ class Indexer:
                 progress.files_total += len(present)
                 yield from self._process(folder_id, present, states, progress, clock)
             for key in sorted(set(stale)):
-                self.index.delete_file(key)
+                yield from self._when_room(lambda key=key: self.index.delete_file(key), progress, clock)
                 progress.files_removed += 1
         except _Stop:
             progress.phase = "cancelled"
@@ -614,18 +622,25 @@ class Indexer:
     def _commit_when_room(
         self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str], clock: _Clock
     ) -> Generator[IndexProgress, None, str]:
-        """_commit, waiting while the disk is full: the file's transaction was rolled back
-        whole, so it is simply tried again (paused, saying why) until there is room again
-        or the run is cancelled."""
+        """_commit, waiting while the disk is full (see _when_room)."""
+        write = lambda: self._commit(folder_id, job, progress, hashes)  # noqa: E731
+        return (yield from self._when_room(write, progress, clock))
+
+    def _when_room(
+        self, write: Callable[[], _T], progress: IndexProgress, clock: _Clock
+    ) -> Generator[IndexProgress, None, _T]:
+        """Run one write of the index, waiting while the disk is full: every write is its own
+        transaction, rolled back whole when SQLite finds no room, so it is simply tried again
+        (paused, saying why) until there is room again or the run is cancelled."""
         told = False
         while True:
             try:
-                outcome = self._commit(folder_id, job, progress, hashes)
+                outcome = write()
             except DiskFullError as exc:
                 if not told:
                     told = True
                     progress.messages.append(str(exc))
-                    log.warning("disk full while indexing %s: %s", job.path, exc)
+                    log.warning("disk full while indexing: %s", exc)
                 if progress.paused != DISK_FULL_REASON:
                     progress.paused = DISK_FULL_REASON
                     clock.pause()

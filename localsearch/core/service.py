@@ -129,9 +129,10 @@ class LocalSearch:
         self.db_path = db_path or paths.index_db_path()
         # A damaged file is found here, set aside and replaced (folders kept); `recovered`
         # says so, for the caller to tell the user and re-index. The check reads the whole
-        # file, a cost that grows with the index, so a one-shot search skips it; the
-        # window's lanes, batch searches, indexing and status make it.
-        self.index = Index.open(self.db_path, check=keep_vectors or not for_queries)
+        # file, a cost that grows with the index, so a one-shot search makes it only when
+        # the file was written since it last passed; the window's lanes, batch searches,
+        # indexing and status always make it.
+        self.index = Index.open(self.db_path, check=True if keep_vectors or not for_queries else "if changed")
         self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None

@@ -138,6 +138,68 @@ def test_cancel_while_the_disk_is_full_keeps_what_was_done(
     assert len(files) == done >= 5
 
 
+def test_a_disk_full_before_the_first_file_pauses_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes outside a file's transaction (registering a new folder) wait for room as well,
+    instead of ending the run. The folder's row often fits in a page the file already has, so
+    ENOSPC is injected at the storage layer (Index.add_folder raises DiskFullError)."""
+    from localsearch.errors import DiskFullError
+
+    monkeypatch.setattr(Indexer, "DISK_FULL_RETRY", 0.05)
+    first, second = _corpus(tmp_path / "first", 3), _corpus(tmp_path / "second", 4, seed=5)
+    db = tmp_path / "home" / "index.sqlite3"
+    with _service(db) as service:
+        list(service.index_paths([first]))
+        real_add = Index.add_folder
+        failures = iter(range(3))
+
+        def add_folder(self: Index, path: str) -> int:
+            if next(failures, None) is not None:
+                raise DiskFullError("The disk holding the index is full (injected)")
+            return real_add(self, path)
+
+        monkeypatch.setattr(Index, "add_folder", add_folder)
+        pauses = 0
+        for progress in service.index_paths([second]):
+            if progress.paused == DISK_FULL_REASON:
+                pauses += 1
+                assert progress.files_done == 0
+        assert pauses >= 3
+        assert progress.phase == "done" and progress.files_indexed == 4
+        assert sorted(service.folders()) == sorted([str(first), str(second)])
+
+
+def test_a_disk_full_while_forgetting_deleted_files_pauses_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting rows rarely needs a new page, so SQLite's page limit cannot stand in here:
+    ENOSPC is injected at the storage layer (Index.delete_file raises DiskFullError)."""
+    from localsearch.errors import DiskFullError
+
+    monkeypatch.setattr(Indexer, "DISK_FULL_RETRY", 0.05)
+    docs = _corpus(tmp_path / "docs", 6)
+    db = tmp_path / "home" / "index.sqlite3"
+    with _service(db) as service:
+        list(service.index_paths([docs]))
+        (docs / "doc002.txt").unlink()
+        real_delete = Index.delete_file
+        failures = iter(range(3))
+
+        def delete_file(self: Index, key: str) -> None:
+            if next(failures, None) is not None:
+                raise DiskFullError("The disk holding the index is full (injected)")
+            real_delete(self, key)
+
+        monkeypatch.setattr(Index, "delete_file", delete_file)
+        states = [(p.paused, p.phase) for p in service.index_paths([docs])]
+        assert sum(paused == DISK_FULL_REASON for paused, _ in states) >= 3
+        assert states[-1] == (None, "done")
+        assert not any(path.endswith("doc002.txt") for path, _ in service.index.failures())
+        assert service.index.file_state(str(docs / "doc002.txt")) is None
+        assert service.index.counts()["files"] == 5
+
+
 # -- a damaged database --------------------------------------------------------
 
 
@@ -335,6 +397,54 @@ def test_the_command_line_says_the_index_was_rebuilt(
     assert main(["index", str(docs)]) == 0
     assert main(["search", "glacier", "--mode", "keyword", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+@pytest.mark.parametrize("harm", [_flip_pages, _truncate, _header], ids=["flipped", "truncated", "header"])
+def test_a_one_shot_search_finds_a_damaged_index_at_start(
+    tmp_path: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    harm: object,
+) -> None:
+    from localsearch.cli import main
+
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    docs = _corpus(tmp_path / "docs", 5)
+    assert main(["index", str(docs)]) == 0
+    assert main(["search", "glacier", "--json"]) == 0  # sound: checked and remembered as such
+    db = isolated_home / "data" / "index.sqlite3"
+    assert callable(harm)
+    harm(db)
+    capsys.readouterr()
+    main(["search", "glacier", "--json"])
+    captured = capsys.readouterr()
+    assert "The index was damaged" in captured.err and "localsearch index" in captured.err
+    assert list(db.parent.glob("index.sqlite3.damaged-*"))  # kept aside, not deleted
+    assert main(["status", "--json"]) == 0 and str(docs) in capsys.readouterr().out  # folders kept
+
+
+def test_a_one_shot_search_checks_only_a_file_written_since_its_last_check(
+    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localsearch.cli import main
+    from localsearch.core import storage
+
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    docs = _corpus(tmp_path / "docs", 5)
+    assert main(["index", str(docs)]) == 0
+    checks: list[Path] = []
+    real_damage = storage.damage
+    monkeypatch.setattr(storage, "damage", lambda path: checks.append(path) or real_damage(path))
+    for _ in range(3):
+        assert main(["search", "glacier", "--json"]) == 0
+    assert len(checks) == 1  # the index was written after its last check; then never again
+    (docs / "new.txt").write_text("a new note about glaciers")
+    assert main(["index", str(docs)]) == 0  # indexing always checks
+    checks.clear()
+    for _ in range(2):
+        assert main(["search", "glacier", "--json"]) == 0
+    assert len(checks) == 1
 
 
 def test_an_index_from_a_newer_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
