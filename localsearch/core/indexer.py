@@ -271,7 +271,7 @@ class Indexer:
         try:
             yield from self._scan_roots(roots, stale, progress, clock)
             for key in stale:
-                yield from self._when_room(lambda key=key: self.index.delete_file(key), progress, clock)
+                yield from self._when_room(functools.partial(self.index.delete_file, key), progress, clock)
                 progress.files_removed += 1
         except _Stop:
             progress.phase = "cancelled"
@@ -356,7 +356,7 @@ class Indexer:
                 progress.files_total += len(present)
                 yield from self._process(folder_id, present, states, progress, clock)
             for key in sorted(set(stale)):
-                yield from self._when_room(lambda key=key: self.index.delete_file(key), progress, clock)
+                yield from self._when_room(functools.partial(self.index.delete_file, key), progress, clock)
                 progress.files_removed += 1
         except _Stop:
             progress.phase = "cancelled"
