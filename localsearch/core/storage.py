@@ -24,6 +24,7 @@ import numpy as np
 import sqlean as sqlite3
 import sqlite_vec
 
+from localsearch.core.codes import binary_codes
 from localsearch.errors import DamagedIndexError, DiskFullError, StorageError
 
 Connection = Any  # sqlean ships no type information; it mirrors sqlite3.Connection
@@ -158,7 +159,7 @@ def _migration_5(conn: Connection) -> None:
 def _migration_6(conn: Connection) -> None:
     # Chunk ids are never reused. SQLite hands out MAX(id) + 1, so re-indexing the file
     # that holds the highest ids (the note just saved) gave its new chunks the old ids,
-    # and a search lane's in-memory codes (searcher.CodeCache, which appends ids above
+    # and a search lane's in-memory codes (codes.CodeCache, which appends ids above
     # the last it holds) kept the old codes under them. The next id is kept here instead.
     conn.execute("CREATE TABLE chunk_id_next (id INTEGER NOT NULL)")
     conn.execute("INSERT INTO chunk_id_next (id) SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")
@@ -310,13 +311,6 @@ class Space:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         raw = np.frombuffer(b"".join(blobs), dtype=_DTYPES[self.precision])
         return raw.reshape(len(blobs), self.dimensions).astype(np.float32, copy=False)
-
-
-def binary_codes(matrix: np.ndarray) -> np.ndarray:
-    """One bit a dimension (set where the component is positive), least significant bit
-    first: the layout of sqlite-vec's vec_quantize_binary, so its hamming distance applies."""
-    matrix = np.atleast_2d(matrix)
-    return np.packbits(matrix > 0, axis=1, bitorder="little")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from localsearch.core import storage
+from localsearch.core.codes import binary_codes
 from localsearch.core.storage import ChunkRecord, Index
 from localsearch.errors import StorageError
 
@@ -174,7 +175,7 @@ def test_schema_3_index_moves_its_vectors_to_two_stage_tables(tmp_path: Path) ->
     np.testing.assert_array_equal(matrix, vectors)
     code_ids, codes = index.all_codes(space)
     assert code_ids.tolist() == [1, 2, 3]
-    np.testing.assert_array_equal(codes, storage.binary_codes(vectors))
+    np.testing.assert_array_equal(codes, binary_codes(vectors))
     assert "vec_1" not in _tables(index)
     assert (tmp_path / "old.sqlite3.v3.bak").is_file()
     index.close()
