@@ -158,25 +158,6 @@ def test_parse_query_quotes_every_word() -> None:
     assert parse_query("the of").terms == ("the", "of")  # only stopwords: keep them
 
 
-def test_migration_adds_full_text_index_to_an_old_database(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    conn = storage.connect(path, migrate=False)
-    storage.schema_version(conn)
-    conn.execute("BEGIN")
-    storage.MIGRATIONS[0][1](conn)
-    conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
-    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
-    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a.txt', 1, 1, 'h', 'indexed', NULL, NULL, 0)")
-    conn.execute("INSERT INTO chunks VALUES (1, 1, 0, 'an old zeppelin chunk', NULL, 0, 21, 6)")
-    conn.execute("COMMIT")
-    conn.close()
-    index = Index.open(path)
-    hits = index.keyword_chunks('"zeppelin"', 5)
-    assert [h.text for h in hits] == ["an old zeppelin chunk"]
-    assert (tmp_path / "old.sqlite3.v1.bak").is_file()
-    index.close()
-
-
 def test_keyword_index_follows_chunk_changes(index: Index) -> None:
     space = index.ensure_space("m", 2)
     folder = index.add_folder("/f")
