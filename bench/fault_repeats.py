@@ -24,7 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 RESULTS_PATH = PROJECT_DIR / "bench" / "results" / "fault_repeats.json"
 
 TESTS = [
-    "tests/core/test_code_cache.py::test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest",
+    "tests/core/test_codes.py::test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest",
     "tests/test_settings.py::test_settings_this_version_does_not_know_survive_a_save",
     "tests/core/test_service.py::test_status_reports_the_space_the_settings_choose_after_384_256_384",
     "tests/gui/test_index_lane.py::test_no_log_text_reaches_the_window",

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index  # noqa: E402
 
-from localsearch.core.searcher import Searcher, parse_query  # noqa: E402
+from localsearch.core.query import parse_query  # noqa: E402
+from localsearch.core.searcher import Searcher  # noqa: E402
 from localsearch.core.storage import NO_FILTERS, Index  # noqa: E402
 
 EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))

@@ -59,12 +59,12 @@ PROJECT_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.scifact_index import run_index  # noqa: E402
+from localsearch.core.codes import binary_codes, shortlist  # noqa: E402
 from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions  # noqa: E402
 from localsearch.core.models.catalog import load_catalog  # noqa: E402
 from localsearch.core.models.manager import find_model_file  # noqa: E402
-from localsearch.core.searcher import Searcher, shortlist  # noqa: E402
+from localsearch.core.searcher import Searcher  # noqa: E402
 from localsearch.core.service import LocalSearch  # noqa: E402
-from localsearch.core.storage import binary_codes  # noqa: E402
 from localsearch.settings import Settings  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from localsearch.core.codes import CodeCache, binary_codes, shortlist
 from localsearch.core.embedding import Embedder, truncate_dimensions
-from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space, binary_codes
+from localsearch.core.query import ParsedQuery, one_line, parse_query
+from localsearch.core.snippets import make_snippet
+from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space
 
 MODES = ("hybrid", "semantic", "keyword")
 METRICS = ("cosine", "dot", "euclidean")
@@ -26,7 +28,6 @@ SORTS = ("relevance", "date")
 # two it was measured against, kept so bench/search_quality.py can rerun them: "minmax"
 # (each lane scaled over the files it found) and "rrf" (reciprocal rank fusion, k = 60).
 FUSIONS = ("calibrated", "minmax", "rrf")
-SNIPPET_CHARS = 320
 # Hybrid relevance = MEANING_WEIGHT x the cosine read on the model's calibration + the rest
 # x (the share of the query's term weight a passage holds) ** KEYWORD_POWER; see
 # _fuse_calibrated. Chosen on SciFact train and the everyday set's tuning queries
@@ -54,60 +55,6 @@ KEYWORD_FLOOR = 0.35  # keyword mode: share of the query's keyword weight matche
 # index) is a name or a code: files holding it literally rank first.
 RARE_WORD_SHARE = 0.01
 RARE_WORD_CHUNKS = 5
-MAX_QUERY_CHARS = 4000
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_PHRASE = re.compile(r'"([^"]*)"')
-_SPACES = re.compile(r"\s+")
-# Markdown heading marks and underlines, which read as noise in a one-line snippet.
-_MARKUP = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+|^[ \t]*([=\-~^*#])\1{2,}[ \t]*$")
-# Words too common to help a keyword match; dropped from OR-queries only.
-_STOPWORDS = frozenset(
-    "a an and are as at be by for from has have how i in is it its of on or that the this to was "
-    "were what when where which who why will with do does did my your can me we you".split()
-)
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    text: str  # the query for the embedding model: the user's words, quotes removed
-    phrases: tuple[str, ...]  # must appear literally (case-insensitive)
-    terms: tuple[str, ...]  # keyword terms, lower-case
-
-    def fts(self, selective: Sequence[str] | None = None) -> str | None:
-        """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax.
-
-        `selective`: when given (the rarer of the terms), a chunk must hold one of them to
-        match, and every term still counts in its BM25 rank. FTS5 ranks every chunk that
-        matches, so common words would make a large index slow (see Searcher._keyword)."""
-        phrases = [" ".join(_WORD.findall(p.lower())) for p in self.phrases]
-        phrases = [p for p in phrases if p]
-        quoted_terms = [f'"{t}"' for t in self.terms]
-        if phrases:
-            required = " AND ".join(f'"{p}"' for p in phrases)
-            if quoted_terms:
-                # The terms rank but do not restrict: the OR includes the phrases themselves.
-                either = " OR ".join(quoted_terms + [f'"{p}"' for p in phrases])
-                return f"({required}) AND ({either})"
-            return required
-        if selective is not None and 0 < len(selective) < len(self.terms):
-            return "({}) AND ({})".format(" OR ".join(f'"{t}"' for t in selective), " OR ".join(quoted_terms))
-        return " OR ".join(quoted_terms) or None
-
-    def has_phrases(self, text: str) -> bool:
-        flat = _SPACES.sub(" ", text).lower()
-        return all(_SPACES.sub(" ", p).strip().lower() in flat for p in self.phrases)
-
-
-def parse_query(raw: str) -> ParsedQuery:
-    raw = raw[:MAX_QUERY_CHARS]
-    phrases = tuple(p.strip() for p in _PHRASE.findall(raw) if p.strip())
-    rest = _PHRASE.sub(" ", raw).replace('"', " ")
-    words = [w.lower() for w in _WORD.findall(rest)]
-    terms = [w for w in words if w not in _STOPWORDS] or words
-    unique = tuple(dict.fromkeys(terms))[:64]
-    text = _SPACES.sub(" ", raw.replace('"', " ")).strip()
-    return ParsedQuery(text=text, phrases=phrases, terms=unique)
 
 
 @dataclass(frozen=True)
@@ -211,46 +158,6 @@ def calibration_for(model: str) -> CosineCalibration:
     return CALIBRATIONS.get(name, CALIBRATIONS[DEFAULT_CALIBRATION])
 
 
-def _stem(word: str) -> str:
-    return word[: max(4, len(word) - 2)] if len(word) > 4 else word
-
-
-def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]]]:
-    """The chunk on one line (the window with most query words when long) and the spans
-    of query words in it, matched on word stems so "renewing" marks "renewal"."""
-    flat = _SPACES.sub(" ", _MARKUP.sub(" ", text)).strip()
-    parsed = parse_query(query)
-    stems = sorted({_stem(t) for t in parsed.terms if len(t) > 1}, key=len, reverse=True)
-    phrases = [_SPACES.sub(" ", p).strip() for p in parsed.phrases]
-    alternatives = [re.escape(p) for p in phrases] + [rf"\b{re.escape(s)}\w{{0,4}}\b" for s in stems]
-    marker = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
-
-    def spans(segment: str) -> list[tuple[int, int]]:
-        return [(m.start(), m.end()) for m in marker.finditer(segment)] if marker else []
-
-    if len(flat) <= width:
-        return flat, spans(flat)
-    all_spans = spans(flat)
-    best_start, best_hits = 0, -1
-    step = max(20, width // 4)
-    for start in range(0, max(1, len(flat) - width + step), step):
-        hits = sum(1 for s, _ in all_spans if start <= s < start + width)
-        if hits > best_hits:
-            best_start, best_hits = start, hits
-    start = best_start
-    if start > 0:
-        space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < start + 30 else start
-    end = min(len(flat), start + width)
-    if end < len(flat):
-        space = flat.rfind(" ", start, end)
-        end = space if space > start + width // 2 else end
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if end < len(flat) else ""
-    snippet = prefix + flat[start:end] + suffix
-    return snippet, spans(snippet)
-
-
 def _metric_score(cosine: float, metric: str) -> float:
     if metric == "euclidean":  # distance between unit vectors: lower is closer
         return round(math.sqrt(max(0.0, 2.0 - 2.0 * cosine)), 6)
@@ -282,97 +189,10 @@ class _KeywordFound:
     idf: dict[str, float] = field(default_factory=dict)  # each query term's weight (no phrases)
 
 
-class CodeCache:
-    """A long-lived lane's copy of a space's binary codes, for the first search stage
-    without a database scan: 48 bytes a chunk at 384 dimensions (48 MB per million
-    chunks), held column by column so a query's hamming distances are one XOR and
-    popcount per 64-bit column (about 6 ms per million chunks here). New chunks are
-    appended as they are committed; deleted ones linger until the next full load and
-    are dropped by the second stage, which reads each candidate from the database."""
-
-    def __init__(self, min_interval: float = 1.0) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.columns = np.zeros((0, 0), dtype=np.uint64)  # (words, chunks)
-        self._version: int | None = None
-        self._checked_at = 0.0
-        self._min_interval = min_interval
-        self._space_id: int | None = None
-
-    @staticmethod
-    def _words(codes: np.ndarray) -> np.ndarray:
-        """uint8 code rows as 64-bit words, column-major; zero padding adds no distance."""
-        width = -(-codes.shape[1] // 8) * 8
-        padded = np.zeros((codes.shape[0], width), dtype=np.uint8)
-        padded[:, : codes.shape[1]] = codes
-        return np.ascontiguousarray(padded.view(np.uint64).T)
-
-    def current(self, index: Index, space: Space) -> CodeCache:
-        version = index.data_version()
-        if version == self._version and space.id == self._space_id:
-            return self
-        if self._version is not None and time.monotonic() - self._checked_at < self._min_interval:
-            return self  # busy indexing commits often: catch up at most once a second
-        stored = index.code_count(space)
-        if space.id != self._space_id or stored < len(self.ids) or not len(self.ids):
-            ids, codes = index.all_codes(space)
-            self.ids, self.columns = ids, self._words(codes)
-        else:
-            ids, codes = index.all_codes(space, after=int(self.ids[-1]))
-            if len(ids):
-                self.ids = np.concatenate([self.ids, ids])
-                self.columns = np.concatenate([self.columns, self._words(codes)], axis=1)
-            if stored < len(self.ids) - len(self.ids) // 4:  # many deleted: start afresh
-                ids, codes = index.all_codes(space)
-                self.ids, self.columns = ids, self._words(codes)
-        self._version, self._space_id, self._checked_at = version, space.id, time.monotonic()
-        return self
-
-    def nearest(self, code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and codes of the n chunks whose codes are nearest (hamming) to `code`."""
-        if not len(self.ids) or n <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, len(code)), dtype=np.uint8)
-        query = self._words(code.reshape(1, -1))[:, 0]
-        distances = np.zeros(len(self.ids), dtype=np.uint16)
-        for column, word in zip(self.columns, query, strict=True):
-            distances += np.bitwise_count(column ^ word)
-        if n < len(distances):
-            # Distances are small integers: a histogram finds the cut faster than a partition.
-            cut = int(np.searchsorted(np.cumsum(np.bincount(distances)), n))
-            below = np.flatnonzero(distances < cut)
-            top = np.concatenate([below, np.flatnonzero(distances == cut)[: n - len(below)]])
-        else:
-            top = np.arange(len(distances))
-        codes = np.ascontiguousarray(self.columns[:, top].T).view(np.uint8)[:, : len(code)]
-        return self.ids[top], codes
-
-
-def shortlist(ids: np.ndarray, codes: np.ndarray, query: np.ndarray, n: int) -> list[int]:
-    """The n of these chunks whose codes best match the query vector itself: the sum of
-    the query's components where a chunk's bit is set. Asymmetric (the query keeps its
-    precision), it ranks far better than hamming distance to the query's own code: on
-    SciFact-like vectors, 2,000 hamming candidates kept 0.985 of the exact top 10 files,
-    and the same number taken this way 1.0 (bench/search_latency.py builds the index)."""
-    if len(ids) <= n:
-        return [int(i) for i in ids]
-    # Per code byte, a table of what each of its 256 values adds to the score: one
-    # lookup per byte instead of eight multiply-adds.
-    padded = np.zeros(codes.shape[1] * 8, dtype=np.float32)
-    padded[: len(query)] = query
-    tables = _BYTE_BITS @ padded.reshape(-1, 8).T  # (256, bytes)
-    scores = tables[codes, np.arange(codes.shape[1])].sum(axis=1)
-    return [int(i) for i in ids[np.argpartition(-scores, n - 1)[:n]]]
-
-
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Row-by-vector dot products without BLAS: for a few thousand rows NumPy's own loop
     is quicker (0.9 ms against 4.3 ms on a busy 2-core machine) and starts no threads."""
     return np.einsum("ij,j->i", matrix, vector)
-
-
-# Row v holds the eight bits of the byte value v, least significant first.
-_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(
-    np.float32
-)
 
 
 def _keyword_share(bm25: float | None, full_match: float) -> float | None:
@@ -555,7 +375,7 @@ class Searcher:
             for n in (counts.get(t, 0),)
         }
         full_match = sum(idf.values())
-        words = _SPACES.sub(" ", parsed.text).strip()
+        words = one_line(parsed.text).strip()
         rare_word = (
             not parsed.phrases
             and bool(parsed.terms)

@@ -1,8 +1,9 @@
-"""The index database: every SQL statement of localsearch lives here.
+"""The index database: every SQL statement of localsearch lives here and in
+migrations.py, which builds the schema.
 
 SQLite (through sqlean, a sqlite3 build that can load extensions on every platform)
-with sqlite-vec for vectors. WAL, foreign keys, a busy timeout, numbered migrations
-recorded in the database, a backup before migrating, one transaction per file.
+with sqlite-vec for vectors. WAL, foreign keys, a busy timeout, the schema migrated on
+open (migrations.py), one transaction per file.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import errno
 import json
 import os
 import re
-import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -24,169 +24,12 @@ import numpy as np
 import sqlean as sqlite3
 import sqlite_vec
 
+from localsearch.core.codes import binary_codes
+from localsearch.core.migrations import Connection, create_vector_tables
+from localsearch.core.migrations import migrate as migrate_index
 from localsearch.errors import DamagedIndexError, DiskFullError, StorageError
 
-Connection = Any  # sqlean ships no type information; it mirrors sqlite3.Connection
 DatabaseError: type[Exception] = sqlite3.DatabaseError
-
-
-def _run_script(conn: Connection, script: str) -> None:
-    # executescript() would COMMIT the migration's transaction; run statements one by one,
-    # cut where SQLite itself says a statement is complete (trigger bodies hold semicolons).
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            conn.execute(statement)
-            statement = ""
-    if statement.strip():
-        conn.execute(statement)
-
-
-def _migration_1(conn: Connection) -> None:
-    _run_script(
-        conn,
-        """
-        CREATE TABLE folders (
-            id INTEGER PRIMARY KEY,
-            path TEXT NOT NULL UNIQUE,
-            added_at REAL NOT NULL
-        );
-        CREATE TABLE embedding_spaces (
-            id INTEGER PRIMARY KEY,
-            model TEXT NOT NULL,
-            dimensions INTEGER NOT NULL,
-            table_name TEXT NOT NULL UNIQUE,
-            created_at REAL NOT NULL,
-            UNIQUE (model, dimensions)
-        );
-        CREATE TABLE files (
-            id INTEGER PRIMARY KEY,
-            folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-            path TEXT NOT NULL UNIQUE,
-            size INTEGER NOT NULL,
-            mtime REAL NOT NULL,
-            content_hash TEXT,
-            status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
-            reason TEXT,
-            space_id INTEGER REFERENCES embedding_spaces(id),
-            indexed_at REAL NOT NULL
-        );
-        CREATE INDEX files_folder ON files(folder_id);
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY,
-            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-            ordinal INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            page INTEGER,
-            start_char INTEGER NOT NULL,
-            end_char INTEGER NOT NULL,
-            n_tokens INTEGER NOT NULL,
-            UNIQUE (file_id, ordinal)
-        );
-        """,
-    )
-
-
-def _migration_2(conn: Connection) -> None:
-    # Keyword search over chunk text. External content (the text is stored once, in chunks),
-    # kept in step by triggers. Porter stemming lets "renewing" find "renew"; exact phrases
-    # are checked literally afterwards.
-    _run_script(
-        conn,
-        """
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            text, content = 'chunks', content_rowid = 'id',
-            tokenize = 'porter unicode61 remove_diacritics 2'
-        );
-        CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-        END;
-        CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
-            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-            INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-        END;
-        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
-        CREATE INDEX files_mtime ON files(mtime);
-        """,
-    )
-
-
-def _migration_3(conn: Connection) -> None:
-    # Renamed, moved and copied files are found by content hash and reuse stored vectors.
-    conn.execute("CREATE INDEX files_content_hash ON files(content_hash)")
-
-
-def _migration_4(conn: Connection) -> None:
-    # Two-stage retrieval. Each space keeps its vectors in two plain rowid tables: binary
-    # codes (1 bit a dimension) scanned with sqlite-vec's hamming distance for candidates,
-    # and full-precision vectors read by id to rescore them. Measured on 100,000 chunks of
-    # 384 dimensions: vec0 answered 200 lookups by id in 49 ms and a bit KNN for 400
-    # candidates in 48 ms; the plain tables take 0.3 ms and 12 ms, and a filter is a WHERE.
-    # The old vec0 float table is copied, then dropped (the file was backed up first).
-    conn.execute("ALTER TABLE embedding_spaces ADD COLUMN precision TEXT NOT NULL DEFAULT 'float32'")
-    spaces = conn.execute("SELECT id, table_name, dimensions FROM embedding_spaces").fetchall()
-    for space_id, old_table, dimensions in spaces:
-        if not _TABLE_NAME.match(str(old_table)):
-            raise StorageError(f"Unexpected vector table name {old_table!r}")
-        _create_vector_tables(conn, int(space_id), int(dimensions))
-        conn.execute(
-            f"INSERT INTO vectors_{int(space_id)} (chunk_id, embedding) "
-            f"SELECT chunk_id, embedding FROM {old_table}"
-        )
-        # Codes computed here: vec_quantize_binary takes only lengths divisible by 8.
-        rows = conn.execute(f"SELECT chunk_id, embedding FROM {old_table}").fetchall()
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        conn.executemany(
-            f"INSERT INTO codes_{int(space_id)} (chunk_id, code) VALUES (?, ?)",
-            ((r[0], code.tobytes()) for r, code in zip(rows, binary_codes(matrix), strict=True)),
-        )
-        conn.execute(f"DROP TABLE {old_table}")
-        conn.execute(
-            "UPDATE embedding_spaces SET table_name = ? WHERE id = ?", (f"vectors_{int(space_id)}", space_id)
-        )
-
-
-def _migration_5(conn: Connection) -> None:
-    # Each chunk's nearest heading, for results and previews; chunks stored before have none.
-    conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT")
-
-
-def _migration_6(conn: Connection) -> None:
-    # Chunk ids are never reused. SQLite hands out MAX(id) + 1, so re-indexing the file
-    # that holds the highest ids (the note just saved) gave its new chunks the old ids,
-    # and a search lane's in-memory codes (searcher.CodeCache, which appends ids above
-    # the last it holds) kept the old codes under them. The next id is kept here instead.
-    conn.execute("CREATE TABLE chunk_id_next (id INTEGER NOT NULL)")
-    conn.execute("INSERT INTO chunk_id_next (id) SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")
-
-
-def _create_vector_tables(conn: Connection, space_id: int, dimensions: int) -> None:
-    # The lengths are checked by SQLite itself: a vector of the wrong size never gets in.
-    sizes = f"{dimensions * 4}, {dimensions * 2}"  # float32 or float16
-    conn.execute(
-        f"CREATE TABLE vectors_{space_id} (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) "
-        f"ON DELETE CASCADE, embedding BLOB NOT NULL CHECK (length(embedding) IN ({sizes})))"
-    )
-    conn.execute(
-        f"CREATE TABLE codes_{space_id} (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) "
-        f"ON DELETE CASCADE, code BLOB NOT NULL CHECK (length(code) = {(dimensions + 7) // 8}))"
-    )
-
-
-# Ordered, append-only: a migration only adds. The version is the position + 1.
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
-    ("folders, files, chunks and embedding spaces", _migration_1),
-    ("full-text index of chunks", _migration_2),
-    ("files by content hash", _migration_3),
-    ("two-stage vector storage: binary codes and full vectors per space", _migration_4),
-    ("nearest heading of each chunk", _migration_5),
-    ("chunk ids never reused", _migration_6),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> Connection:
@@ -209,46 +52,8 @@ def connect(path: Path | str, *, migrate: bool = True) -> Connection:
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"Cannot open the index {path}: {exc}") from exc
     if migrate:
-        _migrate(conn, path)
+        migrate_index(conn, path)
     return conn
-
-
-def schema_version(conn: Connection) -> int:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    return int(row[0] or 0)
-
-
-def _migrate(conn: Connection, path: Path) -> None:
-    current = schema_version(conn)
-    if current > SCHEMA_VERSION:
-        conn.close()
-        raise StorageError(
-            f"The index {path} was written by a newer localsearch (schema {current}, "
-            f"this version knows {SCHEMA_VERSION}). Update localsearch to open it."
-        )
-    if current == SCHEMA_VERSION:
-        return
-    if current > 0:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        backup = path.with_name(f"{path.name}.v{current}.bak")
-        shutil.copy2(path, backup)
-    for version in range(current + 1, SCHEMA_VERSION + 1):
-        name, apply = MIGRATIONS[version - 1]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            apply(conn)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, time.time()),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 @dataclass(frozen=True)
@@ -310,13 +115,6 @@ class Space:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         raw = np.frombuffer(b"".join(blobs), dtype=_DTYPES[self.precision])
         return raw.reshape(len(blobs), self.dimensions).astype(np.float32, copy=False)
-
-
-def binary_codes(matrix: np.ndarray) -> np.ndarray:
-    """One bit a dimension (set where the component is positive), least significant bit
-    first: the layout of sqlite-vec's vec_quantize_binary, so its hamming distance applies."""
-    matrix = np.atleast_2d(matrix)
-    return np.packbits(matrix > 0, axis=1, bitorder="little")
 
 
 @dataclass(frozen=True)
@@ -406,7 +204,6 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
 
 
 _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61 splits words at "_" too
-_TABLE_NAME = re.compile(r"^(vec|vectors)_[0-9]+$")
 
 
 class WriterLock:
@@ -689,7 +486,7 @@ class Index:
                     "UPDATE embedding_spaces SET table_name = ? WHERE id = ?",
                     (f"vectors_{space_id}", space_id),
                 )
-                _create_vector_tables(self.conn, space_id, dimensions)
+                create_vector_tables(self.conn, space_id, dimensions)
             return Space(space_id, model, dimensions, f"vectors_{space_id}", precision)
         space = Space(int(row[0]), model, dimensions, f"vectors_{int(row[0])}", str(row[1]))
         if space.precision != precision:

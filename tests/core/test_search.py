@@ -11,7 +11,8 @@ import pytest
 
 from localsearch.core import storage
 from localsearch.core.indexer import Indexer, IndexOptions
-from localsearch.core.searcher import Searcher, make_snippet, parse_query
+from localsearch.core.query import parse_query
+from localsearch.core.searcher import Searcher
 from localsearch.core.storage import Filters, Index
 from tests.fakes import FakeEmbedder
 
@@ -157,32 +158,6 @@ def test_parse_query_quotes_every_word() -> None:
     assert parse_query("the of").terms == ("the", "of")  # only stopwords: keep them
 
 
-def test_snippet_window_follows_the_query_words() -> None:
-    text = "filler " * 200 + "the submarine dives under arctic ice " + "filler " * 200
-    snippet, marks = make_snippet(text, "arctic submarine")
-    assert "submarine dives under arctic" in snippet and snippet.startswith("… ")
-    assert {snippet[a:b] for a, b in marks} == {"submarine", "arctic"}
-
-
-def test_migration_adds_full_text_index_to_an_old_database(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    conn = storage.connect(path, migrate=False)
-    storage.schema_version(conn)
-    conn.execute("BEGIN")
-    storage.MIGRATIONS[0][1](conn)
-    conn.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
-    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
-    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a.txt', 1, 1, 'h', 'indexed', NULL, NULL, 0)")
-    conn.execute("INSERT INTO chunks VALUES (1, 1, 0, 'an old zeppelin chunk', NULL, 0, 21, 6)")
-    conn.execute("COMMIT")
-    conn.close()
-    index = Index.open(path)
-    hits = index.keyword_chunks('"zeppelin"', 5)
-    assert [h.text for h in hits] == ["an old zeppelin chunk"]
-    assert (tmp_path / "old.sqlite3.v1.bak").is_file()
-    index.close()
-
-
 def test_keyword_index_follows_chunk_changes(index: Index) -> None:
     space = index.ensure_space("m", 2)
     folder = index.add_folder("/f")
@@ -300,13 +275,6 @@ def test_two_stage_search_equals_exact_search(index: Index, keep_vectors: bool) 
     assert agree / (10 * len(queries)) >= 0.99
 
 
-def test_binary_codes_are_sqlite_vecs(index: Index) -> None:
-    vector = np.random.default_rng(3).standard_normal(56).astype(np.float32)
-    ours = storage.binary_codes(vector)[0].tobytes()
-    theirs = index.conn.execute("SELECT vec_quantize_binary(?)", (vector.tobytes(),)).fetchone()[0]
-    assert ours == theirs
-
-
 def test_term_counts_use_the_index_stemmer(searcher: Searcher) -> None:
     counts = searcher.index.term_counts(["brown", "renewing", "zzzz", "the"])
     assert counts["brown"] == 2  # poem.txt and report.txt
@@ -327,23 +295,3 @@ def test_common_words_rank_but_rare_words_decide_matches(searcher: Searcher) -> 
         "poem.txt",
         "report.txt",
     }
-
-
-def test_shortlist_scores_codes_against_the_query_vector() -> None:
-    from localsearch.core.searcher import shortlist
-
-    rng = np.random.default_rng(5)
-    vectors = rng.standard_normal((300, 20)).astype(np.float32)
-    query = rng.standard_normal(20).astype(np.float32)
-    codes = storage.binary_codes(vectors)
-    expected = (vectors > 0).astype(np.float32) @ query
-    best = set(np.argsort(-expected)[:25].tolist())
-    assert set(shortlist(np.arange(300), codes, query, 25)) == best
-
-
-def test_snippets_drop_markdown_heading_marks() -> None:
-    snippet, spans = make_snippet(
-        "# Travel\n\n## Documents\n\nRenew the passport.\n\nNotes\n=====\n\nC# #12", "passport"
-    )
-    assert snippet == "Travel Documents Renew the passport. Notes C# #12"
-    assert [snippet[a:b] for a, b in spans] == ["passport"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localsearch.core import storage
+from localsearch.core import migrations, storage
 from localsearch.core.storage import ChunkRecord, Index
 from localsearch.errors import StorageError
 
@@ -18,7 +18,7 @@ def _tables(index: Index) -> set[str]:
 def test_migrations_on_empty_database_create_the_schema(index: Index) -> None:
     assert {"folders", "files", "chunks", "embedding_spaces", "schema_migrations"} <= _tables(index)
     versions = [r[0] for r in index.conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == list(range(1, storage.SCHEMA_VERSION + 1))
+    assert versions == list(range(1, migrations.SCHEMA_VERSION + 1))
     assert index.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert index.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
@@ -62,7 +62,8 @@ def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
     Index.open(path).close()
     again = Index.open(path)
     assert (
-        again.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == storage.SCHEMA_VERSION
+        again.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+        == migrations.SCHEMA_VERSION
     )
     again.close()
     assert not list(tmp_path.glob("*.bak"))
@@ -140,46 +141,6 @@ def test_nearest_chunks_orders_by_cosine(index: Index) -> None:
     assert hits[1].distance == pytest.approx(0.2, abs=1e-6)
 
 
-def test_schema_3_index_moves_its_vectors_to_two_stage_tables(tmp_path: Path) -> None:
-    """An index written before two-stage storage keeps every vector, gains binary codes,
-    and is backed up before the migration."""
-    path = tmp_path / "old.sqlite3"
-    conn = storage.connect(path, migrate=False)
-    storage.schema_version(conn)
-    for version, (name, apply) in enumerate(storage.MIGRATIONS[:3], 1):
-        apply(conn)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
-    # The layout schema 3 wrote: one vec0 float table per space.
-    conn.execute(
-        "INSERT INTO embedding_spaces (id, model, dimensions, table_name, created_at) "
-        "VALUES (1, 'm', 10, 'vec_1', 0)"
-    )
-    conn.execute(
-        "CREATE VIRTUAL TABLE vec_1 USING vec0(chunk_id INTEGER PRIMARY KEY, "
-        "embedding float[10] distance_metric=cosine)"
-    )
-    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
-    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a', 1, 1, 'h', 'indexed', NULL, 1, 0)")
-    vectors = np.random.default_rng(0).standard_normal((3, 10)).astype(np.float32)
-    for i, vector in enumerate(vectors, 1):
-        conn.execute("INSERT INTO chunks VALUES (?, 1, ?, 't', NULL, 0, 1, 1)", (i, i))
-        conn.execute("INSERT INTO vec_1 VALUES (?, ?)", (i, vector.tobytes()))
-    conn.close()
-
-    index = Index.open(path)
-    space = index.find_space("m")
-    assert space is not None and space.table_name == "vectors_1" and space.precision == "float32"
-    ids, matrix = index.all_vectors(space)
-    assert ids.tolist() == [1, 2, 3]
-    np.testing.assert_array_equal(matrix, vectors)
-    code_ids, codes = index.all_codes(space)
-    assert code_ids.tolist() == [1, 2, 3]
-    np.testing.assert_array_equal(codes, storage.binary_codes(vectors))
-    assert "vec_1" not in _tables(index)
-    assert (tmp_path / "old.sqlite3.v3.bak").is_file()
-    index.close()
-
-
 def test_precision_setting_converts_stored_vectors(index: Index) -> None:
     space = index.ensure_space("m", 16)
     folder = index.add_folder("/f")
@@ -239,25 +200,3 @@ def test_chunk_headings_are_stored_copied_and_returned(index: Index) -> None:
         assert [(h.heading, h.page) for h in hits if h is not None] == [(None, None), ("Usage", 3)]
     assert [h.heading for h in index.nearest_chunks(space, vectors[1], 1)] == ["Usage"]
     assert {h.heading for h in index.keyword_chunks('"body"', 5)} == {"Usage"}
-
-
-def test_schema_4_index_gains_a_heading_column_with_old_chunks_null(tmp_path: Path) -> None:
-    path = tmp_path / "v4.sqlite3"
-    conn = storage.connect(path, migrate=False)
-    storage.schema_version(conn)
-    for version, (name, apply) in enumerate(storage.MIGRATIONS[:4], 1):
-        apply(conn)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
-    conn.execute("INSERT INTO folders VALUES (1, '/f', 0)")
-    conn.execute("INSERT INTO files VALUES (1, 1, '/f/a', 1, 1, 'h', 'indexed', NULL, NULL, 0)")
-    conn.execute("INSERT INTO chunks VALUES (1, 1, 0, 'an old chunk', NULL, 0, 12, 3)")
-    conn.close()
-
-    index = Index.open(path)
-    assert storage.SCHEMA_VERSION >= 5
-    columns = [r[1] for r in index.conn.execute("PRAGMA table_info(chunks)")]
-    assert "heading" in columns
-    hit = index.chunk_hit(1)
-    assert hit is not None and hit.text == "an old chunk" and hit.heading is None
-    assert (tmp_path / "v4.sqlite3.v4.bak").is_file()
-    index.close()

@@ -278,7 +278,7 @@ def _search_service() -> object:
 
 
 def query_target(data: bytes) -> None:
-    from localsearch.core.searcher import MAX_QUERY_CHARS, parse_query
+    from localsearch.core.query import MAX_QUERY_CHARS, parse_query
 
     query = data.decode("utf-8", errors="surrogateescape")
     parsed = parse_query(query)

@@ -1,5 +1,6 @@
-"""A long-lived search lane's in-memory binary codes stay equal to the database's while
-another connection (the indexing child) rewrites files."""
+"""Binary codes: the layout sqlite-vec reads, the asymmetric shortlist, and a long-lived
+search lane's in-memory codes, which stay equal to the database's while another
+connection (the indexing child) rewrites files."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from localsearch.core.codes import binary_codes, shortlist
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import ChunkRecord, Index, Space
 
@@ -102,3 +104,20 @@ def test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest(tm
         searcher.close()
         reader.close()
         writer.close()
+
+
+def test_binary_codes_are_sqlite_vecs(index: Index) -> None:
+    vector = np.random.default_rng(3).standard_normal(56).astype(np.float32)
+    ours = binary_codes(vector)[0].tobytes()
+    theirs = index.conn.execute("SELECT vec_quantize_binary(?)", (vector.tobytes(),)).fetchone()[0]
+    assert ours == theirs
+
+
+def test_shortlist_scores_codes_against_the_query_vector() -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 20)).astype(np.float32)
+    query = rng.standard_normal(20).astype(np.float32)
+    codes = binary_codes(vectors)
+    expected = (vectors > 0).astype(np.float32) @ query
+    best = set(np.argsort(-expected)[:25].tolist())
+    assert set(shortlist(np.arange(300), codes, query, 25)) == best
