@@ -236,6 +236,12 @@ def read_scifact(limit: int | None = None) -> SciFact:
     return SciFact(documents, queries, qrels, all_queries)
 
 
+def scifact_texts(limit: int) -> list[str]:
+    """The first `limit` documents as title, space, abstract: what the engine benchmarks
+    embed directly (no files, no chunking)."""
+    return [f"{d.title} {d.abstract}".strip() for d in read_scifact(limit).documents]
+
+
 def write_documents(documents: Sequence[Document], folder: Path) -> None:
     """One <id>.txt file per document."""
     folder.mkdir(parents=True, exist_ok=True)
