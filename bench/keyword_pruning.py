@@ -16,7 +16,6 @@ is needed. Indexes are kept under bench/scratch/ and reused.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from common import percentile_ms
 
 sys.path.insert(0, str(common.PROJECT_DIR))
 
-from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index
+from synthetic_index import CHUNKS_PER_FILE, arguments, kept, load_scifact, write_index
 
 from localsearch.core.searcher import Searcher, parse_query
 from localsearch.core.storage import NO_FILTERS, Index
@@ -60,12 +59,7 @@ def top_files(searcher: Searcher, query: str, k: int = 10) -> tuple[list[str], f
 
 
 def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]:
-    path = WORK / f"keyword-{size}.sqlite3"
-    WORK.mkdir(parents=True, exist_ok=True)
-    if not path.is_file():
-        started = time.perf_counter()
-        build_index(path, size, docs)
-        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    path = kept(WORK / f"keyword-{size}.sqlite3", lambda p: build_index(p, size, docs))
     index = Index.open(path)
     space = index.find_space("random")
     assert space is not None
@@ -105,11 +99,7 @@ def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/keyword_pruning.json)")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], 300, "keyword_pruning")
     docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]
     results = {str(size): measure(size, queries, docs) for size in args.sizes}

@@ -19,7 +19,6 @@ Indexes are kept under bench/scratch/ (git-ignored) and reused by later runs.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from common import percentile_ms
 
 sys.path.insert(0, str(common.PROJECT_DIR))
 
-from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index
+from synthetic_index import CHUNKS_PER_FILE, arguments, kept, load_scifact, write_index
 
 from localsearch.core.embedding import LlamaEmbedder
 from localsearch.core.searcher import Searcher
@@ -77,12 +76,7 @@ def exact_files(
 
 
 def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[str]) -> dict[str, object]:
-    path = WORK / f"latency-{size}.sqlite3"
-    WORK.mkdir(parents=True, exist_ok=True)
-    if not path.is_file():
-        started = time.perf_counter()
-        build_index(path, size, embedder, docs)
-        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    path = kept(WORK / f"latency-{size}.sqlite3", lambda p: build_index(p, size, embedder, docs))
     index = Index.open(path)
     space = index.find_space(MODEL_NAME)
     assert space is not None
@@ -146,11 +140,7 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_latency.json)")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], 200, "search_latency")
 
     docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]

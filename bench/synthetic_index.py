@@ -7,6 +7,7 @@ Written through the storage layer, to a partial file renamed into place when com
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import time
@@ -30,6 +31,25 @@ def load_scifact() -> tuple[list[str], list[str]]:
     """The first BASE_DOCS SciFact documents (title and abstract) and every train query."""
     data = common.read_scifact(BASE_DOCS)
     return [f"{d.title}. {d.abstract}" for d in data.documents], [q.text for q in data.all_queries]
+
+
+def arguments(description: str, queries: int, result: str) -> argparse.Namespace:
+    """The options of a benchmark over synthetic indexes: their sizes, the queries, the file."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=queries)
+    parser.add_argument("--output", type=Path, help=f"JSON file (default bench/results/{result}.json)")
+    return parser.parse_args()
+
+
+def kept(path: Path, build: Callable[[Path], None]) -> Path:
+    """`path`, built by `build` first unless an earlier run left it there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        started = time.perf_counter()
+        build(path)
+        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
 
 
 def write_index(
