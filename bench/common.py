@@ -169,6 +169,20 @@ def print_rows(rows: Sequence[tuple[str, str]]) -> None:
         print(f"{label:<{width}}  {value}")
 
 
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Columns sized to their widest cell: the first left-aligned (labels), the rest
+    right-aligned (figures, formatted by the caller)."""
+    cells = [[str(c) for c in header], *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+
+
 def percentile_ms(values: Sequence[float], q: float) -> float:
     """The q-th percentile of millisecond timings, rounded as results show them."""
     import numpy as np

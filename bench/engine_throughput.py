@@ -359,10 +359,18 @@ def main() -> None:
     busy = f", {args.busy} CPU-bound programs beside" if args.busy else ""
     print(f"\n{len(texts)} SciFact documents, {n_tokens} tokens, {args.threads} threads{busy}, ", end="")
     print(f"median of {args.rounds} rounds")
-    print(f"{'stack':32s} {'tokens/s':>9s} {'vs ORT':>7s} {'cos min':>8s}")
-    for row in rows:
-        ratio = f"{row['vs_onnxruntime_fp32']:.2f}x" if row["vs_onnxruntime_fp32"] else "-"
-        print(f"{row['stack']:32s} {row['tokens_per_s']:9d} {ratio:>7s} {row['cosine_min']:8.5f}")
+    common.print_table(
+        ("stack", "tokens/s", "vs ORT", "cos min"),
+        [
+            (
+                row["stack"],
+                row["tokens_per_s"],
+                f"{row['vs_onnxruntime_fp32']:.2f}x" if row["vs_onnxruntime_fp32"] else "-",
+                f"{row['cosine_min']:.5f}",
+            )
+            for row in rows
+        ],
+    )
     print(f"a 5-token call: {latency['in_process_ms']} ms in process, ", end="")
     print(f"{latency['child_process_ms']} ms through the child (started in {latency['child_start_s']} s)")
 

@@ -73,9 +73,13 @@ def main() -> int:
     }
     common.write_result(args.output or "fusion_calibration", result)
     print(f"{len(relevant)} relevant pairs over {len(corpus.queries)} queries")
-    print(f"{'share':>6} {'relevant':>9} {'best other':>11}")
-    for s, a, b in zip(shares, quantiles, other_quantiles, strict=True):
-        print(f"{s:>6.2f} {a:>9.4f} {b:>11.4f}")
+    common.print_table(
+        ("share", "relevant", "best other"),
+        [
+            (f"{s:.2f}", f"{a:.4f}", f"{b:.4f}")
+            for s, a, b in zip(shares, quantiles, other_quantiles, strict=True)
+        ],
+    )
     return 0
 
 

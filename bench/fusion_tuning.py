@@ -134,15 +134,16 @@ def main() -> int:
         "date": common.now(),
     }
     common.write_result(args.output or "fusion_tuning", out)
-    print(
-        f"{'variant':<32}"
-        + "".join(f"{n + (' nDCG' if data[n][0].graded else ' top1'):>16}{'MRR':>8}" for n in names)
-    )
+    header = ["variant"]
+    for n in names:
+        header += [f"{n} {'nDCG' if data[n][0].graded else 'top1'}", f"{n} MRR"]
+    table = []
     for label, row in rows.items():
-        cells = "".join(
-            f"{row[n].get('ndcg@10', row[n]['top1']):>16.4f}{row[n]['mrr@10']:>8.4f}" for n in names
-        )
-        print(f"{label:<32}{cells}")
+        cells = [label]
+        for n in names:
+            cells += [f"{row[n].get('ndcg@10', row[n]['top1']):.4f}", f"{row[n]['mrr@10']:.4f}"]
+        table.append(cells)
+    common.print_table(header, table)
     return 0
 
 

@@ -109,18 +109,22 @@ def main() -> int:
         "machine": common.machine(),
     }
     common.write_result(args.output or "keyword_pruning", report)
-    print(
-        f"{'chunks':>10} {'pruned q':>9} {'recall@10':>10} {'same #1':>8} "
-        f"{'pruned p50/p95 ms':>18} {'unpruned p50/p95 ms':>20}"
-    )
+    rows = []
     for size, r in results.items():
         p, u = r["pruned_ms"], r["unpruned_ms"]
         assert isinstance(p, dict) and isinstance(u, dict)
-        print(
-            f"{int(size):>10,} {r['queries_pruned']:>9} {r['recall@10_files_vs_unpruned']:>10} "
-            f"{r['same_first_file']:>8} {p['p50']:>8.1f} / {p['p95']:<8.1f} "
-            f"{u['p50']:>9.1f} / {u['p95']:<8.1f}"
+        rows.append(
+            (
+                f"{int(size):,}",
+                r["queries_pruned"],
+                r["recall@10_files_vs_unpruned"],
+                r["same_first_file"],
+                f"{p['p50']:.1f} / {p['p95']:.1f}",
+                f"{u['p50']:.1f} / {u['p95']:.1f}",
+            )
         )
+    header = ("chunks", "pruned q", "recall@10", "same #1", "pruned p50/p95 ms", "unpruned p50/p95 ms")
+    common.print_table(header, rows)
     return 0
 
 

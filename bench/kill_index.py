@@ -74,9 +74,10 @@ def main() -> None:
         "machine": common.machine(),
     }
     common.write_result(args.output, result)
-    print(f"{'kill':>4} {'after s':>8} {'files done in run':>18} {'files in index':>15}")
-    for n, k in enumerate(record.kills, 1):
-        print(f"{n:>4} {k.after_seconds:>8} {k.files_done_before:>18} {k.committed_total:>15}")
+    common.print_table(
+        ("kill", "after s", "files done in run", "files in index"),
+        [(n, k.after_seconds, k.files_done_before, k.committed_total) for n, k in enumerate(record.kills, 1)],
+    )
     print(
         f"final run: {final.get('files_indexed')} indexed in {final_seconds:.1f} s; equal to clean: {equal}"
     )

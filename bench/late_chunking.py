@@ -168,18 +168,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"SciFact train: {len(dataset.documents)} documents, {n_queries} queries scored; model {query_model}"
     )
-    header = (
-        f"{'chunks':<13} {'late':<5} {'chunks':>6} {'tokens':>9} {'index s':>8} "
-        f"{'semantic nDCG@10':>17} {'hybrid nDCG@10':>15}"
-    )
-    print(header)
+    rows = []
     for config in configs:
         r = results_by_config[config.name]
-        print(
-            f"{f'{config.chunk_tokens} / {config.chunk_overlap}':<13} {'on' if config.late else 'off':<5} "
-            f"{r['chunks']:>6} {r['tokens_embedded']:>9,} {r['index_wall_seconds']:>8.1f} "
-            f"{r['semantic'][f'ndcg@{K}']:>17.4f} {r['hybrid'][f'ndcg@{K}']:>15.4f}"
+        rows.append(
+            (
+                f"{config.chunk_tokens} / {config.chunk_overlap}",
+                "on" if config.late else "off",
+                r["chunks"],
+                f"{r['tokens_embedded']:,}",
+                f"{r['index_wall_seconds']:.1f}",
+                f"{r['semantic'][f'ndcg@{K}']:.4f}",
+                f"{r['hybrid'][f'ndcg@{K}']:.4f}",
+            )
         )
+    header = ("chunk / overlap", "late", "chunks", "tokens", "index s", "semantic nDCG@10", "hybrid nDCG@10")
+    common.print_table(header, rows)
     for chunking, gain in gains.items():
         print(f"late - plain, {chunking}: semantic {gain['semantic']:+.4f}, hybrid {gain['hybrid']:+.4f}")
     common.print_rows([("machine", common.machine_line(results["machine"]))])

@@ -155,16 +155,17 @@ def machine(args: argparse.Namespace, started: common.Start) -> dict[str, Any]:
     )
 
 
-def print_table(result: dict[str, Any]) -> None:
+def show(result: dict[str, Any]) -> None:
     dims = result["dimensions"]
     print()
     print(f"{result['model']} ({result['weight_type']}), SciFact train, {result['queries']} queries: nDCG@10")
-    header = f"{'layers':>6} {'tokens/s':>9} " + " ".join(f"{'d=' + str(d):>7}" for d in dims)
-    print(header)
-    print("-" * len(header))
-    for row in result["rows"]:
-        cells = " ".join(f"{row['ndcg@10'][str(d)]:>7.4f}" for d in dims)
-        print(f"{row['layers']:>6} {row['tokens_per_s']:>9,.0f} {cells}")
+    common.print_table(
+        ("layers", "tokens/s", *(f"d={d}" for d in dims)),
+        [
+            (row["layers"], f"{row['tokens_per_s']:,.0f}", *(f"{row['ndcg@10'][str(d)]:.4f}" for d in dims))
+            for row in result["rows"]
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or common.RESULTS_DIR / f"matryoshka_2d-{name}{suffix}.json"
     result = run(args, out)
     write_result(out, result)
-    print_table(result)
+    show(result)
     return 0
 
 

@@ -235,13 +235,19 @@ def main() -> int:
     common.write_result(Path(args.out), result)
 
     print()
-    print(f"{'build':10} {'backend':12} {'median tok/s':>13} {'min':>8} {'max':>8}")
-    for name in ("native", "portable"):
-        row = t[name]
-        print(
-            f"{name:10} {row['cpu_backend']:12} {row['tokens_per_s_median']:13,.0f} "
-            f"{row['tokens_per_s_min']:8,.0f} {row['tokens_per_s_max']:8,.0f}"
-        )
+    common.print_table(
+        ("build", "backend", "median tok/s", "min", "max"),
+        [
+            (
+                name,
+                t[name]["cpu_backend"],
+                f"{t[name]['tokens_per_s_median']:,.0f}",
+                f"{t[name]['tokens_per_s_min']:,.0f}",
+                f"{t[name]['tokens_per_s_max']:,.0f}",
+            )
+            for name in ("native", "portable")
+        ],
+    )
     paired = t["portable_over_native_per_round"]
     print(
         f"portable / native: medians {t['portable_over_native_median']:.3f}, "

@@ -163,23 +163,36 @@ def main() -> int:
     }
     common.write_result(args.output or "search_latency", report)
 
-    print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")
+    latency_rows = []
     for size, result in results.items():
         latency = result["latency_ms"]
         assert isinstance(latency, dict)
         for mode, figures in latency.items():
-            target = targets.get(size)
-            print(
-                f"{int(size):>10,} {mode:<9} {figures['p50']:>8.1f} {figures['p95']:>8.1f} {target or '':>8}"
+            latency_rows.append(
+                (
+                    f"{int(size):,}",
+                    mode,
+                    f"{figures['p50']:.1f}",
+                    f"{figures['p95']:.1f}",
+                    targets.get(size, ""),
+                )
             )
-    print(f"\n{'chunks':>10} {'recall@10':>10} {'bytes/chunk':>12} {'one-shot p95':>13}")
+    print()
+    common.print_table(("chunks", "mode", "p50 ms", "p95 ms", "target"), latency_rows)
+    other_rows = []
     for size, result in results.items():
         one_shot = result["one_shot_semantic_ms"]
         assert isinstance(one_shot, dict)
-        print(
-            f"{int(size):>10,} {result['recall@10_two_stage_vs_exact']:>10.4f} "
-            f"{result['bytes_per_chunk_on_disk']:>12,} {one_shot['p95']:>12.1f}"
+        other_rows.append(
+            (
+                f"{int(size):,}",
+                f"{result['recall@10_two_stage_vs_exact']:.4f}",
+                f"{result['bytes_per_chunk_on_disk']:,}",
+                f"{one_shot['p95']:.1f}",
+            )
         )
+    print()
+    common.print_table(("chunks", "recall@10", "bytes/chunk", "one-shot p95 ms"), other_rows)
     return 0
 
 

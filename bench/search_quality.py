@@ -243,11 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": common.now(),
     }
     common.write_result(args.output or "search_quality", output)
-    print_table(results)
+    show(results)
     return 0
 
 
-def print_table(results: dict[str, Any]) -> None:
+def show(results: dict[str, Any]) -> None:
     columns: list[tuple[str, str, str]] = []  # (header, set, metric)
     for name, data in results.items():
         first = next(iter(data["modes"].values()))
@@ -255,15 +255,15 @@ def print_table(results: dict[str, Any]) -> None:
         columns += [(f"{name} {m}", name, m) for m in metrics]
         if "heldout" in first:
             columns.append((f"{name} held-out top1", name, "heldout"))
-    header = f"{'mode':<9}" + "".join(f"{h:>{max(len(h), 7) + 2}}" for h, _, _ in columns)
-    print(header)
+    rows = []
     for label, _, _ in MODES:
-        row = f"{label:<9}"
-        for h, name, metric in columns:
+        row = [label]
+        for _, name, metric in columns:
             modes = results[name]["modes"]
             value = modes[label]["heldout"]["top1"] if metric == "heldout" else modes[label]["all"][metric]
-            row += f"{value:>{max(len(h), 7) + 2}.3f}"
-        print(row)
+            row.append(f"{value:.3f}")
+        rows.append(row)
+    common.print_table(["mode", *(h for h, _, _ in columns)], rows)
 
 
 if __name__ == "__main__":
