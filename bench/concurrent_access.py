@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = common.resolve_model()
     dataset = common.read_scifact(args.docs)
     queries = [q.text for q in dataset.queries] or ["protein folding"]
-    started = common.start()
+    run_start = common.start()
     results: list[dict[str, Any]] = []
     directions = ["window-indexes", "cli-indexes"] if args.direction == "both" else [args.direction]
     with tempfile.TemporaryDirectory(prefix="concurrent-") as scratch:
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {len(dataset.documents)} documents, {args.searches} searches…", file=sys.stderr)
             results.append(_direction(name, docs, rest, base / "home", queries, args.searches))
     data = {
-        "machine": common.machine(model, started),
+        "machine": common.machine(model, run_start),
         "documents": len(dataset.documents),
         "seed_documents": args.seed_docs,
         "searches_per_direction": args.searches,

@@ -138,10 +138,10 @@ def main() -> int:
     for n in names:
         header += [f"{n} {'nDCG' if data[n][0].graded else 'top1'}", f"{n} MRR"]
     table = []
-    for label, row in rows.items():
+    for label, by_set in rows.items():
         cells = [label]
         for n in names:
-            cells += [f"{row[n].get('ndcg@10', row[n]['top1']):.4f}", f"{row[n]['mrr@10']:.4f}"]
+            cells += [f"{by_set[n].get('ndcg@10', by_set[n]['top1']):.4f}", f"{by_set[n]['mrr@10']:.4f}"]
         table.append(cells)
     common.print_table(header, table)
     return 0

@@ -162,13 +162,13 @@ def compare_workers(docs: Sequence[common.Document], work: Path, rounds: int = 2
 
 def compare_only(documents: Sequence[common.Document], output: Path | None) -> int:
     model_path = common.resolve_model()
-    started = common.start()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-workers-"))
     try:
         result = compare_workers(documents, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["machine"] = common.machine(model_path, started)
+    result["machine"] = common.machine(model_path, run_start)
     common.write_result(output or "extract_workers", {"benchmark": "extract_workers", **result})
     common.print_rows(
         [
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--compare-only needs --compare-workers N")
         return compare_only(documents[: args.compare_workers], args.output)
     model_path = common.resolve_model()
-    started = common.start()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-pipeline-"))
     try:
         workers = compare_workers(documents[: args.compare_workers], work) if args.compare_workers else None
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engine_same_chunks": {"texts": len(texts), "tokens": tokens, "app": app_engine, "bare": bare_engine},
         "pipeline_vs_engine": round(pipeline_rate / best_engine, 3),
         "extract_workers": workers,
-        "machine": common.machine(model_path, started),
+        "machine": common.machine(model_path, run_start),
     }
     common.write_result(output, results)
     p, r = results["pipeline"], results["rescan"]

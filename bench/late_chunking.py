@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not dataset.queries:
         raise SystemExit("No query has all its relevant documents in the subset; raise --limit-docs")
     model_path = common.resolve_model()
-    started = common.start()
+    run_start = common.start()
 
     configs = [Config(tokens, overlap, late) for tokens, overlap in CHUNKINGS for late in (False, True)]
     shutil.rmtree(SCRATCH, ignore_errors=True)
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "configs": results_by_config,
         "late_minus_plain_ndcg@10": gains,
         "query_model_file": query_model,  # the file the app resolved (may differ from `models build`'s)
-        "machine": common.machine(model_path, started),
+        "machine": common.machine(model_path, run_start),
     }
     common.write_result(args.output, results)
 

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
         f"layers {layers}, dimensions {dims}, {args.threads or os.cpu_count()} threads"
     )
 
-    started = common.start()
+    run_start = common.start()
     rows: list[dict[str, Any]] = []
     result = {
         "benchmark": "matryoshka_2d",
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
         "dimensions": dims,
         "rows": rows,
         "complete": False,
-        "machine": machine(args, started),
+        "machine": machine(args, run_start),
     }
     for n_layers in layers:
         path = resolve_model_file(
@@ -143,13 +143,13 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
         if out is not None:
             write_result(out, result, quiet=True)
     result["complete"] = True
-    result["machine"] = machine(args, started)
+    result["machine"] = machine(args, run_start)
     return result
 
 
-def machine(args: argparse.Namespace, started: common.Start) -> dict[str, Any]:
+def machine(args: argparse.Namespace, run_start: common.Start) -> dict[str, Any]:
     return common.machine(
-        started=started,
+        started=run_start,
         threads=args.threads or os.cpu_count(),
         note="shared CPU: tokens/s as measured, compare rows of one run",
     )

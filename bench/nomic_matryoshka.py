@@ -327,7 +327,7 @@ def quality(args: argparse.Namespace) -> Path:
                     pass
                 embedder.save()
                 index_seconds = time.perf_counter() - started
-                chunks = int(app.status()["chunks"])  # type: ignore[call-overload]
+                chunks = int(app.status()["chunks"])
                 ndcg: dict[str, float] = {}
                 for mode in args.modes:
                     scores = []

@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Built or found before timing, so the index run never includes a model build.
     model_path = common.resolve_model()
-    started = common.start()
+    run_start = common.start()
 
     work = Path(tempfile.mkdtemp(prefix="localsearch-scifact-"))
     docs_dir, home = work / "docs", work / "home"
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline_vs_engine_tokens_per_second": round(
             (tokens / wall) / (baseline.tokens / baseline.seconds), 3
         ),
-        "machine": common.machine(model_path, started),
+        "machine": common.machine(model_path, run_start),
     }
     common.write_result(args.output, results)
 

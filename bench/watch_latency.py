@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model_path = common.resolve_model()
-    started = common.start()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-watch-"))
     folder, home = work / "docs", work / "home"
     folder.mkdir()
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "p95_seconds": round(percentile(latencies, 0.95), 3),
         "max_seconds": round(max(latencies), 3),
         "latencies": [round(x, 3) for x in latencies],
-        "machine": common.machine(model_path, started),
+        "machine": common.machine(model_path, run_start),
     }
     common.write_result(args.output, results)
     common.print_rows(
