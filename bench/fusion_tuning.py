@@ -20,13 +20,12 @@ import itertools
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from search_quality import LIMIT, RESULTS, SCRATCH, Query, corpus, ndcg_at_10, reciprocal_rank
+import common
+from common import ndcg_at_k, reciprocal_rank
+from search_quality import LIMIT, SCRATCH, Query, corpus
 
 # Per query: per candidate file: its path and its chunks as (cosine, keyword evidence).
 Candidates = dict[str, list[tuple[str, list[tuple[float, float]]]]]
@@ -123,7 +122,7 @@ def main() -> int:
                 "mrr@10": round(sum(reciprocal_rank(ranked[q.id], q.relevant) for q in queries) / n, 4),
             }
             if c.graded:
-                row["ndcg@10"] = round(sum(ndcg_at_10(ranked[q.id], q.relevant) for q in queries) / n, 4)
+                row["ndcg@10"] = round(sum(ndcg_at_k(ranked[q.id], q.relevant) for q in queries) / n, 4)
             rows.setdefault(label, {})[name] = row
 
     out = {
@@ -132,20 +131,19 @@ def main() -> int:
         "candidates recorded once, re-mixed per grid point",
         "queries": {name: len(queries) for name, (_, queries, _) in data.items()},
         "grid": rows,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": common.now(),
     }
-    path = args.output or RESULTS / "fusion_tuning.json"
-    path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(
-        f"{'variant':<32}"
-        + "".join(f"{n + (' nDCG' if data[n][0].graded else ' top1'):>16}{'MRR':>8}" for n in names)
-    )
-    for label, row in rows.items():
-        cells = "".join(
-            f"{row[n].get('ndcg@10', row[n]['top1']):>16.4f}{row[n]['mrr@10']:>8.4f}" for n in names
-        )
-        print(f"{label:<32}{cells}")
-    print(f"written to {path}")
+    common.write_result(args.output or "fusion_tuning", out)
+    header = ["variant"]
+    for n in names:
+        header += [f"{n} {'nDCG' if data[n][0].graded else 'top1'}", f"{n} MRR"]
+    table = []
+    for label, by_set in rows.items():
+        cells = [label]
+        for n in names:
+            cells += [f"{by_set[n].get('ndcg@10', by_set[n]['top1']):.4f}", f"{by_set[n]['mrr@10']:.4f}"]
+        table.append(cells)
+    common.print_table(header, table)
     return 0
 
 

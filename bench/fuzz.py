@@ -24,8 +24,10 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+import common
+
+REPO = common.PROJECT_DIR
+RESULTS = common.RESULTS_DIR
 ARTIFACTS = RESULTS / "fuzz-artifacts"
 
 
@@ -313,9 +315,9 @@ def main() -> None:
                 f"{parsed['outcome'][:90]}",
                 flush=True,
             )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
+    report["machine"] = common.machine()
+    print()
+    common.write_result(args.output, report)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ and 1 (the setting) and reports both, to check that parallel extraction pays on 
     python bench/index_pipeline.py                       # writes bench/results/index_pipeline.json
     python bench/index_pipeline.py --limit-docs 500      # quick check (bench/scratch/)
 
-Shared helpers (corpus loading, the CLI runner, machine facts) come from scifact_index.py.
+Shared helpers (corpus loading, the CLI runner, machine facts) come from common.py.
 """
 
 from __future__ import annotations
@@ -34,11 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
 
-import scifact_index as shared
-
-RESULTS_PATH = shared.BENCH_DIR / "results" / "index_pipeline.json"
+RESULTS_PATH = common.RESULTS_DIR / "index_pipeline.json"
 
 
 class TreePeak:
@@ -80,8 +78,8 @@ class TreePeak:
 def index_once(folder: Path, home: Path) -> dict[str, Any]:
     started = time.perf_counter()
     child = subprocess.Popen(
-        shared.cli("index", str(folder), "--json"),
-        env=shared.child_env(home),
+        common.cli("index", str(folder), "--json"),
+        env=common.child_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -137,11 +135,11 @@ def engine_rate(texts: Sequence[str], tokens: int, kind: str) -> dict[str, Any]:
     return {"seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1)}
 
 
-def compare_workers(docs: Sequence[shared.Document], work: Path, rounds: int = 2) -> dict[str, Any]:
+def compare_workers(docs: Sequence[common.Document], work: Path, rounds: int = 2) -> dict[str, Any]:
     """Index the same files with extract_workers 0 and 1, alternating (0, 1, 0, 1, ...) so
     that a change in the machine's load hits both alike; the median of each is reported."""
     folder = work / "subset"
-    shared.write_documents(docs, folder)
+    common.write_documents(docs, folder)
     walls: dict[int, list[float]] = {0: [], 1: []}
     tokens = 0
     for round_number in range(rounds):
@@ -162,18 +160,17 @@ def compare_workers(docs: Sequence[shared.Document], work: Path, rounds: int = 2
     return out
 
 
-def compare_only(documents: Sequence[shared.Document], output: Path | None) -> int:
-    model_path = shared.resolve_model()
-    commit_at_start = shared.git_commit()
+def compare_only(documents: Sequence[common.Document], output: Path | None) -> int:
+    model_path = common.resolve_model()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-workers-"))
     try:
         result = compare_workers(documents, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["machine"] = shared.machine_info(model_path, commit_at_start)
-    path = output or shared.BENCH_DIR / "results" / "extract_workers.json"
-    shared.write_json({"benchmark": "extract_workers", **result}, path)
-    shared.print_table(
+    result["machine"] = common.machine(model_path, run_start)
+    common.write_result(output or "extract_workers", {"benchmark": "extract_workers", **result})
+    common.print_rows(
         [
             (
                 key,
@@ -183,7 +180,6 @@ def compare_only(documents: Sequence[shared.Document], output: Path | None) -> i
             for key in ("extract_workers_0", "extract_workers_1")
         ]
     )
-    print(f"results: {path}")
     return 0
 
 
@@ -202,23 +198,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="JSON results file")
     args = parser.parse_args(argv)
     output = args.output or (
-        shared.BENCH_DIR / "scratch" / f"index_pipeline-{args.limit_docs}docs.json"
-        if args.limit_docs
-        else RESULTS_PATH
+        common.SCRATCH_DIR / f"index_pipeline-{args.limit_docs}docs.json" if args.limit_docs else RESULTS_PATH
     )
-    dataset = shared.load_dataset(shared.evaldata_dir() / "scifact", args.limit_docs)
+    dataset = common.read_scifact(args.limit_docs)
     documents = dataset.documents
     if args.compare_only:
         if not args.compare_workers:
             parser.error("--compare-only needs --compare-workers N")
         return compare_only(documents[: args.compare_workers], args.output)
-    model_path = shared.resolve_model()
-    commit_at_start = shared.git_commit()
+    model_path = common.resolve_model()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-pipeline-"))
     try:
         workers = compare_workers(documents[: args.compare_workers], work) if args.compare_workers else None
         folder, home = work / "docs", work / "home"
-        shared.write_documents(documents, folder)
+        common.write_documents(documents, folder)
         print(f"indexing {len(documents)} files", file=sys.stderr)
         first = index_once(folder, home)
         print("re-scanning the unchanged corpus", file=sys.stderr)
@@ -254,9 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engine_same_chunks": {"texts": len(texts), "tokens": tokens, "app": app_engine, "bare": bare_engine},
         "pipeline_vs_engine": round(pipeline_rate / best_engine, 3),
         "extract_workers": workers,
-        "machine": shared.machine_info(model_path, commit_at_start),
+        "machine": common.machine(model_path, run_start),
     }
-    shared.write_json(results, output)
+    common.write_result(output, results)
     p, r = results["pipeline"], results["rescan"]
     rows = [
         ("documents", str(len(documents))),
@@ -281,8 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(
                 (key, f"{workers[key]['wall_seconds']:.1f} s, {workers[key]['tokens_per_second']:,.0f} tok/s")
             )
-    shared.print_table(rows)
-    print(f"results: {output}")
+    common.print_rows(rows)
     return 0
 
 

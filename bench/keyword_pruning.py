@@ -11,34 +11,28 @@ each chunk a 60-word window of one of 2,000 SciFact abstracts, so words and thei
 frequencies are real. Vectors are random (the keyword lane never reads them), so no model
 is needed. Indexes are kept under bench/scratch/ and reused.
 
-    python bench/keyword_pruning.py [--sizes 100000 1000000] [--queries 300]
+    python bench/keyword_pruning.py [--sizes 100000 1000000] [--queries 300] [--output FILE]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+import common
 import numpy as np
+from common import percentile_ms
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(common.PROJECT_DIR))
 
-from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index  # noqa: E402
+from synthetic_index import CHUNKS_PER_FILE, arguments, kept, load_scifact, write_index
 
-from localsearch.core.query import parse_query  # noqa: E402
-from localsearch.core.searcher import Searcher  # noqa: E402
-from localsearch.core.storage import NO_FILTERS, Index  # noqa: E402
+from localsearch.core.query import parse_query
+from localsearch.core.searcher import Searcher
+from localsearch.core.storage import NO_FILTERS, Index
 
-EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / "scratch"
+WORK = common.SCRATCH_DIR
 DIMENSIONS = 8  # the keyword lane never reads vectors: keep them small
 
 
@@ -66,12 +60,7 @@ def top_files(searcher: Searcher, query: str, k: int = 10) -> tuple[list[str], f
 
 
 def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]:
-    path = WORK / f"keyword-{size}.sqlite3"
-    WORK.mkdir(parents=True, exist_ok=True)
-    if not path.is_file():
-        started = time.perf_counter()
-        build_index(path, size, docs)
-        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    path = kept(WORK / f"keyword-{size}.sqlite3", lambda p: build_index(p, size, docs))
     index = Index.open(path)
     space = index.find_space("random")
     assert space is not None
@@ -97,10 +86,7 @@ def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]
         first_hits += bool(got) and bool(want) and got[0] == want[0]
     chunks = index.counts()["chunks"]
     index.close()
-
-    def pct(values: list[float], q: float) -> float:
-        return round(float(np.percentile(values, q)), 2)
-
+    pct = percentile_ms
     return {
         "chunks": chunks,
         "queries": len(queries),
@@ -114,39 +100,32 @@ def measure(size: int, queries: list[str], docs: list[str]) -> dict[str, object]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=300)
-    args = parser.parse_args()
-    docs, all_queries = load_scifact(EVALDATA)
+    args = arguments(__doc__.splitlines()[0], 300, "keyword_pruning")
+    docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]
     results = {str(size): measure(size, queries, docs) for size in args.sizes}
     report = {
         "benchmark": "keyword_pruning",
         "results": results,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": common.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "keyword_pruning.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(
-        f"{'chunks':>10} {'pruned q':>9} {'recall@10':>10} {'same #1':>8} "
-        f"{'pruned p50/p95 ms':>18} {'unpruned p50/p95 ms':>20}"
-    )
+    common.write_result(args.output or "keyword_pruning", report)
+    rows = []
     for size, r in results.items():
         p, u = r["pruned_ms"], r["unpruned_ms"]
         assert isinstance(p, dict) and isinstance(u, dict)
-        print(
-            f"{int(size):>10,} {r['queries_pruned']:>9} {r['recall@10_files_vs_unpruned']:>10} "
-            f"{r['same_first_file']:>8} {p['p50']:>8.1f} / {p['p95']:<8.1f} "
-            f"{u['p50']:>9.1f} / {u['p95']:<8.1f}"
+        rows.append(
+            (
+                f"{int(size):,}",
+                r["queries_pruned"],
+                r["recall@10_files_vs_unpruned"],
+                r["same_first_file"],
+                f"{p['p50']:.1f} / {p['p95']:.1f}",
+                f"{u['p50']:.1f} / {u['p95']:.1f}",
+            )
         )
-    print(f"written to {out}")
+    header = ("chunks", "pruned q", "recall@10", "same #1", "pruned p50/p95 ms", "unpruned p50/p95 ms")
+    common.print_table(header, rows)
     return 0
 
 

@@ -10,7 +10,6 @@ go on; the final index is compared with a clean run's: files, chunks and vectors
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -18,7 +17,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import common
+
+REPO = common.PROJECT_DIR
 sys.path.insert(0, str(REPO))
 
 from tests import killing  # noqa: E402
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20)
-    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "kill_index.json")
+    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR / "kill_index.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="kill-index-") as scratch:
@@ -70,17 +71,17 @@ def main() -> None:
         "rerun_after_final": {k: again[k] for k in ("files_indexed", "files_reused", "tokens_embedded")},
         "comparison": comparison,
         "equal_to_clean_run": equal,
+        "machine": common.machine(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'kill':>4} {'after s':>8} {'files done in run':>18} {'files in index':>15}")
-    for n, k in enumerate(record.kills, 1):
-        print(f"{n:>4} {k.after_seconds:>8} {k.files_done_before:>18} {k.committed_total:>15}")
+    common.write_result(args.output, result)
+    common.print_table(
+        ("kill", "after s", "files done in run", "files in index"),
+        [(n, k.after_seconds, k.files_done_before, k.committed_total) for n, k in enumerate(record.kills, 1)],
+    )
     print(
         f"final run: {final.get('files_indexed')} indexed in {final_seconds:.1f} s; equal to clean: {equal}"
     )
     print({k: v for k, v in comparison.items() if k != "orphans"}, comparison["orphans"])
-    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

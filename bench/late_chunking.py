@@ -13,14 +13,13 @@ hits mapped back to document ids by file stem.
     python bench/late_chunking.py --limit-docs 300   # quick check (bench/scratch/)
 
 Shared helpers (corpus loading, the CLI runner, metrics, machine facts) come from
-scifact_index.py.
+common.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,14 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+from common import K
 
-import scifact_index as shared
-
-RESULTS_PATH = shared.BENCH_DIR / "results" / "late_chunking.json"
-SCRATCH = shared.BENCH_DIR / "scratch" / "late_chunking"
+RESULTS_PATH = common.RESULTS_DIR / "late_chunking.json"
+SCRATCH = common.SCRATCH_DIR / "late_chunking"
 MODES = ("semantic", "hybrid")
-K = shared.K
 
 
 @dataclass(frozen=True)
@@ -62,14 +59,14 @@ def configure(home: Path, config: Config) -> None:
         ("late_chunking", "true" if config.late else "false"),
     ):
         subprocess.run(
-            shared.cli("settings", key, value),
-            env=shared.child_env(home),
+            common.cli("settings", key, value),
+            env=common.child_env(home),
             check=True,
             capture_output=True,
         )
 
 
-def search(home: Path, queries: Sequence[shared.Query]) -> tuple[dict[str, dict[str, list[str]]], float, str]:
+def search(home: Path, queries: Sequence[common.Query]) -> tuple[dict[str, dict[str, list[str]]], float, str]:
     """Rankings (file paths) per mode, from the service the CLI uses, opened as `search
     --batch` opens it; the seconds per query over all modes; the model file it ran."""
     os.environ["LOCALSEARCH_HOME"] = str(home)
@@ -89,8 +86,8 @@ def search(home: Path, queries: Sequence[shared.Query]) -> tuple[dict[str, dict[
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = shared.corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and indexes")
-    return shared.parse_corpus_arguments(parser, argv)
+    parser = common.corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and indexes")
+    return common.parse_corpus_arguments(parser, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,29 +96,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is None:
         args.output = SCRATCH.parent / f"late_chunking-{args.limit_docs}docs.json" if subset else RESULTS_PATH
 
-    data_dir = shared.evaldata_dir() / "scifact"
-    if not (data_dir / "corpus.jsonl").is_file():
-        raise SystemExit(
-            f"SciFact not found in {data_dir} (set {shared.EVALDATA_ENV} to the evaldata folder)"
-        )
-    dataset = shared.load_dataset(data_dir, args.limit_docs)
+    dataset = common.read_scifact(args.limit_docs)
     if not dataset.queries:
         raise SystemExit("No query has all its relevant documents in the subset; raise --limit-docs")
-    model_path = shared.resolve_model()
-    commit_at_start = shared.git_commit()
+    model_path = common.resolve_model()
+    run_start = common.start()
 
     configs = [Config(tokens, overlap, late) for tokens, overlap in CHUNKINGS for late in (False, True)]
     shutil.rmtree(SCRATCH, ignore_errors=True)
     docs_dir = SCRATCH / "docs"
-    shared.write_documents(dataset.documents, docs_dir)
-    runs: dict[str, shared.IndexRun] = {}
+    common.write_documents(dataset.documents, docs_dir)
+    runs: dict[str, common.IndexRun] = {}
     query_model = ""
     try:
         for config in configs:
             home = SCRATCH / config.name
             configure(home, config)
             print(f"indexing {len(dataset.documents)} documents: {config.name}", file=sys.stderr)
-            runs[config.name] = shared.run_index(docs_dir, home)
+            runs[config.name] = common.run_index(docs_dir, home)
         results_by_config: dict[str, dict[str, Any]] = {}
         for config in configs:
             print(f"searching {len(dataset.queries)} queries: {config.name}", file=sys.stderr)
@@ -143,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "peak_rss_mb": None if run.peak_rss_mb is None else round(run.peak_rss_mb, 1),
                 "search_ms_per_query": round(1000 * seconds, 2),
                 **{
-                    mode: {k: round(v, 4) for k, v in shared.mean_metrics(shared.stems(r), dataset).items()}
+                    mode: {k: round(v, 4) for k, v in common.mean_metrics(common.stems(r), dataset).items()}
                     for mode, r in rankings.items()
                 },
             }
@@ -169,33 +161,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "configs": results_by_config,
         "late_minus_plain_ndcg@10": gains,
         "query_model_file": query_model,  # the file the app resolved (may differ from `models build`'s)
-        "machine": shared.machine_info(model_path, commit_at_start),
+        "machine": common.machine(model_path, run_start),
     }
-    shared.write_json(results, args.output)
+    common.write_result(args.output, results)
 
     print(
         f"SciFact train: {len(dataset.documents)} documents, {n_queries} queries scored; model {query_model}"
     )
-    header = (
-        f"{'chunks':<13} {'late':<5} {'chunks':>6} {'tokens':>9} {'index s':>8} "
-        f"{'semantic nDCG@10':>17} {'hybrid nDCG@10':>15}"
-    )
-    print(header)
+    rows = []
     for config in configs:
         r = results_by_config[config.name]
-        print(
-            f"{f'{config.chunk_tokens} / {config.chunk_overlap}':<13} {'on' if config.late else 'off':<5} "
-            f"{r['chunks']:>6} {r['tokens_embedded']:>9,} {r['index_wall_seconds']:>8.1f} "
-            f"{r['semantic'][f'ndcg@{K}']:>17.4f} {r['hybrid'][f'ndcg@{K}']:>15.4f}"
+        rows.append(
+            (
+                f"{config.chunk_tokens} / {config.chunk_overlap}",
+                "on" if config.late else "off",
+                r["chunks"],
+                f"{r['tokens_embedded']:,}",
+                f"{r['index_wall_seconds']:.1f}",
+                f"{r['semantic'][f'ndcg@{K}']:.4f}",
+                f"{r['hybrid'][f'ndcg@{K}']:.4f}",
+            )
         )
+    header = ("chunk / overlap", "late", "chunks", "tokens", "index s", "semantic nDCG@10", "hybrid nDCG@10")
+    common.print_table(header, rows)
     for chunking, gain in gains.items():
         print(f"late - plain, {chunking}: semantic {gain['semantic']:+.4f}, hybrid {gain['hybrid']:+.4f}")
-    shared.print_table(
-        [("machine", f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")]
-    )
-    if results["machine"]["git_commit"] != commit_at_start:
-        print(f"NOTE: the checkout moved from {commit_at_start} during the run")
-    print(f"results: {args.output}")
+    common.print_rows([("machine", common.machine_line(results["machine"]))])
+    if moved := common.moved_note(results["machine"]):
+        print(moved)
     return 0
 
 

@@ -19,74 +19,25 @@ Writes bench/results/matryoshka_2d-<model>.json and prints the table.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
+from common import K, ndcg_at_k, write_result
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-sys.path.insert(0, str(PROJECT_DIR))
+sys.path.insert(0, str(common.PROJECT_DIR))
 
-from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions  # noqa: E402
-from localsearch.core.models.catalog import load_catalog  # noqa: E402
-from localsearch.core.models.convert import inspect_gguf  # noqa: E402
-from localsearch.core.models.manager import find_model_file, resolve_model_file  # noqa: E402
+from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions
+from localsearch.core.models.catalog import load_catalog
+from localsearch.core.models.convert import inspect_gguf
+from localsearch.core.models.manager import find_model_file, resolve_model_file
 
-K = 10
 MAX_TOKENS = 256
-
-
-def evaldata_dir() -> Path:
-    override = os.environ.get("LOCALSEARCH_EVALDATA")
-    return Path(override).expanduser() if override else PROJECT_DIR.parent / "shared" / "evaldata"
-
-
-def load_scifact(
-    limit_docs: int | None,
-) -> tuple[list[str], list[str], list[tuple[str, str]], dict[str, set[str]]]:
-    folder = evaldata_dir() / "scifact"
-    ids, texts = [], []
-    with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                ids.append(str(row["_id"]))
-                texts.append(f"{row['title']}\n\n{row['text']}")
-    if limit_docs:
-        ids, texts = ids[:limit_docs], texts[:limit_docs]
-    qrels: dict[str, set[str]] = {}
-    with open(folder / "qrels_train.tsv", encoding="utf-8") as handle:
-        next(handle)
-        for line in handle:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 3 and int(parts[2]) > 0:
-                qrels.setdefault(parts[0], set()).add(parts[1])
-    present = set(ids)
-    queries = []
-    with open(folder / "queries_train.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                qid = str(row["_id"])
-                # On a subset, only queries whose relevant documents are all present can be scored.
-                if qid in qrels and qrels[qid] <= present:
-                    queries.append((qid, str(row["text"])))
-    return ids, texts, queries, qrels
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int = K) -> float:
-    dcg = sum(1.0 / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]) if doc in relevant)
-    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
-    return dcg / ideal if ideal else 0.0
 
 
 def default_layers(n: int) -> list[int]:
@@ -99,13 +50,6 @@ def default_dimensions(native: int, trained: Sequence[int] | None) -> list[int]:
     if trained:
         return sorted({d for d in trained if d <= native} | {native}, reverse=True)[:4]
     return [native, *(max(8, round(native * f / 8) * 8) for f in (2 / 3, 1 / 3, 1 / 6))]
-
-
-def write_json(result: dict[str, Any], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
 
 
 def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
@@ -121,14 +65,15 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
     )
     query_prompt = entry.query_prompt if entry else ""
     document_prompt = entry.document_prompt if entry else ""
-    ids, texts, queries, qrels = load_scifact(args.limit_docs)
+    data = common.read_scifact(args.limit_docs)
+    ids, texts = [d.id for d in data.documents], [d.text for d in data.documents]
+    queries, qrels = [(q.id, q.text) for q in data.queries], data.qrels
     print(
         f"{whole.label}: {len(texts)} documents, {len(queries)} train queries, "
         f"layers {layers}, dimensions {dims}, {args.threads or os.cpu_count()} threads"
     )
 
-    import llama_cpp
-
+    run_start = common.start()
     rows: list[dict[str, Any]] = []
     result = {
         "benchmark": "matryoshka_2d",
@@ -148,16 +93,7 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
         "dimensions": dims,
         "rows": rows,
         "complete": False,
-        "machine": {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "cpu_count": os.cpu_count(),
-            "threads": args.threads or os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "llama_cpp_python": llama_cpp.__version__,
-            "load_average_at_start": list(os.getloadavg()),
-            "note": "shared CPU: tokens/s as measured, compare rows of one run",
-        },
+        "machine": machine(args, run_start),
     }
     for n_layers in layers:
         path = resolve_model_file(
@@ -205,22 +141,31 @@ def run(args: argparse.Namespace, out: Path | None = None) -> dict[str, Any]:
         rows.append(row)
         print(f"  layers {n_layers}: {row['tokens_per_s']:,.0f} tokens/s, nDCG@10 {ndcg}", flush=True)
         if out is not None:
-            write_json(result, out)
+            write_result(out, result, quiet=True)
     result["complete"] = True
-    result["machine"]["load_average_at_end"] = list(os.getloadavg())
+    result["machine"] = machine(args, run_start)
     return result
 
 
-def print_table(result: dict[str, Any]) -> None:
+def machine(args: argparse.Namespace, run_start: common.Start) -> dict[str, Any]:
+    return common.machine(
+        started=run_start,
+        threads=args.threads or os.cpu_count(),
+        note="shared CPU: tokens/s as measured, compare rows of one run",
+    )
+
+
+def show(result: dict[str, Any]) -> None:
     dims = result["dimensions"]
     print()
     print(f"{result['model']} ({result['weight_type']}), SciFact train, {result['queries']} queries: nDCG@10")
-    header = f"{'layers':>6} {'tokens/s':>9} " + " ".join(f"{'d=' + str(d):>7}" for d in dims)
-    print(header)
-    print("-" * len(header))
-    for row in result["rows"]:
-        cells = " ".join(f"{row['ndcg@10'][str(d)]:>7.4f}" for d in dims)
-        print(f"{row['layers']:>6} {row['tokens_per_s']:>9,.0f} {cells}")
+    common.print_table(
+        ("layers", "tokens/s", *(f"d={d}" for d in dims)),
+        [
+            (row["layers"], f"{row['tokens_per_s']:,.0f}", *(f"{row['ndcg@10'][str(d)]:.4f}" for d in dims))
+            for row in result["rows"]
+        ],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,11 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     suffix = "" if not args.limit_docs else f"-{args.limit_docs}docs"
     name = args.model.lower().removesuffix(".gguf")
-    out = args.out or BENCH_DIR / "results" / f"matryoshka_2d-{name}{suffix}.json"
+    out = args.out or common.RESULTS_DIR / f"matryoshka_2d-{name}{suffix}.json"
     result = run(args, out)
-    write_json(result, out)
-    print_table(result)
-    print(f"\nwrote {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}")
+    write_result(out, result)
+    show(result)
     return 0
 
 

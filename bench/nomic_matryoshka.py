@@ -36,12 +36,9 @@ were tuned on SciFact train, so hybrid and the recall figures are in-sample for 
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import json
-import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -52,58 +49,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
+from common import PROJECT_DIR, ndcg_at_k, run_index, write_result
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.scifact_index import run_index  # noqa: E402
-from localsearch.core.codes import binary_codes, shortlist  # noqa: E402
-from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions  # noqa: E402
-from localsearch.core.models.catalog import load_catalog  # noqa: E402
-from localsearch.core.models.manager import find_model_file  # noqa: E402
-from localsearch.core.searcher import Searcher  # noqa: E402
-from localsearch.core.service import LocalSearch  # noqa: E402
-from localsearch.settings import Settings  # noqa: E402
+from localsearch.core.codes import binary_codes, shortlist
+from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions
+from localsearch.core.models.catalog import load_catalog
+from localsearch.core.models.manager import find_model_file
+from localsearch.core.searcher import Searcher
+from localsearch.core.service import LocalSearch
+from localsearch.settings import Settings
 
-RESULTS = BENCH_DIR / "results"
-SCRATCH = BENCH_DIR / "scratch" / "nomic_matryoshka"
-K = 10
+RESULTS = common.RESULTS_DIR
+SCRATCH = common.SCRATCH_DIR / "nomic_matryoshka"
+K = common.K
 TIGHT_RESCORED = 100  # the tight first-stage budget: chunks rescored (x PRESELECT by hamming)
 
 
-def evaldata_dir() -> Path:
-    override = os.environ.get("LOCALSEARCH_EVALDATA")
-    return Path(override).expanduser() if override else PROJECT_DIR.parent / "shared" / "evaldata"
-
-
 def load_scifact(limit_docs: int | None) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    folder = evaldata_dir() / "scifact"
-    docs: dict[str, str] = {}
-    with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                docs[str(row["_id"])] = f"{row['title']}\n\n{row['text']}"
-                if limit_docs and len(docs) >= limit_docs:
-                    break
-    qrels: dict[str, set[str]] = {}
-    with open(folder / "qrels_train.tsv", encoding="utf-8") as handle:
-        next(handle)
-        for line in handle:
-            query_id, doc_id, score = line.rstrip("\n").split("\t")
-            if int(score) > 0:
-                qrels.setdefault(query_id, set()).add(doc_id)
-    qrels = {q: rel for q, rel in qrels.items() if rel <= docs.keys()}
-    queries: dict[str, str] = {}
-    with open(folder / "queries_train.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                if str(row["_id"]) in qrels:
-                    queries[str(row["_id"])] = str(row["text"])
-    return docs, queries, qrels
+    """Documents and the scored train queries by id, and their relevant documents."""
+    data = common.read_scifact(limit_docs)
+    docs = {d.id: d.text for d in data.documents}
+    return docs, {q.id: q.text for q in data.queries}, {q.id: data.qrels[q.id] for q in data.queries}
 
 
 def subset(
@@ -128,12 +98,6 @@ def subset(
     )
 
 
-def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int = K) -> float:
-    dcg = sum(1.0 / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]) if doc in relevant)
-    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
-    return dcg / ideal if ideal else 0.0
-
-
 def write_corpus(docs: dict[str, str], folder: Path) -> Path:
     """One <id>.txt per document, written once and reused (the index reads files)."""
     marker = folder / ".complete"
@@ -147,25 +111,8 @@ def write_corpus(docs: dict[str, str], folder: Path) -> Path:
     return folder
 
 
-def write_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def machine() -> dict[str, Any]:
-    import llama_cpp
-
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "llama_cpp_python": llama_cpp.__version__,
-        "load_average": list(os.getloadavg()),
-        "note": "2 cores shared with other work: timings are noisy",
-    }
+    return common.machine(note="2 cores shared with other work: timings are noisy")
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,7 +327,7 @@ def quality(args: argparse.Namespace) -> Path:
                     pass
                 embedder.save()
                 index_seconds = time.perf_counter() - started
-                chunks = app.index.counts()["chunks"]
+                chunks = int(app.status()["chunks"])
                 ndcg: dict[str, float] = {}
                 for mode in args.modes:
                     scores = []
@@ -433,13 +380,12 @@ def quality(args: argparse.Namespace) -> Path:
             f"recall(tight) {row['first_stage_recall_tight']} {chunks} chunks",
             flush=True,
         )
-        write_json(result, out)
+        write_result(out, result, quiet=True)
     if full and args.centered:
         result["centered_truncation"] = centered_check(full, embedder, engine, queries, qrels, dims, native)
     result["complete"] = True
-    write_json(result, out)
+    write_result(out, result)
     engine.close()
-    print(f"wrote {out.relative_to(PROJECT_DIR)}")
     return out
 
 
@@ -530,8 +476,7 @@ def throughput(args: argparse.Namespace) -> Path:
     for engine, _, _ in engines:
         engine.close()
     out = args.out or RESULTS / "nomic_matryoshka-throughput.json"
-    write_json(result, out)
-    print(f"wrote {out.relative_to(PROJECT_DIR)}")
+    write_result(out, result)
     return out
 
 
@@ -581,8 +526,7 @@ def indexing(args: argparse.Namespace) -> Path:
         "machine": machine(),
     }
     out = args.out or RESULTS / f"nomic_matryoshka-indexing-{len(docs)}files.json"
-    write_json(result, out)
-    print(f"wrote {out.relative_to(PROJECT_DIR)}")
+    write_result(out, result)
     return out
 
 
@@ -623,8 +567,7 @@ def cosine(args: argparse.Namespace) -> Path:
         result["types"][type_] = row
         print(f"  {type_} vs F16: {row}")
     out = args.out or RESULTS / f"nomic_matryoshka-cosine-{args.model}.json"
-    write_json(result, out)
-    print(f"wrote {out.relative_to(PROJECT_DIR)}")
+    write_result(out, result)
     return out
 
 

@@ -23,11 +23,9 @@ Writes bench/results/package_figures.json.
 from __future__ import annotations
 
 import argparse
-import datetime
 import glob
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "results" / "package_figures.json"
+import common
+from common import PROJECT_DIR
+
+RESULTS = common.RESULTS_DIR / "package_figures.json"
 NOTES = {
     "garden.md": "Tomatoes go along the south fence; water them early and mulch with straw.",
     "boiler.txt": "The boiler service is due in March; the pressure valve should be replaced.",
@@ -193,8 +192,8 @@ def main() -> int:
     builds = {"bundle": [str(app)], "dev": [args.dev]}
 
     result: dict = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "date": common.now(),
+        "machine": common.machine(),
         "rounds": args.rounds,
     }
     size = {"bundle": disk_usage(app.parent), "deb_bytes": deb.stat().st_size, "deb": deb.name}
@@ -268,7 +267,7 @@ def main() -> int:
     finally:
         xvfb.terminate()
         shutil.rmtree(work, ignore_errors=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    common.write_result(Path(args.out), result)
 
     mib = 2**20
     print()
@@ -299,7 +298,6 @@ def main() -> int:
             f"{name:8} {w['median']:8.2f} ({w['min']:.2f}-{w['max']:.2f}) {s['median']:10.2f} "
             f"({s['min']:.2f}-{s['max']:.2f}) {m['median'] / mib:10.0f}"
         )
-    print(f"wrote {args.out}")
     return 0
 
 

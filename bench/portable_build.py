@@ -21,22 +21,19 @@ Writes bench/results/portable_build.json.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-SHARED = Path(os.environ.get("LOCALSEARCH_SHARED", PROJECT_DIR.parent / "shared"))
-CORPUS = Path(os.environ.get("LOCALSEARCH_EVALDATA", SHARED / "evaldata")) / "scifact" / "corpus.jsonl"
-RESULTS = BENCH_DIR / "results" / "portable_build.json"
+import common
+from common import PROJECT_DIR
+
+RESULTS = common.RESULTS_DIR / "portable_build.json"
 
 
 def worker(model: str, docs: int) -> None:
@@ -44,13 +41,7 @@ def worker(model: str, docs: int) -> None:
     sys.path.insert(0, str(PROJECT_DIR))
     from localsearch.core.embedding import LlamaEmbedder, cpu_backend, cpu_features
 
-    texts = []
-    with open(CORPUS, encoding="utf-8") as handle:
-        for line in handle:
-            doc = json.loads(line)
-            texts.append(f"{doc.get('title', '')} {doc.get('text', '')}".strip())
-            if len(texts) == docs:
-                break
+    texts = common.scifact_texts(docs)
     engine = LlamaEmbedder(model, max_tokens=256)
     sequences = [engine.tokenize(t)[:256] for t in texts]
     engine.embed_tokens(sequences[:8])  # warm-up: first-touch of the weights
@@ -222,8 +213,8 @@ def main() -> int:
     import tempfile
 
     result: dict = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "date": common.now(),
+        "machine": common.machine(),
         "model": Path(args.model).name,
         "docs": args.docs,
         "rounds": args.rounds,
@@ -241,23 +232,28 @@ def main() -> int:
         print("older CPUs (frozen app, in process)")
         with tempfile.TemporaryDirectory() as tmp:
             result["older_cpus"] = older_cpus(Path(args.app), Path(tmp))
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    common.write_result(Path(args.out), result)
 
     print()
-    print(f"{'build':10} {'backend':12} {'median tok/s':>13} {'min':>8} {'max':>8}")
-    for name in ("native", "portable"):
-        row = t[name]
-        print(
-            f"{name:10} {row['cpu_backend']:12} {row['tokens_per_s_median']:13,.0f} "
-            f"{row['tokens_per_s_min']:8,.0f} {row['tokens_per_s_max']:8,.0f}"
-        )
+    common.print_table(
+        ("build", "backend", "median tok/s", "min", "max"),
+        [
+            (
+                name,
+                t[name]["cpu_backend"],
+                f"{t[name]['tokens_per_s_median']:,.0f}",
+                f"{t[name]['tokens_per_s_min']:,.0f}",
+                f"{t[name]['tokens_per_s_max']:,.0f}",
+            )
+            for name in ("native", "portable")
+        ],
+    )
     paired = t["portable_over_native_per_round"]
     print(
         f"portable / native: medians {t['portable_over_native_median']:.3f}, "
         f"per round median {t['portable_over_native_per_round_median']:.3f} "
         f"(range {min(paired):.3f}-{max(paired):.3f})"
     )
-    print(f"wrote {args.out}")
     return 0
 
 

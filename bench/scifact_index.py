@@ -16,197 +16,25 @@ The data folder is ../shared/evaldata next to the project, or $LOCALSEARCH_EVALD
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import inspect
 import json
-import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
+from common import Document, K, Query, child_env, cli
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-RESULTS_PATH = BENCH_DIR / "results" / "scifact_index.json"
-EVALDATA_ENV = "LOCALSEARCH_EVALDATA"
-K = 10
+RESULTS_PATH = common.RESULTS_DIR / "scifact_index.json"
 CLI_CHECK_QUERIES = 3
-
-
-@dataclass(frozen=True)
-class Document:
-    id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Query:
-    id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Dataset:
-    documents: list[Document]
-    queries: list[Query]  # only those that can be scored against `documents`
-    qrels: dict[str, set[str]]  # query id -> relevant document ids
-    queries_total: int
-
-
-def evaldata_dir() -> Path:
-    override = os.environ.get(EVALDATA_ENV)
-    return Path(override).expanduser() if override else PROJECT_DIR.parent / "shared" / "evaldata"
-
-
-def load_dataset(folder: Path, limit_docs: int | None) -> Dataset:
-    documents = []
-    with open(folder / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                documents.append(Document(str(row["_id"]), f"{row['title']}\n\n{row['text']}"))
-    if limit_docs is not None:
-        documents = documents[:limit_docs]
-
-    qrels: dict[str, set[str]] = {}
-    with open(folder / "qrels_train.tsv", encoding="utf-8") as handle:
-        next(handle)  # header
-        for line in handle:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 3 and int(parts[2]) > 0:
-                qrels.setdefault(parts[0], set()).add(parts[1])
-
-    all_queries = []
-    with open(folder / "queries_train.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                all_queries.append(Query(str(row["_id"]), str(row["text"])))
-
-    # On a subset, a query whose relevant documents are partly missing would be scored
-    # against an ideal ranking it can never reach, so only fully covered queries count.
-    present = {d.id for d in documents}
-    queries = [q for q in all_queries if q.id in qrels and qrels[q.id] <= present]
-    return Dataset(documents, queries, qrels, len(all_queries))
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: set[str], k: int = K) -> float:
-    dcg = sum(1.0 / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]) if doc in relevant)
-    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
-    return dcg / ideal if ideal else 0.0
-
-
-def recall_at_k(ranked: Sequence[str], relevant: set[str], k: int = K) -> float:
-    return len(set(ranked[:k]) & relevant) / len(relevant) if relevant else 0.0
-
-
-def mean_metrics(rankings: dict[str, list[str]], dataset: Dataset) -> dict[str, float]:
-    queries = [q for q in dataset.queries if q.id in rankings]
-    n = len(queries) or 1
-    return {
-        f"ndcg@{K}": sum(ndcg_at_k(rankings[q.id], dataset.qrels[q.id]) for q in queries) / n,
-        f"recall@{K}": sum(recall_at_k(rankings[q.id], dataset.qrels[q.id]) for q in queries) / n,
-    }
-
-
-def stems(rankings: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Result paths as SciFact document ids (each file is named <_id>.txt)."""
-    return {qid: [Path(p).stem for p in paths] for qid, paths in rankings.items()}
-
-
-def write_documents(documents: Sequence[Document], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for doc in documents:
-        # Bytes, not text mode: the file must hold exactly what the baseline embeds
-        # (text mode would turn "\n" into "\r\n" on Windows).
-        (folder / f"{doc.id}.txt").write_bytes(doc.text.encode("utf-8"))
-
-
-def child_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["LOCALSEARCH_HOME"] = str(home)
-    return env
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "localsearch", *args]
-
-
-class _PsutilPeak:
-    """Sampled peak RSS of a process, for platforms without os.wait4."""
-
-    def __init__(self, pid: int) -> None:
-        self.peak = 0
-        self._pid = pid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        try:
-            import psutil
-
-            process = psutil.Process(self._pid)
-            while not self._stop.is_set():
-                self.peak = max(self.peak, int(process.memory_info().rss))
-                self._stop.wait(0.1)
-        except Exception:  # psutil missing or the process already gone
-            return
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-@dataclass(frozen=True)
-class IndexRun:
-    summary: dict[str, Any]  # the CLI's JSON summary
-    wall: float
-    peak_rss_mb: float | None
-    cpu_seconds: float | None  # user + system time of the child, all threads
-
-
-def run_index(folder: Path, home: Path) -> IndexRun:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        cli("index", str(folder), "--json"),
-        env=child_env(home),
-        stdout=subprocess.PIPE,
-        text=True,  # stderr (progress) passes through to the terminal
-    )
-    peak_mb: float | None = None
-    cpu_seconds: float | None = None
-    if hasattr(os, "wait4"):
-        # wait4 gives this child's own rusage, unlike RUSAGE_CHILDREN (the largest child
-        # ever waited for); reading stdout to EOF first cannot deadlock on a full pipe.
-        assert process.stdout is not None
-        stdout = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
-        peak_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        cpu_seconds = usage.ru_utime + usage.ru_stime
-    else:  # Windows
-        sampler = _PsutilPeak(process.pid)
-        stdout, _ = process.communicate()
-        wall = time.perf_counter() - started
-        peak_mb = sampler.stop() / (1024 * 1024) or None
-    if process.returncode != 0:
-        raise SystemExit(f"localsearch index exited with {process.returncode}")
-    return IndexRun(json.loads(stdout), wall, peak_mb, cpu_seconds)
 
 
 def run_status(home: Path) -> dict[str, Any]:
@@ -309,99 +137,10 @@ def run_baseline(model_path: Path, documents: Sequence[Document], queries: Seque
     return Baseline(rankings, seconds, cpu_seconds, tokens, truncated, query_seconds)
 
 
-def resolve_model() -> Path:
-    """The default model file, built now if missing so no timed run includes a build.
-
-    Asked of the CLI rather than imported: the index must be built before this process
-    imports localsearch, or an edit to the tree during the run could leave this process
-    reading a database with older code than the one that wrote it.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "LOCALSEARCH_HOME"}
-    result = subprocess.run(cli("models", "build"), env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"localsearch models build failed:\n{result.stderr}")
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
-
-
-def machine_info(model_path: Path, commit_at_start: str | None) -> dict[str, Any]:
-    import llama_cpp
-
-    import localsearch
-
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "localsearch": localsearch.__version__,
-        "llama_cpp_python": llama_cpp.__version__,
-        "git_commit_at_start": commit_at_start,
-        "git_commit": git_commit(),
-        "model_file": model_path.name,
-        "model_bytes": model_path.stat().st_size,
-        "model_sha256": sha256_of(model_path),
-    }
-
-
-def write_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def print_table(rows: Sequence[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label:<{width}}  {value}")
-
-
-def corpus_arguments(description: str, results: Path, kept: str) -> argparse.ArgumentParser:
-    """The options of a benchmark that indexes the corpus: a subset, keeping the scratch
-    folder (`kept` says what it holds), and where the JSON goes."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--limit-docs", type=int, metavar="N", help="index only the first N documents")
-    parser.add_argument("--keep", action="store_true", help=f"keep the scratch folder ({kept})")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help=f"JSON results file (default {results.relative_to(PROJECT_DIR)}; "
-        "with --limit-docs, bench/scratch/ so a quick check never replaces the full result)",
-    )
-    return parser
-
-
-def parse_corpus_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    args = parser.parse_args(argv)
-    if args.limit_docs is not None and args.limit_docs <= 0:
-        parser.error("--limit-docs must be positive")
-    return args
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return parse_corpus_arguments(corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and index"), argv)
+    return common.parse_corpus_arguments(
+        common.corpus_arguments(__doc__ or "", RESULTS_PATH, "documents and index"), argv
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -409,33 +148,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is None:
         subset = args.limit_docs is not None
         args.output = (
-            BENCH_DIR / "scratch" / f"scifact_index-{args.limit_docs}docs.json" if subset else RESULTS_PATH
+            common.SCRATCH_DIR / f"scifact_index-{args.limit_docs}docs.json" if subset else RESULTS_PATH
         )
 
-    data_dir = evaldata_dir() / "scifact"
-    if not (data_dir / "corpus.jsonl").is_file():
-        raise SystemExit(f"SciFact not found in {data_dir} (set {EVALDATA_ENV} to the evaldata folder)")
-    dataset = load_dataset(data_dir, args.limit_docs)
+    dataset = common.read_scifact(args.limit_docs)
     if not dataset.queries:
         raise SystemExit("No query has all its relevant documents in the subset; raise --limit-docs")
     n_docs = len(dataset.documents)
 
     # Built or found before timing, so the index run never includes a model build.
-    model_path = resolve_model()
-    commit_at_start = git_commit()
+    model_path = common.resolve_model()
+    run_start = common.start()
 
     work = Path(tempfile.mkdtemp(prefix="localsearch-scifact-"))
     docs_dir, home = work / "docs", work / "home"
     try:
-        write_documents(dataset.documents, docs_dir)
+        common.write_documents(dataset.documents, docs_dir)
         print(f"indexing {n_docs} documents from {docs_dir}", file=sys.stderr)
-        run = run_index(docs_dir, home)
+        run = common.run_index(docs_dir, home)
         status = run_status(home)
 
         print(f"searching {len(dataset.queries)} queries in-process", file=sys.stderr)
         rankings, search_seconds, by_mode, service_options = pipeline_search(home, dataset.queries)
         checked = check_cli_matches(home, dataset.queries[:CLI_CHECK_QUERIES], rankings)
-        pipeline_ids = stems(rankings)
+        pipeline_ids = common.stems(rankings)
 
         print("embedding whole documents for the baseline", file=sys.stderr)
         baseline = run_baseline(model_path, dataset.documents, dataset.queries)
@@ -445,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    pipeline_metrics = mean_metrics(pipeline_ids, dataset)
-    mode_metrics = {mode: mean_metrics(stems(r), dataset) for mode, r in by_mode.items()}
-    baseline_metrics = mean_metrics(baseline.rankings, dataset)
+    pipeline_metrics = common.mean_metrics(pipeline_ids, dataset)
+    mode_metrics = {mode: common.mean_metrics(common.stems(r), dataset) for mode, r in by_mode.items()}
+    baseline_metrics = common.mean_metrics(baseline.rankings, dataset)
     summary, wall, peak_mb = run.summary, run.wall, run.peak_rss_mb
     tokens = int(summary["tokens_embedded"])
     # Cores busy on average: well under the core count means other work took the CPU
@@ -506,13 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline_vs_engine_tokens_per_second": round(
             (tokens / wall) / (baseline.tokens / baseline.seconds), 3
         ),
-        "machine": machine_info(model_path, commit_at_start),
+        "machine": common.machine(model_path, run_start),
     }
-    write_json(results, args.output)
+    common.write_result(args.output, results)
 
     p, b = results["pipeline"], results["baseline_whole_doc"]
     rss = "n/a" if p["peak_rss_mb"] is None else f"{p['peak_rss_mb']:.0f} MB"
-    print_table(
+    common.print_rows(
         [
             ("documents", f"{n_docs}"),
             ("queries scored", f"{n_queries} of {dataset.queries_total} (train)"),
@@ -538,15 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("engine cores busy", f"{baseline_cores:.2f} of {os.cpu_count()}"),
             ("pipeline / engine", f"{results['pipeline_vs_engine_tokens_per_second']:.2f}x tokens/s"),
             ("model", results["machine"]["model_file"]),
-            ("machine", f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"),
+            ("machine", common.machine_line(results["machine"])),
         ]
     )
     if subset_note:
         print(f"NOTE: {subset_note}")
-    if results["machine"]["git_commit"] != commit_at_start:
-        moved_to = results["machine"]["git_commit"]
-        print(f"NOTE: the checkout moved from {commit_at_start} to {moved_to} during the run")
-    print(f"results: {args.output}")
+    if moved := common.moved_note(results["machine"]):
+        print(moved)
     return 0
 
 

@@ -12,40 +12,36 @@ two-stage rescoring, fusion and snippets. Reported: p50 and p95 per mode, recall
 the two-stage semantic results against an exact scan of every full vector (files,
 as the results list shows them), and the index's bytes per chunk on disk.
 
-    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200]
+    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200] [--output FILE]
 
 Indexes are kept under bench/scratch/ (git-ignored) and reused by later runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+import common
 import numpy as np
+from common import percentile_ms
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(common.PROJECT_DIR))
 
-from synthetic_index import CHUNKS_PER_FILE, load_scifact, write_index  # noqa: E402
+from synthetic_index import CHUNKS_PER_FILE, arguments, kept, load_scifact, write_index
 
-from localsearch.core.embedding import LlamaEmbedder  # noqa: E402
-from localsearch.core.searcher import Searcher  # noqa: E402
-from localsearch.core.service import resolve_model_path  # noqa: E402
-from localsearch.core.storage import Filters, Index  # noqa: E402
-from localsearch.settings import Settings  # noqa: E402
+from localsearch.core.embedding import LlamaEmbedder
+from localsearch.core.searcher import Searcher
+from localsearch.core.service import resolve_model_path
+from localsearch.core.storage import Filters, Index
+from localsearch.settings import Settings
 
-EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / "scratch"
+WORK = common.SCRATCH_DIR
 MODEL_NAME = "all-minilm-l6-v2"
+
+
 def build_index(path: Path, size: int, embedder: LlamaEmbedder, docs: list[str]) -> None:
     """A synthetic index of `size` chunks whose vectors scatter around real embeddings."""
     print(f"embedding {len(docs)} SciFact documents as the index's centres…", flush=True)
@@ -63,28 +59,28 @@ def build_index(path: Path, size: int, embedder: LlamaEmbedder, docs: list[str])
     write_index(path, size, docs, MODEL_NAME, embedder.dimensions, vectors_for)
 
 
-def exact_files(matrix: np.ndarray, file_of: np.ndarray, query: np.ndarray, k: int = 10) -> list[int]:
-    """The k files with the best chunk cosines, by scanning every full vector."""
-    scores = matrix @ query
-    files: list[int] = []
-    for row in np.argsort(-scores):
-        if int(file_of[row]) not in files:
-            files.append(int(file_of[row]))
+def exact_files(
+    index: Index, ids: np.ndarray, matrix: np.ndarray, query: np.ndarray, k: int = 10
+) -> list[str]:
+    """The k files with the best chunk cosines, by scanning every full vector. A file has
+    CHUNKS_PER_FILE chunks, so the best k files are among the best k x that many chunks."""
+    best = [int(ids[row]) for row in np.argsort(-(matrix @ query))[: k * CHUNKS_PER_FILE]]
+    hits = index.chunk_hits(best)
+    files: list[str] = []
+    for chunk_id in best:
+        if hits[chunk_id].path not in files:
+            files.append(hits[chunk_id].path)
             if len(files) == k:
                 break
     return files
 
 
 def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[str]) -> dict[str, object]:
-    path = WORK / f"latency-{size}.sqlite3"
-    WORK.mkdir(parents=True, exist_ok=True)
-    if not path.is_file():
-        started = time.perf_counter()
-        build_index(path, size, embedder, docs)
-        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    path = kept(WORK / f"latency-{size}.sqlite3", lambda p: build_index(p, size, embedder, docs))
     index = Index.open(path)
     space = index.find_space(MODEL_NAME)
     assert space is not None
+    # No query cache: every search embeds its query, as a new query would.
     searcher = Searcher(index, embedder, space, keep_vectors=True, cache_size=0)
     started = time.perf_counter()
     searcher.search("warm up the code cache", 10, mode="semantic")
@@ -92,21 +88,16 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
 
     # Exact reference: every full vector in memory, one result per file.
     ids, matrix = index.all_vectors(space)
-    rows = index.conn.execute("SELECT id, file_id FROM chunks ORDER BY id").fetchall()
-    file_by_chunk = dict(rows)
-    file_of = np.fromiter((file_by_chunk[int(i)] for i in ids), dtype=np.int64, count=len(ids))
-    path_ids = dict(index.conn.execute("SELECT path, id FROM files").fetchall())
 
     latencies: dict[str, list[float]] = {"hybrid": [], "semantic": [], "keyword": []}
-    semantic_files: list[set[int]] = []
+    semantic_files: list[set[str]] = []
     for number, query in enumerate(queries):
         for mode in ("hybrid", "semantic", "keyword"):
-            searcher._cache.clear()  # every search embeds its query, as a new query would
             started = time.perf_counter()
             hits = searcher.search(query, 10, mode=mode)
             latencies[mode].append((time.perf_counter() - started) * 1000)
             if mode == "semantic":
-                semantic_files.append({path_ids[h.path] for h in hits})
+                semantic_files.append({h.path for h in hits})
         if number % 50 == 49:
             print(f"  {number + 1} queries…", flush=True)
 
@@ -114,7 +105,7 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
     # searches would push the codes and the database pages out of the CPU's caches.
     recall_hits = recall_total = 0
     for query, got in zip(queries, semantic_files, strict=True):
-        expected = set(exact_files(matrix, file_of, searcher.embed_query(query)))
+        expected = set(exact_files(index, ids, matrix, searcher.embed_query(query)))
         recall_hits += len(expected & got)
         recall_total += len(expected)
     del matrix
@@ -131,10 +122,7 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
     chunks = index.counts()["chunks"]
     disk = path.stat().st_size
     index.close()
-
-    def pct(values: list[float], q: float) -> float:
-        return round(float(np.percentile(values, q)), 2)
-
+    pct = percentile_ms
     return {
         "chunks": chunks,
         "queries": len(queries),
@@ -152,12 +140,9 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=200)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], 200, "search_latency")
 
-    docs, all_queries = load_scifact(EVALDATA)
+    docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]
     # The window's query lane: the file the app resolves the default model to (BF16 where
     # the CPU runs it natively, else Q8_0), one thread, a context the size of a chunk.
@@ -174,35 +159,40 @@ def main() -> int:
         "dimensions": 384,
         "targets_p95_ms": targets,
         "results": results,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": common.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "search_latency.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    common.write_result(args.output or "search_latency", report)
 
-    print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")
+    latency_rows = []
     for size, result in results.items():
         latency = result["latency_ms"]
         assert isinstance(latency, dict)
         for mode, figures in latency.items():
-            target = targets.get(size)
-            print(
-                f"{int(size):>10,} {mode:<9} {figures['p50']:>8.1f} {figures['p95']:>8.1f} {target or '':>8}"
+            latency_rows.append(
+                (
+                    f"{int(size):,}",
+                    mode,
+                    f"{figures['p50']:.1f}",
+                    f"{figures['p95']:.1f}",
+                    targets.get(size, ""),
+                )
             )
-    print(f"\n{'chunks':>10} {'recall@10':>10} {'bytes/chunk':>12} {'one-shot p95':>13}")
+    print()
+    common.print_table(("chunks", "mode", "p50 ms", "p95 ms", "target"), latency_rows)
+    other_rows = []
     for size, result in results.items():
         one_shot = result["one_shot_semantic_ms"]
         assert isinstance(one_shot, dict)
-        print(
-            f"{int(size):>10,} {result['recall@10_two_stage_vs_exact']:>10.4f} "
-            f"{result['bytes_per_chunk_on_disk']:>12,} {one_shot['p95']:>12.1f}"
+        other_rows.append(
+            (
+                f"{int(size):,}",
+                f"{result['recall@10_two_stage_vs_exact']:.4f}",
+                f"{result['bytes_per_chunk_on_disk']:,}",
+                f"{one_shot['p95']:.1f}",
+            )
         )
-    print(f"written to {out}")
+    print()
+    common.print_table(("chunks", "recall@10", "bytes/chunk", "one-shot p95 ms"), other_rows)
     return 0
 
 

@@ -22,24 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-EVALDATA = Path(os.environ.get("LOCALSEARCH_EVALDATA", ROOT.parent / "shared" / "evaldata"))
-EVERYDAY = ROOT / "bench" / "everyday"
-SCRATCH = ROOT / "bench" / "scratch" / "quality"
-RESULTS = ROOT / "bench" / "results"
+import common
+from common import cli, ndcg_at_k, reciprocal_rank
+
+EVERYDAY = common.BENCH_DIR / "everyday"
+SCRATCH = common.SCRATCH_DIR / "quality"
 SETS = ("scifact", "everyday", "short", "distractors")
 # (label, search mode, fusion)
 MODES = (
@@ -69,33 +66,15 @@ class Corpus:
     graded: bool = False  # SciFact: several relevant documents, scored by nDCG
 
 
-def scifact_documents(limit: int | None = None) -> dict[str, str]:
-    docs: dict[str, str] = {}
-    with open(EVALDATA / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            docs[f"{item['_id']}.txt"] = f"{item['title']}\n\n{item['text']}"
-            if limit and len(docs) >= limit:
-                break
-    return docs
+def scifact_documents() -> dict[str, str]:
+    return {f"{d.id}.txt": d.text for d in common.read_scifact().documents}
 
 
 def scifact_corpus() -> Corpus:
-    folder = EVALDATA / "scifact"
-    qrels: dict[str, set[str]] = {}
-    with open(folder / "qrels_train.tsv", encoding="utf-8") as handle:
-        next(handle)
-        for line in handle:
-            query_id, doc_id, score = line.rstrip("\n").split("\t")
-            if int(score) > 0:
-                qrels.setdefault(query_id, set()).add(f"{doc_id}.txt")
-    queries = []
-    with open(folder / "queries_train.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            if item["_id"] in qrels:
-                queries.append(Query(item["_id"], item["text"], frozenset(qrels[item["_id"]])))
-    return Corpus("scifact", dict(scifact_documents()), queries, graded=True)
+    data = common.read_scifact()
+    files: dict[str, Path | str] = {f"{d.id}.txt": d.text for d in data.documents}
+    queries = [Query(q.id, q.text, frozenset(f"{d}.txt" for d in data.qrels[q.id])) for q in data.queries]
+    return Corpus("scifact", files, queries, graded=True)
 
 
 def everyday_files() -> dict[str, Path | str]:
@@ -107,7 +86,7 @@ def everyday_files() -> dict[str, Path | str]:
     for line in (EVERYDAY / "pdfs.txt").read_text(encoding="utf-8").splitlines():
         name = line.strip()
         if name and not name.startswith("#"):
-            files[f"pdf/{name}"] = EVALDATA / "pdfs" / name
+            files[f"pdf/{name}"] = common.evaldata_dir() / "pdfs" / name
     return files
 
 
@@ -131,10 +110,6 @@ def corpus(name: str) -> Corpus:
     elif name == "distractors":
         files.update({f"scifact/{k}": v for k, v in scifact_documents().items()})
     return Corpus(name, files, queries)
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "localsearch", *args]
 
 
 def build(c: Corpus, rebuild: bool) -> tuple[Path, Path, float | None]:
@@ -162,16 +137,6 @@ def build(c: Corpus, rebuild: bool) -> tuple[Path, Path, float | None]:
             target.write_bytes(source.encode("utf-8"))
     subprocess.run(cli("index", str(docs)), env=env, check=True, stdout=subprocess.DEVNULL)
     return home, docs, time.perf_counter() - started
-
-
-def ndcg_at_10(ranked: Sequence[str], relevant: frozenset[str]) -> float:
-    dcg = sum(1.0 / math.log2(rank + 2) for rank, doc in enumerate(ranked[:10]) if doc in relevant)
-    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(10, len(relevant))))
-    return dcg / ideal if ideal else 0.0
-
-
-def reciprocal_rank(ranked: Sequence[str], relevant: frozenset[str]) -> float:
-    return next((1.0 / (rank + 1) for rank, doc in enumerate(ranked) if doc in relevant), 0.0)
 
 
 def evaluate(c: Corpus, home: Path, docs: Path, dump: Path | None) -> dict[str, Any]:
@@ -226,7 +191,7 @@ def summarize(c: Corpus, rankings: dict[str, list[str]]) -> dict[str, Any]:
             "mrr@10": sum(reciprocal_rank(rankings[q.id], q.relevant) for q in queries) / n,
         }
         if c.graded:
-            out["ndcg@10"] = sum(ndcg_at_10(rankings[q.id], q.relevant) for q in queries) / n
+            out["ndcg@10"] = sum(ndcg_at_k(rankings[q.id], q.relevant) for q in queries) / n
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
     result: dict[str, Any] = {"all": block(c.queries)}
@@ -274,22 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "calibration": list(searcher.CALIBRATIONS[searcher.DEFAULT_CALIBRATION].quantiles),
         },
         "sets": results,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": common.machine(),
+        "date": common.now(),
     }
-    path = args.output or RESULTS / "search_quality.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
-    print_table(results)
-    print(f"written to {path}")
+    common.write_result(args.output or "search_quality", output)
+    show(results)
     return 0
 
 
-def print_table(results: dict[str, Any]) -> None:
+def show(results: dict[str, Any]) -> None:
     columns: list[tuple[str, str, str]] = []  # (header, set, metric)
     for name, data in results.items():
         first = next(iter(data["modes"].values()))
@@ -297,15 +255,15 @@ def print_table(results: dict[str, Any]) -> None:
         columns += [(f"{name} {m}", name, m) for m in metrics]
         if "heldout" in first:
             columns.append((f"{name} held-out top1", name, "heldout"))
-    header = f"{'mode':<9}" + "".join(f"{h:>{max(len(h), 7) + 2}}" for h, _, _ in columns)
-    print(header)
+    rows = []
     for label, _, _ in MODES:
-        row = f"{label:<9}"
-        for h, name, metric in columns:
+        row = [label]
+        for _, name, metric in columns:
             modes = results[name]["modes"]
             value = modes[label]["heldout"]["top1"] if metric == "heldout" else modes[label]["all"][metric]
-            row += f"{value:>{max(len(h), 7) + 2}.3f}"
-        print(row)
+            row.append(f"{value:.3f}")
+        rows.append(row)
+    common.print_table(["mode", *(h for h, _, _ in columns)], rows)
 
 
 if __name__ == "__main__":

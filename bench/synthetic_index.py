@@ -7,13 +7,14 @@ Written through the storage layer, to a partial file renamed into place when com
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import common
 import numpy as np
 
 from localsearch.core.storage import ChunkRecord, Index
@@ -26,18 +27,29 @@ _WORDS = re.compile(r"\S+")
 VectorsFor = Callable[[np.random.Generator, int], np.ndarray]
 
 
-def load_scifact(evaldata: Path) -> tuple[list[str], list[str]]:
-    """The first BASE_DOCS SciFact documents (title and abstract) and the train queries."""
-    docs = []
-    with open(evaldata / "scifact" / "corpus.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            docs.append(f"{item['title']}. {item['text']}")
-            if len(docs) >= BASE_DOCS:
-                break
-    with open(evaldata / "scifact" / "queries_train.jsonl", encoding="utf-8") as handle:
-        queries = [json.loads(line)["text"] for line in handle]
-    return docs, queries
+def load_scifact() -> tuple[list[str], list[str]]:
+    """The first BASE_DOCS SciFact documents (title and abstract) and every train query."""
+    data = common.read_scifact(BASE_DOCS)
+    return [f"{d.title}. {d.abstract}" for d in data.documents], [q.text for q in data.all_queries]
+
+
+def arguments(description: str, queries: int, result: str) -> argparse.Namespace:
+    """The options of a benchmark over synthetic indexes: their sizes, the queries, the file."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=queries)
+    parser.add_argument("--output", type=Path, help=f"JSON file (default bench/results/{result}.json)")
+    return parser.parse_args()
+
+
+def kept(path: Path, build: Callable[[Path], None]) -> Path:
+    """`path`, built by `build` first unless an earlier run left it there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        started = time.perf_counter()
+        build(path)
+        print(f"built {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return path
 
 
 def write_index(

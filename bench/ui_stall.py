@@ -3,7 +3,7 @@ another, the way the window does it now (cancel by signal and timers, removal on
 monitor lane) against the way it did before (waiting for the child, DELETE on the UI
 thread), interleaved.
 
-    python bench/ui_stall.py [--rounds 2]
+    python bench/ui_stall.py [--rounds 2] [--output FILE]
 
 The indexing child and the window's search lane use the fake embedder (tests/fakes.py):
 the model is not what is measured. Stalls are reported as the clock saw them and without
@@ -14,24 +14,23 @@ Writes bench/results/ui_stall.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import common
+
+ROOT = common.PROJECT_DIR
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/ui_stall.json)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["LOCALSEARCH_TEST_EMBEDDER"] = "tests.fakes:FakeEmbedder"
@@ -57,17 +56,9 @@ def main() -> int:
         "benchmark": "ui_stall",
         "scenario": "index a folder of 200 notes while removing one of 400 notes (fake embedder)",
         "runs": runs,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-            "platform": platform.platform(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": common.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "ui_stall.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {out}")
+    common.write_result(args.output or "ui_stall", report)
     return 0
 
 

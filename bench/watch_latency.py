@@ -23,11 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
 
-import scifact_index as shared
-
-RESULTS_PATH = shared.BENCH_DIR / "results" / "watch_latency.json"
+RESULTS_PATH = common.RESULTS_DIR / "watch_latency.json"
 POLL = 0.02
 TIMEOUT = 30.0
 
@@ -46,15 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON results file")
     args = parser.parse_args(argv)
 
-    model_path = shared.resolve_model()
-    commit_at_start = shared.git_commit()
+    model_path = common.resolve_model()
+    run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-watch-"))
     folder, home = work / "docs", work / "home"
     folder.mkdir()
     (folder / "seed.txt").write_text("A first note so the index is not empty.\n")
     log = open(work / "watch.log", "w+")  # noqa: SIM115 - closed below
     watcher = subprocess.Popen(
-        shared.cli("watch", str(folder)), env=shared.child_env(home), stdout=log, stderr=log, text=True
+        common.cli("watch", str(folder)), env=common.child_env(home), stdout=log, stderr=log, text=True
     )
     latencies: list[float] = []
     try:
@@ -97,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "p95_seconds": round(percentile(latencies, 0.95), 3),
         "max_seconds": round(max(latencies), 3),
         "latencies": [round(x, 3) for x in latencies],
-        "machine": shared.machine_info(model_path, commit_at_start),
+        "machine": common.machine(model_path, run_start),
     }
-    shared.write_json(results, args.output)
-    shared.print_table(
+    common.write_result(args.output, results)
+    common.print_rows(
         [
             ("saves", str(len(latencies))),
             ("edit to searchable p50", f"{results['p50_seconds']:.2f} s"),
@@ -108,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("max", f"{results['max_seconds']:.2f} s"),
         ]
     )
-    print(f"results: {args.output}")
     return 0
 
 

@@ -15,20 +15,18 @@ Writes bench/results/window_latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+import common
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results"
 SIZE = 100_000
 
 
@@ -163,23 +161,15 @@ def main() -> int:
         "launch_to_window_seconds": {"first": launches[0], "repeats": launches[1:]},
         "keystroke_to_results_ms": _percentiles(typed),
         "search_after_pause_ms": _percentiles(searched),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-            "platform": platform.platform(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": common.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "window_latency.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    common.write_result("window_latency", report)
     print(f"\n{'measure':<34} {'p50':>8} {'p95':>8} {'max':>8}")
     for name in ("keystroke_to_results_ms", "search_after_pause_ms"):
         figures = report[name]
         assert isinstance(figures, dict)
         print(f"{name:<34} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
     print(f"launch to window: first {launches[0]} s, then {launches[1:]}")
-    print(f"written to {out}")
     return 0
 
 
