@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -492,11 +492,6 @@ class Index:
         )
         return [str(r[0]) for r in rows]
 
-    def file_paths(self, folder_id: int) -> list[str]:
-        return [
-            str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))
-        ]
-
     def replace_file(
         self,
         *,
@@ -672,22 +667,6 @@ class Index:
             len(rows), space.code_bytes
         )
         return ids, codes
-
-    def nearest_chunks(
-        self, space: Space, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, *, candidates: int = 0
-    ) -> list[ChunkHit]:
-        """The k chunks nearest the query by cosine distance, nearest first: binary codes
-        pick `candidates` chunks (default 10 k, at least 400), full vectors rescore them."""
-        if k <= 0:
-            return []
-        query = np.ascontiguousarray(query, dtype=np.float32)
-        ids, _ = self.coarse_candidates(
-            space, binary_codes(query)[0].tobytes(), max(candidates, 10 * k, 400), filters
-        )
-        vectors = self.chunk_vectors(space, [int(i) for i in ids])
-        scored = sorted(((float(v @ query), cid) for cid, v in vectors.items()), reverse=True)[:k]
-        rows = self.chunk_hits([cid for _, cid in scored])
-        return [replace(rows[cid], distance=1.0 - cos) for cos, cid in scored if cid in rows]
 
     def keyword_chunks(self, match: str, k: int, filters: Filters = NO_FILTERS) -> list[ChunkHit]:
         """Chunks matching an FTS5 expression, best BM25 first (distance = bm25, lower is better)."""
