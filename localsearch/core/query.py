@@ -29,6 +29,7 @@ class ParsedQuery:
     text: str  # the query for the embedding model: the user's words, quotes removed
     phrases: tuple[str, ...]  # must appear literally (case-insensitive)
     terms: tuple[str, ...]  # keyword terms, lower-case
+    words: tuple[str, ...] = ()  # every word outside the phrases, lower-case, stop words too
 
     def fts(self, selective: Sequence[str] | None = None) -> str | None:
         """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax.
@@ -63,4 +64,4 @@ def parse_query(raw: str) -> ParsedQuery:
     terms = [w for w in words if w not in STOPWORDS] or words
     unique = tuple(dict.fromkeys(terms))[:64]
     text = one_line(raw.replace('"', " ")).strip()
-    return ParsedQuery(text=text, phrases=phrases, terms=unique)
+    return ParsedQuery(text=text, phrases=phrases, terms=unique, words=tuple(words))

@@ -729,11 +729,9 @@ class Index:
         """Rows of the full-text index: the N of BM25's inverse document frequency."""
         return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many chunks hold each term, from the full-text index's own vocabulary (no
-        posting list is read). Each term is first cut and stemmed by the index's tokenizer,
-        through a scratch table of this connection; a term of several tokens counts as
-        its rarest one."""
+    def index_tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text cut into tokens and stemmed exactly as the full-text index does it
+        (its tokenizer and Porter stemmer), through a scratch table of this connection."""
         conn = self.conn
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(term, tokenize = "
@@ -743,15 +741,24 @@ class Index:
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms_vocab "
             "USING fts5vocab(temp, query_terms, 'instance')"
         )
+        conn.execute("DELETE FROM temp.query_terms")
+        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(texts))
+        tokens: list[list[str]] = [[] for _ in texts]
+        for row, token in conn.execute("SELECT doc, term FROM temp.query_terms_vocab ORDER BY doc, offset"):
+            tokens[int(row)].append(str(token))
+        conn.execute("DELETE FROM temp.query_terms")
+        return tokens
+
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each term, from the full-text index's own vocabulary (no
+        posting list is read). Each term is first cut and stemmed by the index's tokenizer
+        (index_tokens); a term of several tokens counts as its rarest one."""
+        conn = self.conn
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')"
         )
-        conn.execute("DELETE FROM temp.query_terms")
-        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
-        tokens: dict[int, set[str]] = {}
-        for row, token in conn.execute("SELECT doc, term FROM temp.query_terms_vocab"):
-            tokens.setdefault(int(row), set()).add(str(token))
-        stems = sorted(set().union(*tokens.values())) if tokens else []
+        tokens = self.index_tokens(terms)
+        stems = sorted({token for found in tokens for token in found})
         counts = (
             dict(
                 conn.execute(
@@ -762,11 +769,10 @@ class Index:
             if stems
             else {}
         )
-        conn.execute("DELETE FROM temp.query_terms")
         return {
-            term: min(int(counts.get(token, 0)) for token in tokens[i])
-            for i, term in enumerate(terms)
-            if i in tokens
+            term: min(int(counts.get(token, 0)) for token in found)
+            for term, found in zip(terms, tokens, strict=True)
+            if found
         }
 
     def chunk_vectors(self, space: Space, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
