@@ -155,6 +155,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_latency.json)")
     args = parser.parse_args()
 
     docs, all_queries = load_scifact(EVALDATA)
@@ -182,7 +183,7 @@ def main() -> int:
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "search_latency.json"
+    out = args.output or RESULTS / "search_latency.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")
