@@ -42,6 +42,7 @@ import numpy as np
 
 from localsearch.core import extract
 from localsearch.core.chunking import Chunk, chunk_document
+from localsearch.core.deadline import Deadline, DeadlineExceeded
 from localsearch.core.embedding import (
     Embedder,
     EngineCrashed,
@@ -572,13 +573,13 @@ class Indexer:
 
     def _extract(self, job: _Job, data: bytes) -> _Job:
         limit = self.options.extract_seconds
-        deadline = _Deadline(limit)
+        deadline = Deadline(limit)
         try:
             try:
                 document = extract.extract(job.path, data)
             finally:
                 deadline.disarm()
-        except ExtractionTimeout:
+        except DeadlineExceeded:
             job.reason = (
                 f"extracting its text took longer than {limit:g} s, so it was stopped "
                 "(a damaged or unusual file)"
@@ -756,67 +757,6 @@ class Indexer:
         except OSError:
             return False
         return now.st_size == job.info.st_size and now.st_mtime == job.info.st_mtime
-
-
-class ExtractionTimeout(BaseException):
-    """Raised inside an extraction that ran past its time limit. A BaseException, so that
-    an extractor's own `except Exception` cannot swallow it."""
-
-
-class _Deadline:
-    """After `seconds`, raise ExtractionTimeout in the thread that made this (Python's
-    asynchronous exception: it lands at the next bytecode, so a parser looping in Python
-    is stopped; a single C call finishes first). disarm() before leaving the guarded code;
-    an exception already on its way surfaces inside disarm(), still under the caller's
-    handler, never later. One watchdog thread serves every deadline, so the guarded thread
-    itself only ever touches a plain lock and a dict."""
-
-    def __init__(self, seconds: float) -> None:
-        self._token = _WATCHDOG.arm(seconds) if seconds > 0 else None
-
-    def disarm(self) -> None:
-        if self._token is not None:
-            _WATCHDOG.disarm(self._token)
-
-
-class _Watchdog:
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._due: dict[int, tuple[float, int]] = {}  # token -> (monotonic deadline, thread id)
-        self._tokens = 0
-        self._thread: threading.Thread | None = None
-
-    def arm(self, seconds: float) -> int:
-        with self._cond:
-            self._tokens += 1
-            self._due[self._tokens] = (time.monotonic() + seconds, threading.get_ident())
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="extract-deadline", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-            return self._tokens
-
-    def disarm(self, token: int) -> None:
-        with self._cond:
-            self._due.pop(token, None)
-
-    def _run(self) -> None:
-        import ctypes
-
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for token, (deadline, thread_id) in list(self._due.items()):
-                    if deadline <= now:
-                        del self._due[token]
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(thread_id), ctypes.py_object(ExtractionTimeout)
-                        )
-                soonest = min((d for d, _ in self._due.values()), default=None)
-                self._cond.wait(None if soonest is None else max(0.0, soonest - now))
-
-
-_WATCHDOG = _Watchdog()
 
 
 class _Clock:
