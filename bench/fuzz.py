@@ -110,7 +110,8 @@ def _child_random(name: str, seconds: float) -> None:
 
 def _worst(name: str) -> None:
     from localsearch.core import extract
-    from localsearch.core.indexer import ExtractionTimeout, IndexOptions, _Deadline
+    from localsearch.core.deadline import Deadline, DeadlineExceeded
+    from localsearch.core.indexer import IndexOptions
     from localsearch.errors import ExtractionError
     from tests.fuzz import targets
 
@@ -138,7 +139,7 @@ def _worst(name: str) -> None:
     built = time.monotonic() - started
     started = time.monotonic()
     # As the indexer runs it: under the per-file time limit.
-    deadline = _Deadline(IndexOptions().extract_seconds)
+    deadline = Deadline(IndexOptions().extract_seconds)
     try:
         try:
             document = extract.extract(Path(f"worst{suffix}"), data)
@@ -152,7 +153,7 @@ def _worst(name: str) -> None:
             outcome = f"extracted and chunked ({len(chunks):,} chunks)"
     except ExtractionError as exc:
         outcome = f"refused: {exc}"
-    except ExtractionTimeout:
+    except DeadlineExceeded:
         outcome = f"stopped at the {IndexOptions().extract_seconds:g} s extraction limit"
     print(
         json.dumps(

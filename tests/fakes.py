@@ -54,3 +54,21 @@ class FakeEmbedder:
 
     def close(self) -> None:
         pass
+
+
+class FixedQueryEmbedder:
+    """Embeds every text as one given vector: a search for exactly that vector."""
+
+    name = "fixed"
+    max_tokens = 128
+    special_tokens = 2
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = np.asarray(vector, dtype=np.float32)
+        self.dimensions = len(self.vector)
+
+    def tokenize(self, text: str) -> list[int]:
+        return [1]
+
+    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
+        return np.tile(self.vector, (len(sequences), 1))

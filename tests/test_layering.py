@@ -1,4 +1,4 @@
-"""The import rules of DESIGN.md: Qt only in gui/, each library behind one module."""
+"""The import rules: Qt only in gui/, each third-party library behind one module."""
 
 from __future__ import annotations
 

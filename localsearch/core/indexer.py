@@ -26,6 +26,7 @@ space (see LocalSearch.space_key): reuse by content hash never mixes the two kin
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import hashlib
 import logging
@@ -36,12 +37,13 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, assert_never, cast
 
 import numpy as np
 
 from localsearch.core import extract
 from localsearch.core.chunking import Chunk, chunk_document
+from localsearch.core.deadline import Deadline, DeadlineExceeded
 from localsearch.core.embedding import (
     Embedder,
     EngineCrashed,
@@ -97,7 +99,6 @@ class IndexOptions:
     chunk_tokens: int = 256
     chunk_overlap: int = 32
     max_file_bytes: int = 50 * 1024 * 1024
-    dimensions: int = 0
     exclude: tuple[str, ...] = ()  # user patterns, .gitignore syntax
     use_gitignore: bool = False  # honour .gitignore files in the indexed trees
     # Threads extracting ahead of the embedder; 0 extracts in the embedding thread.
@@ -217,13 +218,28 @@ def _valid_name(path: Path) -> bool:
     return db_key(path) == str(path)
 
 
+class Outcome(enum.Enum):
+    """What became of one file in a run: what extraction foresees for it (_Job.outcome),
+    what the writer made of it (_commit), and what progress counts it as (_count)."""
+
+    INDEXED = "indexed"  # extracted, chunked and embedded
+    REUSED = "reused"  # vectors copied from an indexed file of the same content
+    UNCHANGED = "unchanged"  # as indexed (or failed) before; at most its size and time refreshed
+    FAILED = "failed"  # recorded with the reason it is not searchable
+    GONE = "gone"  # vanished (or became a link) since the scan: its record removed
+    UNSTABLE = "unstable"  # changing while read: tried again once it settles, not counted yet
+
+
 @dataclass
 class _Job:
     """What extraction found out about one file, for the embedding lane and the writer."""
 
     path: Path
     key: str
-    kind: str  # unchanged, gone, failed, touch, reuse, embed, unstable
+    # INDEXED: `chunks` await embedding; REUSED: `digest` is indexed under another path;
+    # UNCHANGED with `touch`: the content is as indexed, the size or time are not.
+    outcome: Outcome
+    touch: bool = False
     info: os.stat_result | None = None
     digest: str | None = None
     reason: str = ""
@@ -243,7 +259,6 @@ class Indexer:
         space: Space,
         options: IndexOptions,
         *,
-        cancelled: Callable[[], bool] = lambda: False,
         control: IndexControl | None = None,
     ) -> None:
         self.index = index
@@ -251,7 +266,6 @@ class Indexer:
         self.space = space
         self.options = options
         self.control = control or IndexControl()
-        self._cancelled = cancelled
         self.exclusions = Exclusions(options.exclude, use_gitignore=options.use_gitignore)
         reserved = reserved_tokens(embedder)
         self.max_tokens = min(options.chunk_tokens, embedder.max_tokens) - reserved
@@ -386,13 +400,10 @@ class Indexer:
         return extract.supported(path)
 
     # -- the pipeline --------------------------------------------------------
-    def _stopped(self) -> bool:
-        return self.control.cancelled or self._cancelled()
-
     def _checkpoint(self, progress: IndexProgress, clock: _Clock) -> Iterator[IndexProgress]:
         """Between files: wait while paused (reporting it), stop when cancelled."""
         while True:
-            if self._stopped():
+            if self.control.cancelled:
                 raise _Stop
             reason = self.control.wait_reason()
             if reason is None:
@@ -423,7 +434,7 @@ class Indexer:
                 yield from self._checkpoint(progress, clock)
                 progress.current = str(job.path)
                 outcome = yield from self._commit_when_room(folder_id, job, progress, hashes, clock)
-                if outcome == "unstable":
+                if outcome is Outcome.UNSTABLE:
                     unstable.append(job.path)
                     continue
                 self._count(progress, outcome)
@@ -464,7 +475,7 @@ class Indexer:
                 patient = time.monotonic() < deadline
                 job = self._prepare(path, self.index.file_state(db_key(path)), hashes, patient)
                 outcome = yield from self._commit_when_room(folder_id, job, progress, hashes, clock)
-                if outcome == "unstable":
+                if outcome is Outcome.UNSTABLE:
                     if time.monotonic() < deadline:
                         waiting.append(path)
                         continue
@@ -481,17 +492,22 @@ class Indexer:
                 self.control.wait(0.05)
 
     @staticmethod
-    def _count(progress: IndexProgress, outcome: str) -> None:
-        if outcome == "indexed":
-            progress.files_indexed += 1
-        elif outcome == "reused":
-            progress.files_reused += 1
-        elif outcome == "failed":
-            progress.files_failed += 1
-        elif outcome == "gone":
-            progress.files_removed += 1
-        else:
-            progress.files_unchanged += 1
+    def _count(progress: IndexProgress, outcome: Outcome) -> None:
+        match outcome:
+            case Outcome.INDEXED:
+                progress.files_indexed += 1
+            case Outcome.REUSED:
+                progress.files_reused += 1
+            case Outcome.UNCHANGED:
+                progress.files_unchanged += 1
+            case Outcome.FAILED:
+                progress.files_failed += 1
+            case Outcome.GONE:
+                progress.files_removed += 1
+            case Outcome.UNSTABLE:
+                raise ValueError("a file still changing is retried, not counted")
+            case _:
+                assert_never(outcome)
         progress.files_done += 1
 
     def _jobs(self, files: Sequence[Path], states: dict[str, FileState], hashes: set[str]) -> Iterator[_Job]:
@@ -514,13 +530,13 @@ class Indexer:
         try:
             info = os.stat(path, follow_symlinks=False)
         except OSError:
-            return _Job(path, key, "gone")  # vanished between the scan and now
-        job = _Job(path, key, "failed", info)
+            return _Job(path, key, Outcome.GONE)  # vanished between the scan and now
+        job = _Job(path, key, Outcome.FAILED, info=info)
         if stat.S_ISLNK(info.st_mode):
-            return _Job(path, key, "gone")  # replaced by a link since the scan: never followed
+            return _Job(path, key, Outcome.GONE)  # replaced by a link since the scan: never followed
         same_space = state is not None and (state.status == "failed" or state.space_id == self.space.id)
         if state is not None and same_space and state.size == info.st_size and state.mtime == info.st_mtime:
-            job.kind = "unchanged"  # also for failures: retried when the file changes
+            job.outcome = Outcome.UNCHANGED  # also for failures: retried when the file changes
             return job
         if not _valid_name(path):
             job.reason = "file name is not valid Unicode text: rename the file to make it searchable"
@@ -534,7 +550,7 @@ class Indexer:
             return job
         settle = self.options.settle_seconds
         if patient and _just_saved(info.st_mtime, settle):
-            job.kind = "unstable"  # saved a moment ago, maybe still being written
+            job.outcome = Outcome.UNSTABLE  # saved a moment ago, maybe still being written
             return job
         try:
             # Never blocks on a pipe swapped in since the stat, never follows a link.
@@ -544,7 +560,7 @@ class Indexer:
                 data = handle.read(self.options.max_file_bytes + 1) if stat.S_ISREG(after.st_mode) else b""
                 after = os.fstat(descriptor)
         except FileNotFoundError:
-            return _Job(path, key, "gone")
+            return _Job(path, key, Outcome.GONE)
         except PermissionError:
             job.reason = "permission denied"
             return job
@@ -552,26 +568,26 @@ class Indexer:
             job.reason = f"cannot read the file: {exc.strerror or exc}"
             return job
         if len(data) != info.st_size or after.st_size != info.st_size or after.st_mtime != info.st_mtime:
-            job.kind = "unstable"  # being written right now: retried once it settles
+            job.outcome = Outcome.UNSTABLE  # being written right now: retried once it settles
             return job
         digest = job.digest = hashlib.sha256(data).hexdigest()
         if state is not None and same_space and state.status == "indexed" and state.content_hash == digest:
-            job.kind = "touch"
+            job.outcome, job.touch = Outcome.UNCHANGED, True
             return job
         if digest in hashes:
-            job.kind = "reuse"
+            job.outcome = Outcome.REUSED
             return job
         return self._extract(job, data)
 
     def _extract(self, job: _Job, data: bytes) -> _Job:
         limit = self.options.extract_seconds
-        deadline = _Deadline(limit)
+        deadline = Deadline(limit)
         try:
             try:
                 document = extract.extract(job.path, data)
             finally:
                 deadline.disarm()
-        except ExtractionTimeout:
+        except DeadlineExceeded:
             job.reason = (
                 f"extracting its text took longer than {limit:g} s, so it was stopped "
                 "(a damaged or unusual file)"
@@ -596,7 +612,7 @@ class Indexer:
         if not job.chunks:
             job.reason = "no text: nothing to index after extraction"
             return job
-        job.kind = "embed"
+        job.outcome = Outcome.INDEXED
         return job
 
     def _tokenize(self, text: str) -> list[int]:
@@ -604,7 +620,7 @@ class Indexer:
             return self.embedder.tokenize(text)
 
     # -- embedding lane and writer (the calling thread) ----------------------
-    def _fail(self, folder_id: int, job: _Job, reason: str) -> str:
+    def _fail(self, folder_id: int, job: _Job, reason: str) -> Outcome:
         assert job.info is not None
         self.index.record_failure(
             folder_id=folder_id,
@@ -614,14 +630,14 @@ class Indexer:
             content_hash=job.digest,
             reason=reason,
         )
-        return "failed"
+        return Outcome.FAILED
 
     # Seconds between attempts to write while the disk is full.
     DISK_FULL_RETRY = 5.0
 
     def _commit_when_room(
         self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str], clock: _Clock
-    ) -> Generator[IndexProgress, None, str]:
+    ) -> Generator[IndexProgress, None, Outcome]:
         """_commit, waiting while the disk is full (see _when_room)."""
         write = lambda: self._commit(folder_id, job, progress, hashes)  # noqa: E731
         return (yield from self._when_room(write, progress, clock))
@@ -646,7 +662,7 @@ class Indexer:
                     clock.pause()
                 yield clock.stamp(progress)
                 self.control.wait(self.DISK_FULL_RETRY)
-                if self._stopped():
+                if self.control.cancelled:
                     raise _Stop from None
                 continue
             if progress.paused == DISK_FULL_REASON:
@@ -655,29 +671,31 @@ class Indexer:
                 log.info("space again: indexing goes on")
             return outcome
 
-    def _commit(self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str]) -> str:
-        kind = job.kind
-        if kind == "unchanged" or kind == "unstable":
-            return kind
-        if kind == "gone":
+    def _commit(self, folder_id: int, job: _Job, progress: IndexProgress, hashes: set[str]) -> Outcome:
+        """Write what extraction found; the outcome may differ from the one it foresaw (the
+        file changed again, the indexed copy went meanwhile)."""
+        outcome = job.outcome
+        if outcome is Outcome.UNSTABLE or (outcome is Outcome.UNCHANGED and not job.touch):
+            return outcome
+        if outcome is Outcome.GONE:
             self.index.delete_file(job.key)
-            return "gone"
+            return outcome
         assert job.info is not None
         info = job.info
-        if kind == "failed":
+        if outcome is Outcome.FAILED:
             return self._fail(folder_id, job, job.reason)
         state = self.index.file_state(job.key)
-        if kind == "touch":
+        if outcome is Outcome.UNCHANGED:  # touch: the content is as indexed
             if state is not None and state.content_hash == job.digest:
                 self.index.touch_file(state.id, info.st_size, info.st_mtime)
-                return "unchanged"
+                return Outcome.UNCHANGED
             job = self._prepare(job.path, state, hashes)  # its record went meanwhile
             return self._commit(folder_id, job, progress, hashes)
         digest = job.digest
         assert digest is not None
-        if kind == "reuse":
+        if outcome is Outcome.REUSED:
             if not self._still_same(job):
-                return "unstable"
+                return Outcome.UNSTABLE
             copied = self.index.copy_indexed(
                 folder_id=folder_id,
                 path=job.key,
@@ -688,7 +706,7 @@ class Indexer:
             )
             if copied is not None:
                 progress.chunks_added += copied
-                return "reused"
+                return Outcome.REUSED
             # The other copy left the index meanwhile: extract and embed this one.
             hashes.discard(job.digest)
             job = self._prepare(job.path, state, hashes)
@@ -704,7 +722,7 @@ class Indexer:
             except EngineCrashed as exc:
                 return self._fail(folder_id, job, str(exc))
         if not self._still_same(job):
-            return "unstable"  # changed while it was embedded: these vectors are stale
+            return Outcome.UNSTABLE  # changed while it was embedded: these vectors are stale
         special = self.embedder.special_tokens
         records = [
             ChunkRecord(
@@ -725,7 +743,7 @@ class Indexer:
         hashes.add(digest)
         progress.chunks_added += len(records)
         progress.tokens_embedded += tokens
-        return "indexed"
+        return Outcome.INDEXED
 
     def _embed(self, chunks: Sequence[Chunk]) -> tuple[np.ndarray, int]:
         """The chunks' vectors, and how many tokens the engine read to make them."""
@@ -754,67 +772,6 @@ class Indexer:
         except OSError:
             return False
         return now.st_size == job.info.st_size and now.st_mtime == job.info.st_mtime
-
-
-class ExtractionTimeout(BaseException):
-    """Raised inside an extraction that ran past its time limit. A BaseException, so that
-    an extractor's own `except Exception` cannot swallow it."""
-
-
-class _Deadline:
-    """After `seconds`, raise ExtractionTimeout in the thread that made this (Python's
-    asynchronous exception: it lands at the next bytecode, so a parser looping in Python
-    is stopped; a single C call finishes first). disarm() before leaving the guarded code;
-    an exception already on its way surfaces inside disarm(), still under the caller's
-    handler, never later. One watchdog thread serves every deadline, so the guarded thread
-    itself only ever touches a plain lock and a dict."""
-
-    def __init__(self, seconds: float) -> None:
-        self._token = _WATCHDOG.arm(seconds) if seconds > 0 else None
-
-    def disarm(self) -> None:
-        if self._token is not None:
-            _WATCHDOG.disarm(self._token)
-
-
-class _Watchdog:
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._due: dict[int, tuple[float, int]] = {}  # token -> (monotonic deadline, thread id)
-        self._tokens = 0
-        self._thread: threading.Thread | None = None
-
-    def arm(self, seconds: float) -> int:
-        with self._cond:
-            self._tokens += 1
-            self._due[self._tokens] = (time.monotonic() + seconds, threading.get_ident())
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="extract-deadline", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-            return self._tokens
-
-    def disarm(self, token: int) -> None:
-        with self._cond:
-            self._due.pop(token, None)
-
-    def _run(self) -> None:
-        import ctypes
-
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for token, (deadline, thread_id) in list(self._due.items()):
-                    if deadline <= now:
-                        del self._due[token]
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(thread_id), ctypes.py_object(ExtractionTimeout)
-                        )
-                soonest = min((d for d, _ in self._due.values()), default=None)
-                self._cond.wait(None if soonest is None else max(0.0, soonest - now))
-
-
-_WATCHDOG = _Watchdog()
 
 
 class _Clock:
@@ -908,10 +865,3 @@ class _Prefetch:
         for thread in self._threads:
             with contextlib.suppress(RuntimeError):
                 thread.join(timeout=30)
-
-
-# Kept for callers that filter paths the way a scan does (the GUI's watcher, tools).
-def eligible(root: Path, path: Path, exclusions: Exclusions | None = None) -> bool:
-    """Whether scanning `root` would index `path`."""
-    rules = exclusions or Exclusions()
-    return extract.supported(path) and rules.allows(root, path)

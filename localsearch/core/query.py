@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 MAX_QUERY_CHARS = 4000
 
-WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]*)"')
 _SPACES = re.compile(r"\s+")
 # Words too common to help a keyword match; dropped from OR-queries only.
@@ -29,6 +29,7 @@ class ParsedQuery:
     text: str  # the query for the embedding model: the user's words, quotes removed
     phrases: tuple[str, ...]  # must appear literally (case-insensitive)
     terms: tuple[str, ...]  # keyword terms, lower-case
+    words: tuple[str, ...] = ()  # every word outside the phrases, lower-case, stop words too
 
     def fts(self, selective: Sequence[str] | None = None) -> str | None:
         """A safe FTS5 expression: every word quoted, so no user text is FTS5 syntax.
@@ -36,7 +37,7 @@ class ParsedQuery:
         `selective`: when given (the rarer of the terms), a chunk must hold one of them to
         match, and every term still counts in its BM25 rank. FTS5 ranks every chunk that
         matches, so common words would make a large index slow (see Searcher._keyword)."""
-        phrases = [" ".join(WORD.findall(p.lower())) for p in self.phrases]
+        phrases = [" ".join(_WORD.findall(p.lower())) for p in self.phrases]
         phrases = [p for p in phrases if p]
         quoted_terms = [f'"{t}"' for t in self.terms]
         if phrases:
@@ -59,8 +60,8 @@ def parse_query(raw: str) -> ParsedQuery:
     raw = raw[:MAX_QUERY_CHARS]
     phrases = tuple(p.strip() for p in _PHRASE.findall(raw) if p.strip())
     rest = _PHRASE.sub(" ", raw).replace('"', " ")
-    words = [w.lower() for w in WORD.findall(rest)]
+    words = [w.lower() for w in _WORD.findall(rest)]
     terms = [w for w in words if w not in STOPWORDS] or words
     unique = tuple(dict.fromkeys(terms))[:64]
     text = one_line(raw.replace('"', " ")).strip()
-    return ParsedQuery(text=text, phrases=phrases, terms=unique)
+    return ParsedQuery(text=text, phrases=phrases, terms=unique, words=tuple(words))

@@ -196,13 +196,10 @@ class LocalSearch:
         self,
         roots: Iterable[Path | str],
         *,
-        cancelled: Callable[[], bool] = lambda: False,
         control: IndexControl | None = None,
     ) -> Iterator[IndexProgress]:
         control = control or self._control()
-        yield from self._alone(
-            lambda: self._indexer(cancelled, control).run([Path(r) for r in roots]), control
-        )
+        yield from self._alone(lambda: self._indexer(control).run([Path(r) for r in roots]), control)
 
     def _control(self) -> IndexControl:
         return IndexControl(PowerPolicy(self.settings.on_battery))
@@ -236,9 +233,7 @@ class LocalSearch:
         finally:
             lock.release()
 
-    def _indexer(
-        self, cancelled: Callable[[], bool] = lambda: False, control: IndexControl | None = None
-    ) -> Indexer:
+    def _indexer(self, control: IndexControl) -> Indexer:
         settings = self.settings
         options = IndexOptions(
             chunk_tokens=settings.chunk_tokens,
@@ -250,18 +245,17 @@ class LocalSearch:
             settle_seconds=SETTLE_SECONDS,
             late_chunking=settings.late_chunking,
         )
-        control = control or self._control()
-        return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
+        return Indexer(self.index, self.embedder, self.space, options, control=control)
 
     def update_paths(
         self, changed: Iterable[Path | str], *, control: IndexControl | None = None
     ) -> Iterator[IndexProgress]:
         """Re-read changed files or folders below the indexed folders (what a watcher reports)."""
         control = control or self._control()
-        yield from self._alone(lambda: self._indexer(control=control).update(changed), control)
+        yield from self._alone(lambda: self._indexer(control).update(changed), control)
 
-    def reindex_all(self, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
-        yield from self.index_paths([Path(p) for _, p in self.index.folders()], cancelled=cancelled)
+    def reindex_all(self, *, control: IndexControl | None = None) -> Iterator[IndexProgress]:
+        yield from self.index_paths([Path(p) for _, p in self.index.folders()], control=control)
 
     def remove_paths(self, roots: Iterable[Path | str]) -> list[str]:
         removed = []

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -541,11 +541,6 @@ class Index:
         )
         return [str(r[0]) for r in rows]
 
-    def file_paths(self, folder_id: int) -> list[str]:
-        return [
-            str(r[0]) for r in self.conn.execute("SELECT path FROM files WHERE folder_id = ?", (folder_id,))
-        ]
-
     def replace_file(
         self,
         *,
@@ -722,22 +717,6 @@ class Index:
         )
         return ids, codes
 
-    def nearest_chunks(
-        self, space: Space, query: np.ndarray, k: int, filters: Filters = NO_FILTERS, *, candidates: int = 0
-    ) -> list[ChunkHit]:
-        """The k chunks nearest the query by cosine distance, nearest first: binary codes
-        pick `candidates` chunks (default 10 k, at least 400), full vectors rescore them."""
-        if k <= 0:
-            return []
-        query = np.ascontiguousarray(query, dtype=np.float32)
-        ids, _ = self.coarse_candidates(
-            space, binary_codes(query)[0].tobytes(), max(candidates, 10 * k, 400), filters
-        )
-        vectors = self.chunk_vectors(space, [int(i) for i in ids])
-        scored = sorted(((float(v @ query), cid) for cid, v in vectors.items()), reverse=True)[:k]
-        rows = self.chunk_hits([cid for _, cid in scored])
-        return [replace(rows[cid], distance=1.0 - cos) for cos, cid in scored if cid in rows]
-
     def keyword_chunks(self, match: str, k: int, filters: Filters = NO_FILTERS) -> list[ChunkHit]:
         """Chunks matching an FTS5 expression, best BM25 first (distance = bm25, lower is better)."""
         if not filters.active:
@@ -799,11 +778,9 @@ class Index:
         """Rows of the full-text index: the N of BM25's inverse document frequency."""
         return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
-    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many chunks hold each term, from the full-text index's own vocabulary (no
-        posting list is read). Each term is first cut and stemmed by the index's tokenizer,
-        through a scratch table of this connection; a term of several tokens counts as
-        its rarest one."""
+    def index_tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text cut into tokens and stemmed exactly as the full-text index does it
+        (its tokenizer and Porter stemmer), through a scratch table of this connection."""
         conn = self.conn
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(term, tokenize = "
@@ -813,15 +790,24 @@ class Index:
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms_vocab "
             "USING fts5vocab(temp, query_terms, 'instance')"
         )
+        conn.execute("DELETE FROM temp.query_terms")
+        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(texts))
+        tokens: list[list[str]] = [[] for _ in texts]
+        for row, token in conn.execute("SELECT doc, term FROM temp.query_terms_vocab ORDER BY doc, offset"):
+            tokens[int(row)].append(str(token))
+        conn.execute("DELETE FROM temp.query_terms")
+        return tokens
+
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each term, from the full-text index's own vocabulary (no
+        posting list is read). Each term is first cut and stemmed by the index's tokenizer
+        (index_tokens); a term of several tokens counts as its rarest one."""
+        conn = self.conn
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')"
         )
-        conn.execute("DELETE FROM temp.query_terms")
-        conn.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)", enumerate(terms))
-        tokens: dict[int, set[str]] = {}
-        for row, token in conn.execute("SELECT doc, term FROM temp.query_terms_vocab"):
-            tokens.setdefault(int(row), set()).add(str(token))
-        stems = sorted(set().union(*tokens.values())) if tokens else []
+        tokens = self.index_tokens(terms)
+        stems = sorted({token for found in tokens for token in found})
         counts = (
             dict(
                 conn.execute(
@@ -832,11 +818,10 @@ class Index:
             if stems
             else {}
         )
-        conn.execute("DELETE FROM temp.query_terms")
         return {
-            term: min(int(counts.get(token, 0)) for token in tokens[i])
-            for i, term in enumerate(terms)
-            if i in tokens
+            term: min(int(counts.get(token, 0)) for token in found)
+            for term, found in zip(terms, tokens, strict=True)
+            if found
         }
 
     def chunk_vectors(self, space: Space, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:

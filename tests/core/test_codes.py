@@ -5,7 +5,6 @@ connection (the indexing child) rewrites files."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +12,10 @@ import numpy as np
 from localsearch.core.codes import binary_codes, shortlist
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import ChunkRecord, Index, Space
+from tests.fakes import FixedQueryEmbedder
 
 DIMENSIONS = 64
 FILES = 10000
-
-
-class _QueryEmbedder:
-    """Embeds every query as one fixed vector: the model is not the point here."""
-
-    name = "fixed"
-    dimensions = DIMENSIONS
-    max_tokens = 128
-    special_tokens = 2
-
-    def __init__(self, vector: np.ndarray) -> None:
-        self.vector = vector
-
-    def tokenize(self, text: str) -> list[int]:
-        return [1]
-
-    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
-        return np.tile(self.vector, (len(sequences), 1))
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -75,7 +57,7 @@ def test_code_cache_follows_a_rewritten_file_whose_chunk_ids_were_the_highest(tm
     _store(writer, folder_id, space, "/docs/note.txt", "old note", -topic)
 
     reader = Index.open(db)
-    searcher = Searcher(reader, _QueryEmbedder(topic), space, keep_vectors=True)
+    searcher = Searcher(reader, FixedQueryEmbedder(topic), space, keep_vectors=True)
     try:
         assert "note.txt" not in [h.name for h in searcher.search("topic", 5, mode="semantic")]
         cache = searcher._codes

@@ -68,7 +68,7 @@ def test_context_geometry_that_would_abort_is_refused() -> None:
     check_geometry(**good)
     for bad in (
         {"batch_tokens": 128},  # an input longer than the micro-batch: the encoder assertion
-        {"batch_tokens": 384},  # off the 256 grid (the pooling assertion in FACTS.md)
+        {"batch_tokens": 384},  # off the 256 grid: GGML_ASSERT in the pooling graph (embedding.py)
         {"max_tokens": 1024, "batch_tokens": 1024},  # beyond the model's context
         {"max_sequences": 0},
         {"max_sequences": 512},

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from localsearch.core.indexer import Indexer, IndexOptions, IndexProgress
+from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import Index
 from tests.fakes import FakeEmbedder
@@ -127,10 +127,13 @@ def test_cancel_stops_between_files_and_keeps_what_was_done(
     docs = _make_folder(tmp_path)
     space = index.ensure_space(fake_embedder.name, fake_embedder.dimensions)
     done: list[int] = []
-    indexer = Indexer(index, fake_embedder, space, IndexOptions(), cancelled=lambda: len(done) >= 2)
+    control = IndexControl()
+    indexer = Indexer(index, fake_embedder, space, IndexOptions(), control=control)
     for progress in indexer.run([docs]):
         if progress.phase == "indexing":
             done.append(progress.files_done)
+            if len(done) >= 2:
+                control.cancel()  # as the window's or the command line's cancel does
     assert progress.phase == "cancelled"
     assert 0 < index.counts()["files"] + len(index.failures()) < 4
 

@@ -7,7 +7,6 @@ and vectors (before version 4, one sqlite-vec vec0 table a space)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,10 @@ from localsearch.core import migrations, storage
 from localsearch.core.codes import binary_codes
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import ChunkRecord, Index
+from tests.fakes import FixedQueryEmbedder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "schemas"
 PAST_VERSIONS = range(1, migrations.SCHEMA_VERSION)
-
-
-class _FixedQuery:
-    """Embeds every query as one given vector: the model is not the point here."""
-
-    name = "fixed"
-    max_tokens = 128
-    special_tokens = 2
-
-    def __init__(self, vector: np.ndarray) -> None:
-        self.vector = vector
-        self.dimensions = len(vector)
-
-    def tokenize(self, text: str) -> list[int]:
-        return [1]
-
-    def embed_tokens(self, sequences: Sequence[Sequence[int]], role: str = "document") -> np.ndarray:
-        return np.tile(self.vector, (len(sequences), 1))
-
-
 # The columns every version has, as the fixtures stored them.
 _FILES = (
     "SELECT id, folder_id, path, size, mtime, content_hash, status, reason, space_id FROM files ORDER BY id"
@@ -126,7 +106,7 @@ def test_an_index_of_each_past_version_upgrades_with_its_data(version: int, tmp_
         assert chunk_id in [h.chunk_id for h in index.keyword_chunks(f'"{word}"', 10)]
     space = index.ensure_space("model-a", 8)
     ids, matrix = index.all_vectors(space)
-    searcher = Searcher(index, _FixedQuery(matrix[-1]), space)  # type: ignore[arg-type]
+    searcher = Searcher(index, FixedQueryEmbedder(matrix[-1]), space)  # type: ignore[arg-type]
     top = searcher.search("anything", 1, mode="semantic")[0]
     last_chunk = before["chunks"][-1]  # the highest id: the last row of space 1 too
     assert ids[-1] == last_chunk[0]

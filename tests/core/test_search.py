@@ -14,7 +14,7 @@ from localsearch.core.indexer import Indexer, IndexOptions
 from localsearch.core.query import parse_query
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import Filters, Index
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, FixedQueryEmbedder
 
 DOCS = {
     "notes/invoice.txt": "Invoice XJ-4471 from Acme Tools is due on the last day of March.",
@@ -149,6 +149,27 @@ def test_hostile_queries_never_raise(searcher: Searcher, query: str, mode: str) 
     hits = searcher.search(query, 5, mode=mode)
     assert isinstance(hits, list)
     assert searcher.index.counts()["chunks"] > 0
+
+
+def test_semantic_search_orders_by_cosine(index: Index) -> None:
+    space = index.ensure_space("m", 3)
+    folder = index.add_folder("/f")
+    vectors = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)
+    for i, v in enumerate(vectors):
+        index.replace_file(
+            folder_id=folder,
+            path=f"/f/{i}",
+            size=1,
+            mtime=1.0,
+            content_hash=str(i),
+            space=space,
+            chunks=[storage.ChunkRecord(0, f"t{i}", None, 0, 2, 2)],
+            vectors=v[None, :],
+        )
+    searcher = Searcher(index, FixedQueryEmbedder(vectors[0]), space)  # type: ignore[arg-type]
+    hits = searcher.search("t", 3, mode="semantic")
+    assert [h.path for h in hits] == ["/f/0", "/f/1", "/f/2"]
+    assert [h.cosine for h in hits] == pytest.approx([1.0, 0.8, 0.0], abs=1e-6)
 
 
 def test_parse_query_quotes_every_word() -> None:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from localsearch.core import migrations, storage
+from localsearch.core.searcher import Searcher
 from localsearch.core.storage import ChunkRecord, Index
 from localsearch.errors import StorageError
+from tests.fakes import FixedQueryEmbedder
 
 
 def _tables(index: Index) -> set[str]:
@@ -120,27 +122,6 @@ def test_replacing_a_file_replaces_exactly_its_chunks_and_vectors(index: Index) 
     assert index.conn.execute(f"SELECT COUNT(*) FROM {space.table_name}").fetchone()[0] == 0
 
 
-def test_nearest_chunks_orders_by_cosine(index: Index) -> None:
-    space = index.ensure_space("m", 3)
-    folder = index.add_folder("/f")
-    vectors = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)
-    for i, v in enumerate(vectors):
-        index.replace_file(
-            folder_id=folder,
-            path=f"/f/{i}",
-            size=1,
-            mtime=1.0,
-            content_hash=str(i),
-            space=space,
-            chunks=[ChunkRecord(0, f"t{i}", None, 0, 2, 2)],
-            vectors=v[None, :],
-        )
-    hits = index.nearest_chunks(space, np.array([1, 0, 0], dtype=np.float32), 3)
-    assert [h.path for h in hits] == ["/f/0", "/f/1", "/f/2"]
-    assert hits[0].distance == pytest.approx(0.0, abs=1e-6)
-    assert hits[1].distance == pytest.approx(0.2, abs=1e-6)
-
-
 def test_precision_setting_converts_stored_vectors(index: Index) -> None:
     space = index.ensure_space("m", 16)
     folder = index.add_folder("/f")
@@ -198,5 +179,6 @@ def test_chunk_headings_are_stored_copied_and_returned(index: Index) -> None:
     for path in ("/f/a.md", "/f/b.md"):
         hits = [index.chunk_hit(i) for i in index.file_chunk_ids(path)]
         assert [(h.heading, h.page) for h in hits if h is not None] == [(None, None), ("Usage", 3)]
-    assert [h.heading for h in index.nearest_chunks(space, vectors[1], 1)] == ["Usage"]
+    searcher = Searcher(index, FixedQueryEmbedder(vectors[1]), space)  # type: ignore[arg-type]
+    assert [h.heading for h in searcher.search("body", 2, mode="semantic")] == ["Usage", "Usage"]
     assert {h.heading for h in index.keyword_chunks('"body"', 5)} == {"Usage"}

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localsearch.core import extract
-from localsearch.core.indexer import ExtractionTimeout, IndexOptions, _Deadline
+from localsearch.core.deadline import Deadline, DeadlineExceeded
+from localsearch.core.indexer import IndexOptions
 from localsearch.errors import ExtractionError
 from localsearch.settings import Settings
 from tests.fuzz import targets
@@ -285,8 +286,8 @@ def test_a_long_single_line_is_not_tokenized_over_and_over() -> None:
 
 
 def test_a_deadline_stops_python_code_and_never_fires_late() -> None:
-    deadline = _Deadline(0.05)
-    with pytest.raises(ExtractionTimeout):
+    deadline = Deadline(0.05)
+    with pytest.raises(DeadlineExceeded):
         try:
             while True:
                 pass
@@ -294,12 +295,12 @@ def test_a_deadline_stops_python_code_and_never_fires_late() -> None:
             deadline.disarm()
     for n in range(300):  # due about when the work ends: whatever lands, lands inside
         try:
-            deadline = _Deadline(0.0005 * (n % 5))
+            deadline = Deadline(0.0005 * (n % 5))
             try:
                 sum(range(3000))
             finally:
                 deadline.disarm()
-        except ExtractionTimeout:
+        except DeadlineExceeded:
             pass
     time.sleep(0.05)  # nothing may land after its disarm (it would fail this test)
 
