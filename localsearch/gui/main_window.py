@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,6 +37,7 @@ from localsearch.core.storage import Filters
 from localsearch.gui import opener, theme
 from localsearch.gui.failures import FailuresDialog
 from localsearch.gui.index_monitor import IndexMonitor, Passage
+from localsearch.gui.keys import trigger_bound_action
 from localsearch.gui.models_dialog import ModelsDialog
 from localsearch.gui.preview import PreviewPane
 from localsearch.gui.results import HitRole, ResultDelegate, ResultsModel, results_summary
@@ -475,6 +476,12 @@ class MainWindow(QMainWindow):
             self.results_view.focus_first()
             return True
         return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A key no shortcut took and no widget used (the window is not Qt's active one:
+        # see gui/keys.py) still does what its menu entry says.
+        if not trigger_bound_action(self.actions(), event):
+            super().keyPressEvent(event)
 
     def _back_to_search_box(self) -> None:
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)

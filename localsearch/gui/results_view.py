@@ -8,6 +8,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QListView, QWidget
 
+from localsearch.gui.keys import trigger_bound_action
+
 
 class ResultsView(QListView):
     left_top = Signal()  # Up on the first result: the search box takes over
@@ -23,6 +25,8 @@ class ResultsView(QListView):
             self.left_top.emit()
             event.accept()
             return
+        if trigger_bound_action(self.actions(), event):
+            return  # no shortcut took it (see gui/keys.py); the list must not take it instead
         super().keyPressEvent(event)
 
     def focus_first(self) -> None:
