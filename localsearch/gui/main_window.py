@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from localsearch.core.indexer import BUSY_REASON, DISK_FULL_REASON
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
+from localsearch.errors import LocalSearchError
 from localsearch.gui import opener, theme
 from localsearch.gui.failures import FailuresDialog
 from localsearch.gui.filter_bar import FilterBar
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
 
         self._quitting = False
         self.tray: Tray | None = None
+        self._model_job: QObject | None = None  # a model built from the welcome view
         self._build()
         self._build_menus()
         self._update_actions()
@@ -180,8 +182,8 @@ class MainWindow(QMainWindow):
         self.results_model = pane.results_model
         self.results_view = pane.results_view
         self.preview = pane.preview
-        self.welcome.start_with.connect(self.add_folders)
-        self.welcome.choose.connect(self.choose_folder)
+        self.welcome.start_with.connect(self.start_from_welcome)
+        self.welcome.choose.connect(self._choose_for_welcome)
         self.results_view.doubleClicked.connect(self._open_result)
         self.results_view.customContextMenuRequested.connect(self._result_menu)
         self.results_view.left_top.connect(self._back_to_search_box)
@@ -478,6 +480,59 @@ class MainWindow(QMainWindow):
 
     def add_folder(self, folder: str) -> None:
         self.add_folders([folder])
+
+    def _choose_for_welcome(self) -> None:
+        """A folder picked on the welcome view joins its list (counted, with the time it
+        takes); reading starts with the welcome view's button."""
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to search", os.path.expanduser("~"))
+        if folder:
+            self.welcome.add_folder(folder)
+
+    def start_from_welcome(self, folders: list[str], model: str) -> None:
+        """The first run's one button: read these folders with this model. A model still to
+        be built is built in the background while the files are read with the one in use,
+        then they are read again with it (searches work all along)."""
+        from localsearch.core.models.manager import use_model
+
+        option = next((o for o in self.welcome.models if o.name == model), None)
+        if option is not None and model != load_settings().model:
+            if option.ready:
+                try:
+                    use_model(model)
+                except LocalSearchError as exc:
+                    self.notice.show_notice(f"Could not switch to {option.title.lower()} model: {exc}")
+                self.search_lane.reload()
+                self.monitor.reload()
+            else:
+                self._build_then_use(model, option.title)
+        self.add_folders(folders)
+
+    def _build_then_use(self, model: str, title: str) -> None:
+        from localsearch.gui.models_dialog import build_job
+
+        job = build_job(model)
+        job.note.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        job.done.connect(lambda ok, message: self._model_built(model, ok, message))
+        self._model_job = job  # kept alive while it runs
+        self.notice.show_notice(
+            f"Building the {title.lower()} model in the background (once). Your files are read "
+            "with the fast model meanwhile, and again with the new one when it is ready."
+        )
+        job.start()
+
+    def _model_built(self, model: str, ok: bool, message: str) -> None:
+        from localsearch.core.models.manager import use_model
+
+        self._model_job = None
+        if not ok:
+            self.notice.show_notice(f"The model could not be built: {message} The fast model stays in use.")
+            return
+        try:
+            result = use_model(model)
+        except LocalSearchError as exc:
+            self.notice.show_notice(f"The model was built but cannot be used: {exc}")
+            return
+        self.switch_model(result.model)
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(load_settings(), self)

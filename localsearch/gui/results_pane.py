@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
 from localsearch.gui.preview import PreviewPane
 from localsearch.gui.results import ResultDelegate, ResultsModel
 from localsearch.gui.results_view import ResultsView
-from localsearch.gui.widgets import WelcomeView, suggested_folders
+from localsearch.gui.welcome import WelcomeView
+from localsearch.gui.widgets import suggested_folders
 
 
 class ResultsPane(QWidget):
