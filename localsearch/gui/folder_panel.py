@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from localsearch.gui import theme
 from localsearch.gui.widgets import folder_labels
 
 
@@ -56,8 +57,9 @@ class FolderPanel(QWidget):
         buttons.addWidget(self.remove_button)
         layout.addLayout(buttons)
         self.failures_button = QPushButton("", self)
+        self.failures_button.setAccessibleName("Files that could not be indexed")
         self.failures_button.setFlat(True)
-        self.failures_button.setStyleSheet("text-align: left; color: #b26a00;")
+        self._style_failures_button()
         self.failures_button.clicked.connect(self.failures_requested)
         self.failures_button.hide()
         layout.addWidget(self.failures_button)
@@ -83,8 +85,18 @@ class FolderPanel(QWidget):
 
     def show_failures(self, count: int) -> None:
         self.failures_button.setText(f"⚠ {count} file{'s' if count != 1 else ''} could not be indexed…")
-        self.failures_button.setAccessibleName(self.failures_button.text().lstrip("⚠ "))
         self.failures_button.setVisible(count > 0)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._style_failures_button()
+
+    def _style_failures_button(self) -> None:
+        # Amber that keeps 4.5:1 contrast against the window: darker on light palettes,
+        # lighter on dark ones.
+        colour = "#f0b050" if theme.is_dark(self.palette()) else "#8a5300"
+        self.failures_button.setStyleSheet(f"text-align: left; color: {colour};")
 
     def _update_buttons(self) -> None:
         self.reindex_button.setEnabled(bool(self._folders))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 SEARCH_MODES = (
     ("Meaning + words", "hybrid", "Files that match your words or what they mean (best for most searches)"),
@@ -37,6 +37,13 @@ class SearchBar(QWidget):
             self.mode_box.addItem(label, mode)
             self.mode_box.setItemData(self.mode_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.mode_box.installEventFilter(arrows)
+        self.mode_box.setAccessibleDescription("What a result must share with your words")
+        # A visible caption: on Linux, screen readers name a combo box by its label, not
+        # by its accessible name.
+        caption = QLabel("Match", self)
+        caption.setBuddy(self.mode_box)
+        top.addSpacing(4)
+        top.addWidget(caption)
         top.addWidget(self.mode_box)
         self.add_button = QPushButton("Add folder…", self)
         self.add_button.setMinimumHeight(34)
