@@ -130,16 +130,24 @@ class WelcomeView(QWidget):
         self.models = models if models is not None else model_options()
         self.model_group = QButtonGroup(self)
         self.model_buttons: dict[str, QRadioButton] = {}
+        self.model_details: dict[str, QLabel] = {}
         for option in self.models:
             button = QRadioButton(self)
             button.setProperty("model", option.name)
             button.setAccessibleName(f"{option.title} model")
-            button.setAccessibleDescription(option.blurb)
             button.setEnabled(option.usable)
             button.toggled.connect(self._update_estimate)
             self.model_group.addButton(button)
             self.model_buttons[option.name] = button
             column.addWidget(button)
+            # The details under the choice, wrapped: a radio button's text never wraps, and
+            # a long one would hold the whole window wide.
+            details = QLabel("", self)
+            details.setWordWrap(True)
+            details.setContentsMargins(26, 0, 0, 4)
+            details.setBuddy(button)
+            self.model_details[option.name] = details
+            column.addWidget(details)
         first_usable = next((b for b in self.model_buttons.values() if b.isEnabled()), None)
         if first_usable is not None:
             first_usable.setChecked(True)
@@ -236,9 +244,11 @@ class WelcomeView(QWidget):
                 extra = f"built once in the background ({_megabytes(option.fetch_bytes)} to fetch)"
             else:
                 extra = "built once in the background"
-            time_text = f" · {say_duration(estimate_seconds(scan, option.name))}" if scan else ""
-            button.setText(f"{option.title}{time_text} — {', '.join(p for p in (size, extra) if p)}")
-            button.setToolTip(option.blurb)
+            time_text = f" — {say_duration(estimate_seconds(scan, option.name))}" if scan else ""
+            button.setText(f"{option.title}{time_text}")
+            details = f"{option.blurb}. {'; '.join(p for p in (size, extra) if p)}."
+            self.model_details[option.name].setText(details)
+            button.setAccessibleDescription(details)
         if not self.ticked():
             self.estimate.setText("Tick a folder above, or choose one.")
         elif scan is None:

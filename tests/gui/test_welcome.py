@@ -34,9 +34,11 @@ def test_the_two_models_with_their_size_and_the_time_for_the_ticked_folders(
     fast, quality = view.model_buttons[FAST_MODEL], view.model_buttons[QUALITY_MODEL]
     assert fast.isChecked() and not quality.isChecked()
     # Sizes on disk before anything is counted; the quality model says it is built once.
-    assert "MB on disk" in fast.text() and "ready" in fast.text()
-    assert "MB on disk" in quality.text() and "built once in the background" in quality.text()
-    assert "MB to fetch" in quality.text()
+    fast_details, quality_details = view.model_details[FAST_MODEL], view.model_details[QUALITY_MODEL]
+    assert "MB on disk" in fast_details.text() and "ready" in fast_details.text()
+    assert "MB on disk" in quality_details.text() and "built once in the background" in quality_details.text()
+    assert "MB to fetch" in quality_details.text()
+    assert quality.accessibleDescription() == quality_details.text()
 
     qtbot.waitUntil(lambda: view.ticked_scan() is not None, timeout=10_000)
     scan = view.ticked_scan()
@@ -46,7 +48,7 @@ def test_the_two_models_with_their_size_and_the_time_for_the_ticked_folders(
     quality_time = say_duration(estimate_seconds(scan, QUALITY_MODEL))
     assert fast_time.startswith("about") and "minute" in fast_time
     assert estimate_seconds(scan, QUALITY_MODEL) > 3 * estimate_seconds(scan, FAST_MODEL)
-    assert f"· {fast_time} —" in fast.text() and f"· {quality_time} —" in quality.text()
+    assert fast.text() == f"Fast — {fast_time}" and quality.text() == f"Best quality — {quality_time}"
     assert "40 documents" in view.estimate.text() and fast_time in view.estimate.text()
     quality.setChecked(True)
     assert quality_time in view.estimate.text() and view.chosen_model() == QUALITY_MODEL
