@@ -33,7 +33,7 @@ from localsearch.gui.folder_panel import FolderPanel
 from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.keys import trigger_bound_action
 from localsearch.gui.models_dialog import ModelsDialog
-from localsearch.gui.results import HitRole, results_summary
+from localsearch.gui.results import HitRole, WeakerRole, results_summary
 from localsearch.gui.results_pane import ResultsPane
 from localsearch.gui.results_view import PopupOnArrows
 from localsearch.gui.search_bar import SearchBar
@@ -862,9 +862,14 @@ class MainWindow(QMainWindow):
             self.open_path(hit.path, hit.page)
 
     def open_current(self) -> None:
+        """Enter: open the current result; on the weaker-matches row, show or hide them."""
         hit = self.current_hit()
         if hit is not None:
             self.open_path(hit.path, hit.page)
+        elif self.results_view.currentIndex().data(WeakerRole):
+            row = self.results_view.currentIndex().row()
+            self.results_model.toggle_weaker()
+            self.results_view.setCurrentIndex(self.results_model.index(row, 0))  # stay on it
 
     def reveal_current(self) -> None:
         hit = self.current_hit()

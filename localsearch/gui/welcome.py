@@ -8,10 +8,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
@@ -42,7 +43,7 @@ class ModelOption:
 
 
 def _megabytes(n: int) -> str:
-    return f"{n / 1e6:,.0f} MB"
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3)):,} kB"
 
 
 def model_options() -> list[ModelOption]:
@@ -169,11 +170,15 @@ class WelcomeView(QWidget):
             self.add_folder(folder)
         self._update_button()
 
-        row = QVBoxLayout()
+        # Centred by stretches, not by an alignment flag: an aligned widget gets its size
+        # hint's height, too short for wrapped text at the width it is given.
+        row = QHBoxLayout()
+        row.addStretch(1)
         holder = QWidget(self)
         holder.setLayout(column)
         holder.setMaximumWidth(600)
-        row.addWidget(holder, 0, Qt.AlignmentFlag.AlignHCenter)
+        row.addWidget(holder, 10)
+        row.addStretch(1)
         outer.addLayout(row)
         outer.addStretch(2)
 

@@ -223,3 +223,29 @@ def test_result_keys_work_when_no_shortcut_takes_them(
     view.setFocus()
     _press(view, Qt.Key.Key_Escape)
     assert window.search_box.text() == "" and window.focusWidget() is window.search_box
+
+
+def test_enter_on_the_weaker_matches_row_shows_and_hides_them(
+    qtbot: QtBot, make_window: Callable[[], MainWindow]
+) -> None:
+    from localsearch.core.searcher import SearchHit
+
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    strong = SearchHit("/d/a.txt", "a.txt", "/d", 0.8, "close", None, 0, 5, 0)
+    weak = [
+        SearchHit(f"/d/w{n}.txt", f"w{n}.txt", "/d", 0.1, "far", None, 0, 3, 0, weak=True) for n in range(2)
+    ]
+    window.results_model.set_hits([strong, *weak])
+    window.stack.setCurrentWidget(window.results_view)
+    assert window.results_model.rowCount() == 2  # the close match and "show 2 weaker matches"
+    view = window.results_view
+    view.setFocus()
+    view.setCurrentIndex(window.results_model.index(1, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert window.results_model.rowCount() == 4
+    assert view.currentIndex().row() == 1  # the keyboard stays on the row
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert window.results_model.rowCount() == 2
