@@ -8,14 +8,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -83,7 +85,9 @@ def model_options() -> list[ModelOption]:
     return options
 
 
-class WelcomeView(QWidget):
+class WelcomeView(QScrollArea):
+    """Scrolls when the window is too short for it (800x500 and less), never cuts."""
+
     start_with = Signal(list, str)  # folders ticked, the model chosen
     choose = Signal()  # the person wants to pick a folder (the window opens the dialog)
     counted = Signal(str, object)  # folder, FolderScan (from a helper thread)
@@ -93,8 +97,12 @@ class WelcomeView(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setAccessibleName("Welcome")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to its controls (scrolled into view)
         self._scans: dict[str, FolderScan] = {}
-        outer = QVBoxLayout(self)
+        page = QWidget(self)
+        outer = QVBoxLayout(page)
         outer.addStretch(1)
         column = QVBoxLayout()
         column.setSpacing(10)
@@ -174,13 +182,14 @@ class WelcomeView(QWidget):
         # hint's height, too short for wrapped text at the width it is given.
         row = QHBoxLayout()
         row.addStretch(1)
-        holder = QWidget(self)
+        holder = QWidget(page)
         holder.setLayout(column)
         holder.setMaximumWidth(600)
         row.addWidget(holder, 10)
         row.addStretch(1)
         outer.addLayout(row)
         outer.addStretch(2)
+        self.setWidget(page)
 
     # -- folders --------------------------------------------------------------
     def add_folder(self, folder: Path | str) -> None:

@@ -178,3 +178,34 @@ def test_estimate_figures_are_the_committed_measurements() -> None:
     assert estimate_seconds(scan, FAST_MODEL) == pytest.approx(
         measured["startup_seconds"] + by_kind["packed"]["overhead_seconds_per_megabyte"] + tokens / 8069.4
     )
+
+
+@pytest.mark.parametrize("size", [(1200, 760), (800, 500)])
+def test_nothing_on_the_welcome_view_is_cut(
+    qtbot: QtBot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_window: Callable[[], MainWindow],
+    size: tuple[int, int],
+) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    home = tmp_path / "person"
+    write_notes(home / "Documents", {"plan.txt": "Holiday plan for the mountains."})
+    (home / "Desktop").mkdir()
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
+    window = make_window()
+    window.resize(*size)
+    window.show()
+    with qtbot.waitSignal(window.status_shown, timeout=20_000):
+        window.start()
+    welcome = window.welcome
+    assert window.stack.currentWidget() is welcome
+    qtbot.waitUntil(lambda: welcome.ticked_scan() is not None, timeout=10_000)
+    qtbot.wait(50)
+    # Every wrapped line gets the height its text needs at its width.
+    for label in welcome.findChildren(QLabel):
+        if label.isVisible() and label.wordWrap() and label.text():
+            assert label.height() >= label.heightForWidth(label.width()) - 1, label.text()[:40]
+    for widget in [*welcome.suggestion_boxes, *welcome.model_buttons.values(), welcome.start_button]:
+        assert widget.height() >= widget.sizeHint().height(), widget.text()
