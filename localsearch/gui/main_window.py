@@ -15,14 +15,11 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from localsearch.core.indexer import BUSY_REASON, DISK_FULL_REASON
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
 from localsearch.errors import LocalSearchError
@@ -33,6 +30,7 @@ from localsearch.gui.folder_panel import FolderPanel
 from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.keys import trigger_bound_action
 from localsearch.gui.models_dialog import ModelsDialog
+from localsearch.gui.progress_view import IndexProgressView
 from localsearch.gui.results import HitRole, WeakerRole, results_summary
 from localsearch.gui.results_pane import ResultsPane
 from localsearch.gui.results_view import PopupOnArrows
@@ -46,26 +44,6 @@ from localsearch.settings import load as load_settings
 from localsearch.settings import save as save_settings
 
 SEARCH_DELAY_MS = 250
-
-
-def _eta(seconds: float) -> str:
-    """A rough time left, as a person says it."""
-    if seconds < 60:
-        return "under a minute left"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min left"
-    return f"about {minutes // 60} h {minutes % 60:02d} min left"
-
-
-def _rate(files_done: int, elapsed: float) -> str:
-    """Files a second or a minute, whichever reads better."""
-    if elapsed <= 0 or files_done <= 0:
-        return ""
-    per_second = files_done / elapsed
-    if per_second >= 1:
-        return f"{per_second:,.1f} files/s"
-    return f"{per_second * 60:,.0f} files/min"
 
 
 class MainWindow(QMainWindow):
@@ -205,20 +183,12 @@ class MainWindow(QMainWindow):
         self._update_placeholder()
 
     def _build_status_bar(self) -> None:
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setMaximumWidth(260)
-        self.progress_bar.setMinimumWidth(120)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setAccessibleName("Indexing progress")
-        self.progress_bar.hide()
-        self.pause_button = QPushButton("Pause", self)
-        self.pause_button.setAccessibleName("Pause indexing")
-        self.pause_button.setToolTip("Hold indexing; what is done is kept")
+        self.progress_view = IndexProgressView(self)
+        self.progress_bar = self.progress_view.progress_bar
+        self.pause_button = self.progress_view.pause_button
         self.pause_button.clicked.connect(self.index_lane.toggle_pause)
         self.index_lane.paused_changed.connect(self._show_paused)
-        self.pause_button.hide()
-        self.statusBar().addPermanentWidget(self.progress_bar)
-        self.statusBar().addPermanentWidget(self.pause_button)
+        self.statusBar().addPermanentWidget(self.progress_view)
 
     def _set_tab_order(self) -> None:
         """Tab goes from the box straight to the results, then to the choices around them."""
@@ -595,7 +565,7 @@ class MainWindow(QMainWindow):
         relevant = [p for p in paths if any(p == f or p.startswith(f + os.sep) for f in self._folders)]
         if relevant:
             self.index_lane.update(relevant)
-            if not self.progress_bar.isVisible():
+            if not self.progress_view.isVisible():
                 self._indexing_started()
 
     def reindex(self) -> None:
@@ -604,60 +574,23 @@ class MainWindow(QMainWindow):
             self._indexing_started()
 
     def _indexing_started(self) -> None:
-        self.progress_bar.setRange(0, 0)
-        self.progress_bar.setFormat("Preparing…")
-        self.progress_bar.show()
-        self.pause_button.show()
+        self.progress_view.started()
         self.statusBar().showMessage("Indexing…")
         self._update_placeholder()
         self._update_actions()
 
     def _show_paused(self, paused: bool) -> None:
-        self.pause_button.setText("Resume" if paused else "Pause")
-        self.pause_button.setToolTip("Go on indexing" if paused else "Hold indexing; what is done is kept")
         self.pause_action.setText("&Resume indexing" if paused else "&Pause indexing")
-        if paused:
-            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
-            if self.progress_bar.maximum():
-                self.progress_bar.setFormat(
-                    f"Paused · {self.progress_bar.value():,} / {self.progress_bar.maximum():,} files"
-                )
+        message = self.progress_view.show_paused(paused)
+        if message:
+            self.statusBar().showMessage(message)
 
     def _show_progress(self, progress: dict) -> None:
-        if not self.progress_bar.isVisible() and progress.get("phase") in ("scanning", "indexing"):
+        if not self.progress_view.isVisible() and progress.get("phase") in ("scanning", "indexing"):
             self._indexing_started()  # a queued run began as the last one finished
-        total = int(progress.get("files_total") or 0)
-        done = int(progress.get("files_done") or 0)
-        waiting = progress.get("paused")
-        if progress.get("phase") == "indexing" and total:
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
-            text = f"{done:,} / {total:,} files"
-            eta = progress.get("eta_seconds")
-            if waiting:
-                text = f"{str(waiting).capitalize()} · {text}"
-            elif isinstance(eta, int | float) and eta >= 1 and done >= 5:
-                text += f" · {_eta(float(eta))}"
-            self.progress_bar.setFormat(text)
-        elif progress.get("phase") == "scanning" and not self.progress_bar.maximum():
-            self.progress_bar.setFormat("Looking for files…")
-        current = progress.get("current")
-        if waiting == "on battery":
-            self.statusBar().showMessage("Indexing waits while the computer runs on battery")
-        elif waiting == DISK_FULL_REASON:
-            self.statusBar().showMessage(
-                "Disk full: indexing waits until space is freed. Nothing indexed so far is lost."
-            )
-        elif waiting == BUSY_REASON:
-            self.statusBar().showMessage("Indexing waits: another localsearch is indexing these folders")
-        elif waiting:
-            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
-        elif current:
-            rate = _rate(done, float(progress.get("elapsed") or 0.0))
-            parts = [f"Indexing {os.path.basename(str(current))}"]
-            if rate and done >= 5:
-                parts.append(rate)
-            self.statusBar().showMessage(" · ".join(parts))
+        message = self.progress_view.show_progress(progress)
+        if message:
+            self.statusBar().showMessage(message)
 
     def _show_index_message(self, text: str) -> None:
         self.statusBar().showMessage(text)
@@ -686,8 +619,7 @@ class MainWindow(QMainWindow):
             self._run_search()
 
     def _indexing_done(self) -> None:
-        self.progress_bar.hide()
-        self.pause_button.hide()
+        self.progress_view.hide()
         self._adding = []
         self._update_actions()
 

@@ -170,3 +170,14 @@ def test_icons_are_the_rendered_assets_at_every_size(qapp: QApplication) -> None
         assert {size.width() for size in tray.app_icon().availableSizes()} == sizes
     finally:
         QApplication.setWindowIcon(saved)
+
+
+def test_the_pause_button_is_named_for_what_it_does_now(make_window: Callable[[], MainWindow]) -> None:
+    window = make_window()
+    window._indexing_started()
+    assert window.pause_button.text() == "Pause" and window.pause_button.accessibleName() == "Pause indexing"
+    window._show_paused(True)
+    assert (
+        window.pause_button.text() == "Resume" and window.pause_button.accessibleName() == "Resume indexing"
+    )
+    assert window.pause_action.text() == "&Resume indexing"
