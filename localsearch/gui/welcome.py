@@ -225,6 +225,8 @@ class WelcomeView(QScrollArea):
                 noun = "document" if scan.files == 1 else "documents"
                 box.setText(f"{Path(folder).name}  ({folder}) — {many} {noun}")
                 box.setProperty("count", scan.files)
+                if not scan.files:
+                    box.setChecked(False)  # nothing to read there: not ticked for the person
         self._update_estimate()
 
     def ticked(self) -> list[str]:

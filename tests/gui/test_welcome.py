@@ -209,3 +209,17 @@ def test_nothing_on_the_welcome_view_is_cut(
             assert label.height() >= label.heightForWidth(label.width()) - 1, label.text()[:40]
     for widget in [*welcome.suggestion_boxes, *welcome.model_buttons.values(), welcome.start_button]:
         assert widget.height() >= widget.sizeHint().height(), widget.text()
+
+
+def test_a_suggested_folder_with_nothing_to_read_is_not_ticked(qtbot: QtBot, tmp_path: Path) -> None:
+    documents = _notes_of(tmp_path / "Documents", 2, 1_000)
+    desktop = tmp_path / "Desktop"
+    (desktop / "photos").mkdir(parents=True)
+    (desktop / "photos" / "beach.jpg").write_bytes(b"\xff\xd8" * 100)
+    view = WelcomeView([documents, desktop], models=model_options())
+    qtbot.addWidget(view)
+    qtbot.waitUntil(
+        lambda: all(b.property("count") is not None for b in view.suggestion_boxes), timeout=10_000
+    )
+    assert view.ticked() == [str(documents)]
+    assert view.suggestion_boxes[1].text().endswith("— 0 documents")
