@@ -44,6 +44,54 @@ NOTES_ELSEWHERE = {
 }
 
 
+# The catalog model the download screenshot shows, served by _SlowHub.
+DOWNLOAD_SHOWN = "mxbai-embed-xsmall-v1"
+
+
+class _SlowHub:
+    """A stand-in for the Hugging Face hub on 127.0.0.1 (HF_ENDPOINT) that answers any
+    file with zeros of the catalog's size at about 1 MB/s: a download to watch, never one
+    that finishes (the screenshot cancels it)."""
+
+    def __init__(self, size: int) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _headers(self) -> None:
+                self.send_header("X-Repo-Commit", "0" * 40)
+                self.send_header("ETag", '"stand-in"')
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(size))
+
+            def do_HEAD(self) -> None:
+                self.send_response(200)
+                self._headers()
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self._headers()
+                self.end_headers()
+                piece = bytes(64 * 1024)
+                try:
+                    for _ in range(size // len(piece)):
+                        self.wfile.write(piece)
+                        time.sleep(0.06)
+                except OSError:
+                    pass  # the download was cancelled
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
 def _run_under_xvfb() -> int:
     xvfb = shutil.which("xvfb-run")
     if xvfb is None:
@@ -78,16 +126,24 @@ def main() -> int:
 
 
 def _shoot(out: Path, folders: list[Path]) -> int:
+    from huggingface_hub import constants as hf_constants
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QWidget
 
+    from localsearch.core.models.manager import catalog_entry
     from localsearch.gui import theme
     from localsearch.gui.failures import FailuresDialog
     from localsearch.gui.main_window import MainWindow
     from localsearch.gui.models_dialog import ModelsDialog
     from localsearch.gui.settings_dialog import SettingsDialog
     from localsearch.settings import load as load_settings
+
+    entry = catalog_entry(DOWNLOAD_SHOWN)
+    hub = _SlowHub(entry.file_size if entry is not None and entry.file_size else 48_000_000)
+    os.environ["HF_ENDPOINT"] = hub.url
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    hf_constants.DOWNLOAD_CHUNK_SIZE = 64 * 1024  # progress every piece, not every 10 MB
 
     app = QApplication(sys.argv)
     app.setApplicationName("localsearch")
@@ -130,7 +186,8 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     window.show()
     window.start()
     wait_until(lambda: window.stack.currentWidget() is window.welcome, 30, "the welcome view")
-    save(window, "01-first-run", "first run: welcome view, nothing indexed yet")
+    wait_until(lambda: window.welcome.ticked_scan() is not None, 30, "the welcome view's counts")
+    save(window, "01-first-run", "first run: welcome view, folders counted, fast or quality model with time")
 
     progress: list[dict] = []
     window.index_lane.progress.connect(progress.append)
@@ -164,7 +221,14 @@ def _shoot(out: Path, folders: list[Path]) -> int:
 
     QTest.keyClick(window.search_box, Qt.Key.Key_Down)
     QTest.keyClick(window.results_view, Qt.Key.Key_Down)
-    save(window, "05-keyboard-focus", "keyboard: Down from the box, focus ring on the second result")
+    if window.current_hit() is None:  # the "show weaker matches" row: Enter opens it
+        QTest.keyClick(window.results_view, Qt.Key.Key_Return)
+        QTest.keyClick(window.results_view, Qt.Key.Key_Down)
+    save(
+        window,
+        "05-keyboard-focus",
+        "keyboard only: Down from the box, Enter on 'show weaker matches', Down: focus ring on a result",
+    )
 
     window._show_failures()
     dialog = window.findChild(FailuresDialog)
@@ -175,6 +239,17 @@ def _shoot(out: Path, folders: list[Path]) -> int:
     window.open_models()
     models = window.findChild(ModelsDialog)
     save(models, "10-models", "the model catalog, the model in use selected, with the index size it makes")
+    # A download in progress, from a slow stand-in for the hub on 127.0.0.1 (cancelled after).
+    models.select(DOWNLOAD_SHOWN)
+    models.download_button.click()
+    wait_until(lambda: models.progress_bar.value() >= 100, 60, "download progress")
+    save(
+        models,
+        "11-models-downloading",
+        f"the model manager downloading {DOWNLOAD_SHOWN}, with progress and cancel",
+    )
+    models.cancel_download()
+    wait_until(lambda: models._job is None, 30, "the download to stop")
     models.close()
 
     settings = SettingsDialog(load_settings(), window)

@@ -56,6 +56,9 @@ def run(minimized: bool = False) -> int:
         window.showMinimized()
     else:
         window.show()
+        # Ask for the keyboard: without a window manager nobody else makes the window
+        # active, and Qt fires no shortcut in an inactive window (see gui/keys.py).
+        window.activateWindow()
     window.start()
     try:
         return int(app.exec())

@@ -3,9 +3,11 @@ its folder, try it again), narrowed to one kind of reason."""
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -58,7 +60,9 @@ class FailuresDialog(QDialog):
         for kind, count in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])):
             self.kind_box.addItem(f"{kind} ({count})", kind)
         self.kind_box.currentIndexChanged.connect(self._filter)
-        top.addWidget(QLabel("Show:", self))
+        show = QLabel("Show:", self)
+        show.setBuddy(self.kind_box)
+        top.addWidget(show)
         top.addWidget(self.kind_box)
         layout.addLayout(top)
 
@@ -87,6 +91,13 @@ class FailuresDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda *_: self._act(self._open))
         layout.addWidget(self.table)
+        # The selected file's whole reason: the column cuts the long ones (what to do about
+        # a scanned PDF is at their end).
+        self.details = QLabel("", self)
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setAccessibleName("Why the selected file was skipped")
+        layout.addWidget(self.details)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.open_button = QPushButton("Open", self)
@@ -122,6 +133,14 @@ class FailuresDialog(QDialog):
 
     def _update_buttons(self) -> None:
         chosen = self.selected_paths()
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        if len(rows) == 1:
+            item = self._failures[rows[0]]
+            self.details.setText(
+                f"<b>{html.escape(os.path.basename(item['path']))}</b>: {html.escape(item['reason'])}"
+            )
+        else:
+            self.details.setText("")
         self.open_button.setEnabled(len(chosen) == 1 and self._open is not None)
         self.reveal_button.setEnabled(len(chosen) == 1 and self._reveal is not None)
         self.retry_button.setEnabled(bool(chosen) and self._retry is not None)

@@ -2,91 +2,48 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
     QDialog,
     QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from localsearch.core.indexer import BUSY_REASON, DISK_FULL_REASON
 from localsearch.core.searcher import SearchHit
 from localsearch.core.service import LocalSearch
-from localsearch.core.storage import Filters
+from localsearch.errors import LocalSearchError
 from localsearch.gui import opener, theme
 from localsearch.gui.failures import FailuresDialog
+from localsearch.gui.filter_bar import FilterBar
+from localsearch.gui.folder_panel import FolderPanel
 from localsearch.gui.index_monitor import IndexMonitor, Passage
+from localsearch.gui.keys import trigger_bound_action
 from localsearch.gui.models_dialog import ModelsDialog
-from localsearch.gui.preview import PreviewPane
-from localsearch.gui.results import HitRole, ResultDelegate, ResultsModel, results_summary
-from localsearch.gui.results_view import PopupOnArrows, ResultsView
+from localsearch.gui.progress_view import IndexProgressView
+from localsearch.gui.results import HitRole, WeakerRole, results_summary
+from localsearch.gui.results_pane import ResultsPane
+from localsearch.gui.results_view import PopupOnArrows
+from localsearch.gui.search_bar import SearchBar
 from localsearch.gui.settings_dialog import SettingsDialog
 from localsearch.gui.tray import Tray
-from localsearch.gui.widgets import NoticeBar, WelcomeView, folder_labels, suggested_folders
+from localsearch.gui.widgets import NoticeBar
 from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 from localsearch.settings import save as save_settings
 
 SEARCH_DELAY_MS = 250
-# The filter row's kinds of file, by extension.
-FILE_KINDS: list[tuple[str, tuple[str, ...]]] = [
-    ("All files", ()),
-    ("PDF", (".pdf",)),
-    ("Text and notes", (".txt", ".md", ".markdown", ".rst", ".org")),
-    ("Word and OpenDocument", (".docx", ".odt")),
-    ("Web pages", (".html", ".htm", ".xhtml")),
-    ("E-books", (".epub",)),
-    ("E-mail", (".eml",)),
-    ("Data", (".csv", ".tsv", ".json")),
-]
-MODIFIED_WITHIN: list[tuple[str, int]] = [
-    ("Any time", 0),
-    ("Past week", 7),
-    ("Past month", 31),
-    ("Past year", 366),
-]
-
-
-def _eta(seconds: float) -> str:
-    """A rough time left, as a person says it."""
-    if seconds < 60:
-        return "under a minute left"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min left"
-    return f"about {minutes // 60} h {minutes % 60:02d} min left"
-
-
-def _rate(files_done: int, elapsed: float) -> str:
-    """Files a second or a minute, whichever reads better."""
-    if elapsed <= 0 or files_done <= 0:
-        return ""
-    per_second = files_done / elapsed
-    if per_second >= 1:
-        return f"{per_second:,.1f} files/s"
-    return f"{per_second * 60:,.0f} files/min"
 
 
 class MainWindow(QMainWindow):
@@ -143,6 +100,7 @@ class MainWindow(QMainWindow):
 
         self._quitting = False
         self.tray: Tray | None = None
+        self._model_job: QObject | None = None  # a model built from the welcome view
         self._build()
         self._build_menus()
         self._update_actions()
@@ -154,130 +112,65 @@ class MainWindow(QMainWindow):
         central = QWidget(self)
         outer = QVBoxLayout(central)
         outer.setContentsMargins(12, 10, 12, 6)
+        self._arrows = PopupOnArrows(self)
 
-        top = QHBoxLayout()
-        self.search_box = QLineEdit(self)
-        self.search_box.setPlaceholderText("Search your files by meaning — e.g. “how do I renew my passport”")
-        self.search_box.setAccessibleName("Search")
-        self.search_box.setToolTip("Type in your own words. ↓ moves into the results; Esc clears.")
-        self.search_box.setClearButtonEnabled(True)
-        self.search_box.setMinimumHeight(34)
-        self.search_box.setMinimumWidth(200)
-        font = self.search_box.font()
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.search_box.setFont(font)
+        self.search_bar = SearchBar(self._arrows, central)
+        self.search_box = self.search_bar.search_box
+        self.mode_box = self.search_bar.mode_box
+        self.add_button = self.search_bar.add_button
+        self.settings_button = self.search_bar.settings_button
         self.search_box.textChanged.connect(self._query_changed)
         self.search_box.returnPressed.connect(self._run_search)
         self.search_box.installEventFilter(self)
-        top.addWidget(self.search_box, 1)
-        self._arrows = PopupOnArrows(self)
-        self.mode_box = QComboBox(self)
-        self.mode_box.setMinimumHeight(34)
-        self.mode_box.setAccessibleName("Search mode")
-        for label, mode, tip in (
-            (
-                "Meaning + words",
-                "hybrid",
-                "Files that match your words or what they mean (best for most searches)",
-            ),
-            ("Meaning", "semantic", "Files about the same thing, even in other words"),
-            ("Exact words", "keyword", 'Files containing your words; "quote" a phrase to match it literally'),
-        ):
-            self.mode_box.addItem(label, mode)
-            self.mode_box.setItemData(self.mode_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.mode_box.currentIndexChanged.connect(self._run_search)
-        self.mode_box.installEventFilter(self._arrows)
-        top.addWidget(self.mode_box)
-        self.add_button = QPushButton("Add folder…", self)
-        self.add_button.setMinimumHeight(34)
         self.add_button.clicked.connect(self.choose_folder)
-        top.addWidget(self.add_button)
-        self.settings_button = QPushButton("Settings…", self)
-        self.settings_button.setMinimumHeight(34)
-        self.settings_button.setToolTip("How files are indexed, and how the window looks")
         self.settings_button.clicked.connect(self.open_settings)
-        top.addWidget(self.settings_button)
-        outer.addLayout(top)
-        outer.addLayout(self._build_filters())
+        outer.addWidget(self.search_bar)
+
+        self.filter_bar = FilterBar(self._arrows, central)
+        self.type_box = self.filter_bar.type_box
+        self.date_box = self.filter_bar.date_box
+        self.folder_box = self.filter_bar.folder_box
+        self.sort_box = self.filter_bar.sort_box
+        self.filter_bar.changed.connect(self._rerun)
+        outer.addWidget(self.filter_bar)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
-        side = QWidget(self.splitter)
-        self.side_panel = side
-        side.setMinimumWidth(150)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 6, 6, 0)
-        side_layout.addWidget(QLabel("<b>Indexed folders</b>"))
-        self.folder_list = QListWidget(side)
-        self.folder_list.setAccessibleName("Indexed folders")
-        self.folder_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.folder_list.customContextMenuRequested.connect(self._folder_menu)
+        self.folder_panel = FolderPanel(self.splitter)
+        self.side_panel = self.folder_panel
+        self.folder_list = self.folder_panel.folder_list
+        self.reindex_button = self.folder_panel.reindex_button
+        self.remove_button = self.folder_panel.remove_button
+        self.failures_button = self.folder_panel.failures_button
+        self.folder_panel.update_requested.connect(self.reindex)
+        self.folder_panel.remove_requested.connect(self.remove_folder)
+        self.folder_panel.failures_requested.connect(self._show_failures)
+        self.folder_panel.open_requested.connect(self.open_path)
+        self.folder_panel.search_only_requested.connect(self.filter_bar.only_folder)
         self.folder_list.currentItemChanged.connect(lambda *_: self._update_actions())
-        self.folder_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        side_layout.addWidget(self.folder_list, 1)
-        buttons = QHBoxLayout()
-        self.reindex_button = QPushButton("Update index", side)
-        self.reindex_button.setToolTip("Look for new, changed and deleted files in every folder (F5)")
-        self.reindex_button.clicked.connect(self.reindex)
-        buttons.addWidget(self.reindex_button)
-        self.remove_button = QPushButton("Remove", side)
-        self.remove_button.setToolTip("Forget the selected folder (your files are not touched)")
-        self.remove_button.clicked.connect(self._remove_selected_folder)
-        buttons.addWidget(self.remove_button)
-        side_layout.addLayout(buttons)
-        self.failures_button = QPushButton("", side)
-        self.failures_button.setFlat(True)
-        self.failures_button.setStyleSheet("text-align: left; color: #b26a00;")
-        self.failures_button.clicked.connect(self._show_failures)
-        self.failures_button.hide()
-        side_layout.addWidget(self.failures_button)
 
-        main = QWidget(self.splitter)
-        main_layout = QVBoxLayout(main)
-        main_layout.setContentsMargins(6, 6, 0, 0)
-        self.summary_label = QLabel("", main)
-        self.summary_label.setWordWrap(True)
-        main_layout.addWidget(self.summary_label)
-        self.content = QSplitter(Qt.Orientation.Horizontal, main)
-        self.content.setChildrenCollapsible(False)
-        self.stack = QStackedWidget(self.content)
-        self.welcome = WelcomeView(suggested_folders(), self.stack)
-        self.welcome.start_with.connect(self.add_folders)
-        self.welcome.choose.connect(self.choose_folder)
-        self.placeholder = QLabel("", main)
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setWordWrap(True)
-        # WindowText at reduced strength: readable in light and dark palettes alike.
-        self.placeholder.setStyleSheet("font-size: 15px; padding: 40px;")
-        self.placeholder.setForegroundRole(self.placeholder.foregroundRole())
-        self.results_model = ResultsModel(self)
-        self.results_view = ResultsView(main)
-        self.results_view.setModel(self.results_model)
-        self.results_view.setItemDelegate(ResultDelegate(self.results_view))
-        self.results_view.setMouseTracking(True)
-        self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.results_view.setFrameShape(QListView.Shape.NoFrame)
-        self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results_pane = ResultsPane(self.splitter)
+        pane = self.results_pane
+        self.summary_label = pane.summary_label
+        self.content = pane.content
+        self.stack = pane.stack
+        self.welcome = pane.welcome
+        self.placeholder = pane.placeholder
+        self.results_model = pane.results_model
+        self.results_view = pane.results_view
+        self.preview = pane.preview
+        self.welcome.start_with.connect(self.start_from_welcome)
+        self.welcome.choose.connect(self._choose_for_welcome)
         self.results_view.doubleClicked.connect(self._open_result)
-        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.results_view.customContextMenuRequested.connect(self._result_menu)
         self.results_view.left_top.connect(self._back_to_search_box)
         self.results_view.selectionModel().currentChanged.connect(self._current_result_changed)
-        self.stack.addWidget(self.placeholder)
-        self.stack.addWidget(self.results_view)
-        self.stack.addWidget(self.welcome)
         self.stack.currentChanged.connect(lambda *_: self._place_preview())
-        self.preview = PreviewPane(self.content)
         self.preview.open_page.connect(self.open_path)
-        self.preview.hide()
-        self.content.addWidget(self.stack)
-        self.content.addWidget(self.preview)
-        self.content.setStretchFactor(0, 3)
-        self.content.setStretchFactor(1, 2)
-        main_layout.addWidget(self.content, 1)
 
-        self.splitter.addWidget(side)
-        self.splitter.addWidget(main)
+        self.splitter.addWidget(self.folder_panel)
+        self.splitter.addWidget(self.results_pane)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 860])
@@ -285,34 +178,37 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar(central)
         outer.addWidget(self.notice)
         self.setCentralWidget(central)
+        self._build_status_bar()
+        self._set_tab_order()
+        self._update_placeholder()
 
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setMaximumWidth(260)
-        self.progress_bar.setMinimumWidth(120)
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.hide()
-        self.pause_button = QPushButton("Pause", self)
-        self.pause_button.setToolTip("Hold indexing; what is done is kept")
+    def _build_status_bar(self) -> None:
+        self.progress_view = IndexProgressView(self)
+        self.progress_bar = self.progress_view.progress_bar
+        self.pause_button = self.progress_view.pause_button
         self.pause_button.clicked.connect(self.index_lane.toggle_pause)
         self.index_lane.paused_changed.connect(self._show_paused)
-        self.pause_button.hide()
-        self.statusBar().addPermanentWidget(self.progress_bar)
-        self.statusBar().addPermanentWidget(self.pause_button)
+        self.statusBar().addPermanentWidget(self.progress_view)
 
-        # Tab goes from the box straight to the results, then to the choices around them.
-        QWidget.setTabOrder(self.search_box, self.results_view)
-        QWidget.setTabOrder(self.results_view, self.mode_box)
-        QWidget.setTabOrder(self.mode_box, self.type_box)
-        QWidget.setTabOrder(self.type_box, self.date_box)
-        QWidget.setTabOrder(self.date_box, self.folder_box)
-        QWidget.setTabOrder(self.folder_box, self.sort_box)
-        QWidget.setTabOrder(self.sort_box, self.preview)
-        QWidget.setTabOrder(self.preview, self.folder_list)
-        QWidget.setTabOrder(self.folder_list, self.reindex_button)
-        QWidget.setTabOrder(self.reindex_button, self.remove_button)
-        QWidget.setTabOrder(self.remove_button, self.add_button)
-        QWidget.setTabOrder(self.add_button, self.settings_button)
-        self._update_placeholder()
+    def _set_tab_order(self) -> None:
+        """Tab goes from the box straight to the results, then to the choices around them."""
+        order = [
+            self.search_box,
+            self.results_view,
+            self.mode_box,
+            self.type_box,
+            self.date_box,
+            self.folder_box,
+            self.sort_box,
+            self.preview,
+            self.folder_list,
+            self.reindex_button,
+            self.remove_button,
+            self.add_button,
+            self.settings_button,
+        ]
+        for before, after in itertools.pairwise(order):
+            QWidget.setTabOrder(before, after)
 
     def _build_menus(self) -> None:
         """Every action in a menu with its shortcut. Actions on the current result are
@@ -399,54 +295,13 @@ class MainWindow(QMainWindow):
         help_menu.addAction(action("&Keyboard shortcuts", self._show_shortcuts, ["F1"]))
         help_menu.addAction(action("&About localsearch", self._show_about))
 
-    def _build_filters(self) -> QHBoxLayout:
-        """Narrow the results: kind of file, when it was modified, folder, and the order."""
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 4, 0, 0)
-        self.type_box = QComboBox(self)
-        for label, extensions in FILE_KINDS:
-            self.type_box.addItem(label, extensions)
-        self.date_box = QComboBox(self)
-        for label, days in MODIFIED_WITHIN:
-            self.date_box.addItem(label, days)
-        self.folder_box = QComboBox(self)
-        self.folder_box.addItem("All folders", "")
-        self.folder_box.setMinimumContentsLength(8)
-        self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.sort_box = QComboBox(self)
-        self.sort_box.addItem("Best match first", "relevance")
-        self.sort_box.addItem("Newest first", "date")
-        for caption, box in (
-            ("Type", self.type_box),
-            ("Modified", self.date_box),
-            ("Folder", self.folder_box),
-            ("Order", self.sort_box),
-        ):
-            caption_label = QLabel(caption, self)
-            caption_label.setBuddy(box)
-            box.setAccessibleName(caption)
-            box.installEventFilter(self._arrows)
-            row.addWidget(caption_label)
-            row.addWidget(box)
-            row.addSpacing(8)
-            box.currentIndexChanged.connect(self._rerun)
-        row.addStretch(1)
-        return row
-
     def search_request(self) -> SearchRequest:
         """What the search box and the filter row ask for now."""
-        days = self.date_box.currentData()
-        folder = self.folder_box.currentData()
-        filters = Filters(
-            folders=(folder,) if folder else (),
-            extensions=tuple(self.type_box.currentData() or ()),
-            after=time.time() - days * 86400 if days else None,
-        )
         return SearchRequest(
             self.search_box.text().strip(),
             mode=str(self.mode_box.currentData()),
-            filters=filters,
-            sort=str(self.sort_box.currentData()),
+            filters=self.filter_bar.filters(),
+            sort=self.filter_bar.sort(),
             like=self._like,
         )
 
@@ -475,6 +330,12 @@ class MainWindow(QMainWindow):
             self.results_view.focus_first()
             return True
         return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A key no shortcut took and no widget used (the window is not Qt's active one:
+        # see gui/keys.py) still does what its menu entry says.
+        if not trigger_bound_action(self.actions(), event):
+            super().keyPressEvent(event)
 
     def _back_to_search_box(self) -> None:
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -590,6 +451,59 @@ class MainWindow(QMainWindow):
     def add_folder(self, folder: str) -> None:
         self.add_folders([folder])
 
+    def _choose_for_welcome(self) -> None:
+        """A folder picked on the welcome view joins its list (counted, with the time it
+        takes); reading starts with the welcome view's button."""
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to search", os.path.expanduser("~"))
+        if folder:
+            self.welcome.add_folder(folder)
+
+    def start_from_welcome(self, folders: list[str], model: str) -> None:
+        """The first run's one button: read these folders with this model. A model still to
+        be built is built in the background while the files are read with the one in use,
+        then they are read again with it (searches work all along)."""
+        from localsearch.core.models.manager import use_model
+
+        option = next((o for o in self.welcome.models if o.name == model), None)
+        if option is not None and model != load_settings().model:
+            if option.ready:
+                try:
+                    use_model(model)
+                except LocalSearchError as exc:
+                    self.notice.show_notice(f"Could not switch to {option.title.lower()} model: {exc}")
+                self.search_lane.reload()
+                self.monitor.reload()
+            else:
+                self._build_then_use(model, option.title)
+        self.add_folders(folders)
+
+    def _build_then_use(self, model: str, title: str) -> None:
+        from localsearch.gui.models_dialog import build_job
+
+        job = build_job(model)
+        job.note.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        job.done.connect(lambda ok, message: self._model_built(model, ok, message))
+        self._model_job = job  # kept alive while it runs
+        self.notice.show_notice(
+            f"Building the {title.lower()} model in the background (once). Your files are read "
+            "with the fast model meanwhile, and again with the new one when it is ready."
+        )
+        job.start()
+
+    def _model_built(self, model: str, ok: bool, message: str) -> None:
+        from localsearch.core.models.manager import use_model
+
+        self._model_job = None
+        if not ok:
+            self.notice.show_notice(f"The model could not be built: {message} The fast model stays in use.")
+            return
+        try:
+            result = use_model(model)
+        except LocalSearchError as exc:
+            self.notice.show_notice(f"The model was built but cannot be used: {exc}")
+            return
+        self.switch_model(result.model)
+
     def open_settings(self) -> None:
         dialog = SettingsDialog(load_settings(), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
@@ -651,7 +565,7 @@ class MainWindow(QMainWindow):
         relevant = [p for p in paths if any(p == f or p.startswith(f + os.sep) for f in self._folders)]
         if relevant:
             self.index_lane.update(relevant)
-            if not self.progress_bar.isVisible():
+            if not self.progress_view.isVisible():
                 self._indexing_started()
 
     def reindex(self) -> None:
@@ -660,60 +574,23 @@ class MainWindow(QMainWindow):
             self._indexing_started()
 
     def _indexing_started(self) -> None:
-        self.progress_bar.setRange(0, 0)
-        self.progress_bar.setFormat("Preparing…")
-        self.progress_bar.show()
-        self.pause_button.show()
+        self.progress_view.started()
         self.statusBar().showMessage("Indexing…")
         self._update_placeholder()
         self._update_actions()
 
     def _show_paused(self, paused: bool) -> None:
-        self.pause_button.setText("Resume" if paused else "Pause")
-        self.pause_button.setToolTip("Go on indexing" if paused else "Hold indexing; what is done is kept")
         self.pause_action.setText("&Resume indexing" if paused else "&Pause indexing")
-        if paused:
-            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
-            if self.progress_bar.maximum():
-                self.progress_bar.setFormat(
-                    f"Paused · {self.progress_bar.value():,} / {self.progress_bar.maximum():,} files"
-                )
+        message = self.progress_view.show_paused(paused)
+        if message:
+            self.statusBar().showMessage(message)
 
     def _show_progress(self, progress: dict) -> None:
-        if not self.progress_bar.isVisible() and progress.get("phase") in ("scanning", "indexing"):
+        if not self.progress_view.isVisible() and progress.get("phase") in ("scanning", "indexing"):
             self._indexing_started()  # a queued run began as the last one finished
-        total = int(progress.get("files_total") or 0)
-        done = int(progress.get("files_done") or 0)
-        waiting = progress.get("paused")
-        if progress.get("phase") == "indexing" and total:
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
-            text = f"{done:,} / {total:,} files"
-            eta = progress.get("eta_seconds")
-            if waiting:
-                text = f"{str(waiting).capitalize()} · {text}"
-            elif isinstance(eta, int | float) and eta >= 1 and done >= 5:
-                text += f" · {_eta(float(eta))}"
-            self.progress_bar.setFormat(text)
-        elif progress.get("phase") == "scanning" and not self.progress_bar.maximum():
-            self.progress_bar.setFormat("Looking for files…")
-        current = progress.get("current")
-        if waiting == "on battery":
-            self.statusBar().showMessage("Indexing waits while the computer runs on battery")
-        elif waiting == DISK_FULL_REASON:
-            self.statusBar().showMessage(
-                "Disk full: indexing waits until space is freed. Nothing indexed so far is lost."
-            )
-        elif waiting == BUSY_REASON:
-            self.statusBar().showMessage("Indexing waits: another localsearch is indexing these folders")
-        elif waiting:
-            self.statusBar().showMessage("Indexing paused — what is done is kept and searchable")
-        elif current:
-            rate = _rate(done, float(progress.get("elapsed") or 0.0))
-            parts = [f"Indexing {os.path.basename(str(current))}"]
-            if rate and done >= 5:
-                parts.append(rate)
-            self.statusBar().showMessage(" · ".join(parts))
+        message = self.progress_view.show_progress(progress)
+        if message:
+            self.statusBar().showMessage(message)
 
     def _show_index_message(self, text: str) -> None:
         self.statusBar().showMessage(text)
@@ -742,59 +619,20 @@ class MainWindow(QMainWindow):
             self._run_search()
 
     def _indexing_done(self) -> None:
-        self.progress_bar.hide()
-        self.pause_button.hide()
+        self.progress_view.hide()
         self._adding = []
         self._update_actions()
 
     def _populate_folders(self) -> None:
         self.watch_lane.watch(self._folders)
-        current = self.folder_list.currentItem()
-        selected = current.data(Qt.ItemDataRole.UserRole) if current else None
-        self.folder_list.clear()
-        for folder, label in zip(self._folders, folder_labels(self._folders), strict=True):
-            item = QListWidgetItem(label)
-            item.setToolTip(folder)
-            item.setData(Qt.ItemDataRole.UserRole, folder)
-            if not os.path.exists(folder):
-                item.setText(label + "  (not reachable)")
-            self.folder_list.addItem(item)
-            if folder == selected:
-                self.folder_list.setCurrentItem(item)
-        # The folder filter follows the list, keeping its choice while that folder stays.
-        chosen = self.folder_box.currentData()
-        self.folder_box.blockSignals(True)
-        self.folder_box.clear()
-        self.folder_box.addItem("All folders", "")
-        for folder, label in zip(self._folders, folder_labels(self._folders), strict=True):
-            self.folder_box.addItem(label, folder)
-            self.folder_box.setItemData(self.folder_box.count() - 1, folder, Qt.ItemDataRole.ToolTipRole)
-        self.folder_box.setCurrentIndex(max(0, self.folder_box.findData(chosen)))
-        self.folder_box.blockSignals(False)
-        if chosen and self.folder_box.currentData() != chosen:
-            self._rerun()
+        self.folder_panel.set_folders(self._folders)
+        self.filter_bar.set_folders(self._folders)
         self._update_actions()
 
     def _update_actions(self) -> None:
-        has_folders = bool(self._folders)
-        self.reindex_button.setEnabled(has_folders)
-        self.update_action.setEnabled(has_folders)
-        self.remove_button.setEnabled(has_folders and self.folder_list.currentItem() is not None)
+        self.update_action.setEnabled(bool(self._folders))
         self.pause_action.setEnabled(self.index_lane.running)
         self.failures_action.setEnabled(bool(self._failures))
-
-    def _remove_selected_folder(self) -> None:
-        item = self.folder_list.currentItem()
-        if item is None:
-            return
-        folder = item.data(Qt.ItemDataRole.UserRole)
-        answer = QMessageBox.question(
-            self,
-            "Remove folder",
-            f"Stop searching {folder}?\n\nIts entries leave the index; your files are not touched.",
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.remove_folder(folder)
 
     def remove_folder(self, folder: str) -> None:
         """Forget a folder, off the UI thread: a running indexer is asked to stop first (its
@@ -821,20 +659,6 @@ class MainWindow(QMainWindow):
             self._resume_after_removal = False
             self.reindex()
         self._rerun()
-
-    def _folder_menu(self, point: QPoint) -> None:
-        item = self.folder_list.itemAt(point)
-        if item is None:
-            return
-        folder = item.data(Qt.ItemDataRole.UserRole)
-        menu = QMenu(self)
-        menu.addAction("Open folder", lambda: self.open_path(folder))
-        menu.addAction(
-            "Search only this folder",
-            lambda: self.folder_box.setCurrentIndex(self.folder_box.findData(folder)),
-        )
-        menu.addAction("Remove from index…", self._remove_selected_folder)
-        menu.exec(self.folder_list.mapToGlobal(point))
 
     # -- status ---------------------------------------------------------------
     def _show_status(self, status: dict) -> None:
@@ -864,8 +688,7 @@ class MainWindow(QMainWindow):
         self._index_known = True
         self._failures = list(status.get("failed", []))
         count = len(self._failures)
-        self.failures_button.setText(f"⚠ {count} file{'s' if count != 1 else ''} could not be indexed…")
-        self.failures_button.setVisible(count > 0)
+        self.folder_panel.show_failures(count)
         files, chunks = status.get("files", 0), status.get("chunks", 0)
         model = status.get("model", "")
         if not self.index_lane.running:
@@ -917,7 +740,7 @@ class MainWindow(QMainWindow):
             return  # an older search: a newer one is on its way
         self.results_model.set_hits(hits)
         if hits:
-            sort = str(self.sort_box.currentData())
+            sort = self.filter_bar.sort()
             self.summary_label.setText(results_summary(hits, query, self._like is not None, sort))
             self.stack.setCurrentWidget(self.results_view)
             self.results_view.scrollToTop()
@@ -940,7 +763,7 @@ class MainWindow(QMainWindow):
             return
         if no_results:
             text = f"Nothing in your indexed files matches “{no_results}”."
-            if self.type_box.currentIndex() or self.date_box.currentIndex() or self.folder_box.currentIndex():
+            if self.filter_bar.narrowed():
                 text += "\n\nA type, date or folder filter is on: widen it to see more."
         elif not self._folders:
             text = (
@@ -971,9 +794,14 @@ class MainWindow(QMainWindow):
             self.open_path(hit.path, hit.page)
 
     def open_current(self) -> None:
+        """Enter: open the current result; on the weaker-matches row, show or hide them."""
         hit = self.current_hit()
         if hit is not None:
             self.open_path(hit.path, hit.page)
+        elif self.results_view.currentIndex().data(WeakerRole):
+            row = self.results_view.currentIndex().row()
+            self.results_model.toggle_weaker()
+            self.results_view.setCurrentIndex(self.results_model.index(row, 0))  # stay on it
 
     def reveal_current(self) -> None:
         hit = self.current_hit()
@@ -1047,13 +875,7 @@ class MainWindow(QMainWindow):
             self._preview_current()
 
     def _place_preview(self) -> None:
-        on_results = self.stack.currentWidget() is self.results_view
-        was_visible = self.preview.isVisible()
-        self.preview.setVisible(self.preview_action.isChecked() and on_results)
-        if self.preview.isVisible() and not was_visible:
-            # Opened: give it two fifths of the room, enough for passages to read as text.
-            total = sum(self.content.sizes()) or self.content.width()
-            self.content.setSizes([total * 3 // 5, total - total * 3 // 5])
+        self.results_pane.place_preview(self.preview_action.isChecked())
 
     def _results_arrived(self, count: int) -> None:
         if self.preview_action.isChecked():

@@ -60,8 +60,8 @@ def _megabytes(n: float) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
-class _Job(QObject):
-    """One background call (download or import), reported through signals."""
+class ModelJob(QObject):
+    """One background call (download, build or import), reported through signals."""
 
     progress = Signal(object)  # DownloadProgress
     note = Signal(str)
@@ -96,6 +96,19 @@ class _Job(QObject):
             self.done.emit(True, str(result))
 
 
+def build_job(name: str) -> ModelJob:
+    """A job (not started) that builds a model with an offline build from its pinned
+    sources, as `localsearch models build NAME` does: used here and by the welcome view."""
+
+    def build(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
+        from localsearch.core.models.manager import build_model
+
+        built = build_model(name, report=note)
+        return f"{name} built ({', '.join(path.name for path in built)})"
+
+    return ModelJob(build)
+
+
 class ModelsDialog(QDialog):
     model_chosen = Signal(str)  # the model now in use (settings saved): re-embed
 
@@ -107,7 +120,7 @@ class ModelsDialog(QDialog):
         self.resize(900, 560)
         self._catalog = catalog
         self._passages = passages
-        self._job: _Job | None = None
+        self._job: ModelJob | None = None
         self._statuses: list[Any] = []
         layout = QVBoxLayout(self)
         layout.addWidget(
@@ -318,8 +331,10 @@ class ModelsDialog(QDialog):
         self.estimate.setText(text)
 
     # -- actions --------------------------------------------------------------
-    def _run(self, work: Callable[[Callable[[Any], None], Callable[[str], None]], object], what: str) -> None:
-        job = _Job(work)
+    def _run(
+        self, work: Callable[[Callable[[Any], None], Callable[[str], None]], object] | ModelJob, what: str
+    ) -> None:
+        job = work if isinstance(work, ModelJob) else ModelJob(work)
         job.progress.connect(self._show_progress)
         job.note.connect(self.status.setText)
         job.done.connect(self._job_done)
@@ -331,18 +346,13 @@ class ModelsDialog(QDialog):
         job.start()
 
     def download_selected(self) -> None:
-        from localsearch.core.models.manager import build_model, download_model
+        from localsearch.core.models.manager import download_model
 
         name = self.selected_name()
         if name is None or self._job is not None:
             return
         if name in OFFLINE_BUILDS:
-
-            def build(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
-                built = build_model(name, report=note)
-                return f"{name} built ({', '.join(path.name for path in built)})"
-
-            self._run(build, f"Building {name} (fetching its pinned sources once)…")
+            self._run(build_job(name), f"Building {name} (fetching its pinned sources once)…")
             return
         catalog = self._catalog
         dims = int(self.dimensions_box.currentData() or 0)

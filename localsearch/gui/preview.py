@@ -6,11 +6,12 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QKeyEvent, QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from localsearch.core.searcher import SearchHit
 from localsearch.gui.index_monitor import Passage, relevant_matches
+from localsearch.gui.keys import trigger_bound_action
 
 
 def marked(text: str, spans: list[tuple[int, int]], colour: str) -> str:
@@ -46,6 +47,10 @@ class PreviewPane(QTextBrowser):
         self.hit: SearchHit | None = None
         self.passages: list[Passage] = []
         self.show_empty()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not trigger_bound_action(self.actions(), event):  # Space: see gui/keys.py
+            super().keyPressEvent(event)
 
     def show_empty(self) -> None:
         self.hit = None

@@ -8,6 +8,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QListView, QWidget
 
+from localsearch.gui.keys import trigger_bound_action
+
 
 class ResultsView(QListView):
     left_top = Signal()  # Up on the first result: the search box takes over
@@ -17,12 +19,18 @@ class ResultsView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName("Search results")
+        self.setAccessibleDescription(
+            "Enter opens the file, Ctrl+Enter shows it in its folder, Space shows its passages, "
+            "Ctrl+C copies its path"
+        )
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Up and self.currentIndex().row() <= 0:
             self.left_top.emit()
             event.accept()
             return
+        if trigger_bound_action(self.actions(), event):
+            return  # no shortcut took it (see gui/keys.py); the list must not take it instead
         super().keyPressEvent(event)
 
     def focus_first(self) -> None:

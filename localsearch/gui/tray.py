@@ -31,11 +31,15 @@ def fallback_icon() -> QIcon:
 
 
 def app_icon() -> QIcon:
+    """The app's icon (rendered from assets/icons at every size, for high-DPI trays), else
+    the theme's magnifier, else one drawn here."""
+    from localsearch.gui.app import app_icon as rendered_icon
+
     current = QGuiApplication.windowIcon()
-    if not current.isNull():
+    if not current.isNull() and current.availableSizes():
         return current
-    themed = QIcon.fromTheme("system-search")
-    return themed if not themed.isNull() else fallback_icon()
+    ours = rendered_icon()
+    return ours if not ours.isNull() else fallback_icon()
 
 
 class Tray(QObject):

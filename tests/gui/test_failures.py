@@ -57,3 +57,12 @@ def test_failed_files_can_be_filtered_opened_and_retried(
     with qtbot.waitSignal(window.status_shown, timeout=20_000):
         window.monitor.refresh()
     assert [f["path"] for f in window._failures] == [str(docs / "blank.pdf")]
+
+
+def test_the_selected_files_whole_reason_is_shown_under_the_list(qtbot: QtBot) -> None:
+    long_reason = "scanned PDF: no text layer (the pages are images; it needs OCR, e.g. ocrmypdf, first)"
+    dialog = FailuresDialog([{"path": "/home/a/scan.pdf", "reason": long_reason}])
+    qtbot.addWidget(dialog)
+    assert dialog.details.text() == ""
+    dialog.table.selectRow(0)
+    assert "scan.pdf" in dialog.details.text() and "ocrmypdf, first)" in dialog.details.text()

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from localsearch.gui.main_window import MainWindow
@@ -156,3 +156,96 @@ def test_menu_bar_lists_every_action_with_its_shortcut(searched: MainWindow) -> 
     assert view["Preview pane"] == "Space"
     assert "Theme" in view
     assert "About localsearch" in entries("Help")
+
+
+NO_MODIFIER = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def inactive(qtbot: QtBot, searched: MainWindow) -> MainWindow:
+    """The window has the keyboard but is not Qt's active window: what an X server without
+    a window manager (focus follows the pointer) gives. Qt's shortcut map then takes no key,
+    and each key reaches the focused widget as a plain key press."""
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is other, timeout=5_000)
+    assert QApplication.activeWindow() is not searched
+    return searched
+
+
+def _press(widget: QWidget, key: Qt.Key, modifiers: Qt.KeyboardModifier = NO_MODIFIER) -> None:
+    """A key press and release delivered to widget as the platform delivers them (no
+    shortcut map in between, as in an inactive window)."""
+    for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+        QApplication.sendEvent(widget, QKeyEvent(kind, key, modifiers))
+
+
+def test_space_on_a_result_opens_the_preview_when_no_shortcut_takes_it(
+    qtbot: QtBot, inactive: MainWindow
+) -> None:
+    window = inactive
+    view = window.results_view
+    view.setFocus()
+    view.setCurrentIndex(window.results_model.index(0, 0))
+    with qtbot.waitSignal(window.monitor.passages, timeout=10_000):
+        _press(view, Qt.Key.Key_Space)
+    assert window.preview.isVisible() and window.preview_action.isChecked()
+    _press(view, Qt.Key.Key_Space)
+    assert not window.preview.isVisible()
+
+
+def test_result_keys_work_when_no_shortcut_takes_them(
+    qtbot: QtBot, inactive: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = inactive
+    view = window.results_view
+    opened: list[str] = []
+    revealed: list[str] = []
+    monkeypatch.setattr(window, "open_path", lambda path, page=None: opened.append(path))
+    monkeypatch.setattr(window, "reveal_path", revealed.append)
+    view.setFocus()
+    view.setCurrentIndex(window.results_model.index(0, 0))
+    first = window.results_model.hits[0]
+    _press(view, Qt.Key.Key_Return)
+    assert opened == [first.path]
+    _press(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert revealed == [first.path]
+    QGuiApplication.clipboard().clear()
+    _press(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == first.path  # the path, not the card's text
+    for key in (Qt.Key.Key_K, Qt.Key.Key_L, Qt.Key.Key_F):
+        view.setFocus()
+        _press(view, key, Qt.KeyboardModifier.ControlModifier)
+        # The window's keyboard focus (where its next key goes; hasFocus() wants it active).
+        assert window.focusWidget() is window.search_box, key
+    view.setFocus()
+    _press(view, Qt.Key.Key_Escape)
+    assert window.search_box.text() == "" and window.focusWidget() is window.search_box
+
+
+def test_enter_on_the_weaker_matches_row_shows_and_hides_them(
+    qtbot: QtBot, make_window: Callable[[], MainWindow]
+) -> None:
+    from localsearch.core.searcher import SearchHit
+
+    window = make_window()
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    strong = SearchHit("/d/a.txt", "a.txt", "/d", 0.8, "close", None, 0, 5, 0)
+    weak = [
+        SearchHit(f"/d/w{n}.txt", f"w{n}.txt", "/d", 0.1, "far", None, 0, 3, 0, weak=True) for n in range(2)
+    ]
+    window.results_model.set_hits([strong, *weak])
+    window.stack.setCurrentWidget(window.results_view)
+    assert window.results_model.rowCount() == 2  # the close match and "show 2 weaker matches"
+    view = window.results_view
+    view.setFocus()
+    view.setCurrentIndex(window.results_model.index(1, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert window.results_model.rowCount() == 4
+    assert view.currentIndex().row() == 1  # the keyboard stays on the row
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert window.results_model.rowCount() == 2
