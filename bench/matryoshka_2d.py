@@ -38,7 +38,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions  # noqa: E402
 from localsearch.core.models.catalog import load_catalog  # noqa: E402
-from localsearch.core.models.convert import inspect_gguf  # noqa: E402
+from localsearch.core.models.gguf_io import inspect_gguf  # noqa: E402
 from localsearch.core.models.manager import find_model_file, resolve_model_file  # noqa: E402
 
 K = 10

@@ -16,7 +16,7 @@ OWNERS = {
     "sqlite3": {"core/storage.py"},
     "pypdf": {"core/extract/pdf.py"},
     "watchdog": {"core/watch.py"},
-    "gguf": {"core/models/convert.py"},
+    "gguf": {"core/models/convert.py", "core/models/gguf_io.py"},
     "safetensors": {"core/models/convert.py"},
     "huggingface_hub": {"core/models/download.py"},
 }

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
 import sys
@@ -30,6 +29,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
+from localsearch.core.models.files import QUANT_TYPES
 from localsearch.errors import ModelError
 
 ROLES = ("document", "query")
@@ -233,7 +233,7 @@ class LlamaVocab:
     ) -> None:
         import llama_cpp
 
-        from localsearch.core.models.convert import check_gguf_header
+        from localsearch.core.models.gguf_io import check_gguf_header
 
         _init_backend()
         self._lib = llama_cpp
@@ -378,7 +378,7 @@ class LlamaEmbedder:
     ) -> None:
         import llama_cpp
 
-        from localsearch.core.models.convert import check_gguf_header
+        from localsearch.core.models.gguf_io import check_gguf_header
 
         self._lib = llama_cpp
         self._ctx: Any = None
@@ -674,25 +674,17 @@ def layout_for_late_chunking(chunks: Sequence[Sequence[int]]) -> tuple[list[int]
     return stream, spans
 
 
-QUANT_TYPES = ("f16", "bf16", "q8_0", "q4_k_m")
-
-
 def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Path:
     """Write `output` as `source` quantized to `quant` (one of QUANT_TYPES), atomically."""
     import llama_cpp
 
     _init_backend()
-    ftypes = {
-        "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
-        "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16,
-        "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
-        "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
-    }
     key = quant.lower()
-    if key not in ftypes:
+    if key not in QUANT_TYPES:
         raise ModelError(f"Unknown quantization {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftypes[key]
+    # llama.cpp names each type's file type after it: q4_k_m -> LLAMA_FTYPE_MOSTLY_Q4_K_M.
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{key.upper()}")
     params.nthread = threads or os.cpu_count() or 1
     partial = output.with_name(output.name + ".partial")
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
@@ -701,11 +693,3 @@ def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Pat
         raise ModelError(f"llama.cpp could not quantize {source} to {quant} (status {status})")
     os.replace(partial, output)
     return output
-
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()

@@ -23,13 +23,8 @@ from localsearch.cli import main
 from localsearch.core.embedding import LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.models import manager
-from localsearch.core.models.convert import (
-    convert_hf,
-    convert_jina_v3,
-    detect_architecture,
-    inspect_adapter,
-    inspect_gguf,
-)
+from localsearch.core.models.convert import convert_hf, convert_jina_v3, detect_architecture
+from localsearch.core.models.gguf_io import inspect_adapter, inspect_gguf
 from localsearch.core.service import default_embedder_factory
 from localsearch.errors import ModelError
 from localsearch.settings import Settings

@@ -28,7 +28,8 @@ import pytest
 from localsearch import paths
 from localsearch.cli import main
 from localsearch.core.models import manager, nomic
-from localsearch.core.models.convert import convert_hf, inspect_gguf
+from localsearch.core.models.convert import convert_hf
+from localsearch.core.models.gguf_io import inspect_gguf
 from localsearch.core.models.nomic import Piece, SplitZipMember
 from localsearch.core.models.wheels import WheelPin
 from localsearch.errors import ModelError
@@ -377,7 +378,8 @@ def _sentences() -> list[str]:
 
 @real_model
 def test_the_real_file_is_nomics_and_its_quantized_copies_stay_close() -> None:
-    from localsearch.core.embedding import LlamaEmbedder, file_sha256
+    from localsearch.core.embedding import LlamaEmbedder
+    from localsearch.core.models.files import file_sha256
 
     assert file_sha256(REAL_F16) == nomic.NOMIC_F16.sha256
     info = inspect_gguf(REAL_F16)

