@@ -462,6 +462,12 @@ class UseResult:
     notes: list[str]
     head: int = 0  # the output head's size; 0: none
 
+    def apply(self, settings: settings_module.Settings) -> None:
+        """Set the model settings this choice stands for (the caller saves them)."""
+        settings.model = self.model
+        settings.dimensions = self.dimensions or self.head  # with heads, explicit: 0 means the default head
+        settings.layers = self.layers
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -473,7 +479,7 @@ class UseResult:
         }
 
 
-def use_model(
+def choose_model(
     name: str,
     *,
     dimensions: int | None = None,
@@ -481,8 +487,9 @@ def use_model(
     catalog: Catalog | None = None,
     report: Report = _quiet,
 ) -> UseResult:
-    """Make `name` the model for indexing and search, at `dimensions` and `layers`
-    (None or 0: native). Validates both, makes the sliced file now, saves the settings."""
+    """Check `name` as the model for indexing and search, at `dimensions` and `layers`
+    (None or 0: native), and make the sliced file now. The settings are the caller's to
+    change (UseResult.apply) and save: nothing here writes them."""
     catalog = catalog or load_catalog()
     canonical, type_ = _canonical(name, catalog)
     entry = catalog.find(canonical)
@@ -527,12 +534,8 @@ def use_model(
             notes.append(note)
         file = _sliced(whole, n, report).path
 
-    current = settings_module.load()
-    current.model = f"{canonical}.{type_}" if type_ else canonical
-    current.dimensions = dims or head  # with heads, explicit: 0 would mean the default head
-    current.layers = n
-    settings_module.save(current)
-    return UseResult(current.model, dims, n, native, file, notes, head)
+    model = f"{canonical}.{type_}" if type_ else canonical
+    return UseResult(model, dims, n, native, file, notes, head)
 
 
 # ---------------------------------------------------------------------------------------
