@@ -718,26 +718,6 @@ def late_windows(
     return windows
 
 
-def layout_for_late_chunking(chunks: Sequence[Sequence[int]]) -> tuple[list[int], list[tuple[int, int]]]:
-    """The document's token stream and each chunk's span in it, from chunks whose leading
-    tokens may repeat the previous chunk's tail (the chunker's overlap)."""
-    stream: list[int] = []
-    spans: list[tuple[int, int]] = []
-    for tokens in chunks:
-        tokens = list(tokens)
-        shared = 0
-        if spans:
-            previous = stream[spans[-1][0] :]
-            for size in range(min(len(previous), len(tokens)), 0, -1):
-                if previous[-size:] == tokens[:size]:
-                    shared = size
-                    break
-        start = len(stream) - shared
-        stream.extend(tokens[shared:])
-        spans.append((start, len(stream)))
-    return stream, spans
-
-
 def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Path:
     """Write `output` as `source` quantized to `quant` (one of QUANT_TYPES), atomically."""
     import llama_cpp
