@@ -70,6 +70,8 @@ WAIT_RECHECK_STARTS = 10
 
 __all__ = ["EngineCrashed", "ProcessEmbedder"]
 
+_INFO_FIELDS = frozenset(f.name for f in fields(EngineInfo))
+
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size) if size else b""
@@ -118,15 +120,6 @@ class ProcessEmbedder:
     the model, and both engines share LlamaEmbedder's one code path for it.
     """
 
-    # What the child reports (EngineInfo), copied onto the engine as the Embedder protocol reads it.
-    dimensions: int
-    max_tokens: int
-    late_tokens: int
-    n_layers: int
-    special_tokens: int
-    query_prefix_tokens: int
-    document_prefix_tokens: int
-
     def __init__(
         self,
         model: EngineOptions | Path | str,
@@ -155,8 +148,14 @@ class ProcessEmbedder:
         self._vocab = LlamaVocab(self.model_path, vocab_only=True)
         self._model_identity = _file_identity(self.model_path)
         self.info = self._start()
-        for f in fields(EngineInfo):
-            setattr(self, f.name, getattr(self.info, f.name))
+
+    def __getattr__(self, name: str) -> Any:
+        """The sizes the child reported (EngineInfo: dimensions, max_tokens, ...) read as
+        this engine's own, as the Embedder protocol and the indexer expect them."""
+        info = self.__dict__.get("info")
+        if info is not None and name in _INFO_FIELDS:
+            return getattr(info, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- the child -----------------------------------------------------------------
     def _want_spin(self, *, running: bool) -> bool | None:

@@ -107,6 +107,14 @@ class _HeaderCursor:
         except UnicodeDecodeError as exc:
             raise self.fail(f"{what} is not UTF-8 text") from exc
 
+    def new_name(self, kind: str, seen: set[str]) -> str:
+        """The name of a key or tensor, which may appear once in a file."""
+        name = self.string(f"a {kind} name")
+        if name in seen:
+            raise self.fail(f"the {kind} {name!r} appears twice")
+        seen.add(name)
+        return name
+
     def skip_value(self, value_type: int, what: str, *, in_array: bool = False) -> None:
         if value_type in _SCALAR_BYTES:
             self.need(_SCALAR_BYTES[value_type], what)
@@ -176,10 +184,7 @@ def _walk_header(cursor: _HeaderCursor, version: int, size: int) -> GGUFHeader:
     alignment = _DEFAULT_ALIGNMENT
     seen_keys: set[str] = set()
     for _ in range(kv_count):
-        key = cursor.string("a key name")
-        if key in seen_keys:
-            raise cursor.fail(f"the key {key!r} appears twice")
-        seen_keys.add(key)
+        key = cursor.new_name("key", seen_keys)
         value_type = cursor.unpack("<I", f"the type of {key}")
         if key in ("general.architecture", "general.type") and value_type == _STRING:
             value = cursor.string(key)
@@ -198,10 +203,7 @@ def _walk_header(cursor: _HeaderCursor, version: int, size: int) -> GGUFHeader:
     tensors: list[tuple[str, int, int]] = []  # name, offset, bytes
     names: set[str] = set()
     for _ in range(tensor_count):
-        name = cursor.string("a tensor name")
-        if name in names:
-            raise cursor.fail(f"the tensor {name!r} appears twice")
-        names.add(name)
+        name = cursor.new_name("tensor", names)
         n_dims = cursor.unpack("<I", f"the dimension count of {name}")
         if n_dims > MAX_GGUF_DIMS:
             raise cursor.fail(f"tensor {name} declares {n_dims} dimensions (at most {MAX_GGUF_DIMS})")
