@@ -191,7 +191,7 @@ def _check_role(role: str) -> None:
 
 # A context's token capacity is rounded up to this: llama.cpp pads contexts to multiples
 # of 256 internally, and a batch size off that grid tripped GGML_ASSERT(ggml_can_mul_mat)
-# in the pooling graph (FACTS.md: n_batch = n_ubatch = 384 with 64 sequences).
+# in the pooling graph (seen with n_batch = n_ubatch = 384 and 64 sequences).
 CONTEXT_GRANULE = 256
 
 

@@ -1,4 +1,5 @@
-"""The model manager: the functions behind `localsearch models …` and the window's model page.
+"""The model manager: the functions behind `localsearch models …` (which reaches them
+through models/api.py) and the window's Models dialog.
 
 Model files live in the models directory (paths.models_dir(); a source checkout's gguf/
 is searched too) under one naming rule, so that a name resolves without a registry:
