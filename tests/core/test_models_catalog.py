@@ -227,11 +227,21 @@ def test_cli_models_list_and_info_text(default_model: Path, capsys: pytest.Captu
     assert json.loads(capsys.readouterr().out)["query_prompt"] == "search_query: "
 
 
+def test_choosing_a_model_writes_no_settings_its_caller_does(default_model: Path) -> None:
+    before = settings_module.load()
+    result = manager.choose_model("all-MiniLM-L6-v2", dimensions=128)
+    assert settings_module.load() == before  # core checked the choice and saved nothing
+    result.apply(before)
+    assert (before.model, before.dimensions, before.layers) == ("all-minilm-l6-v2", 128, 0)
+
+
 def test_cli_models_use_and_slice(default_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "use", "all-minilm-l6-v2", "--dimensions", "256", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["dimensions"] == 256
+    assert settings_module.load().dimensions == 256  # the command line saves the choice
     assert main(["models", "use", "all-minilm-l6-v2", "--dimensions", "9999"]) == 1
     assert "384 dimensions" in capsys.readouterr().err
+    assert settings_module.load().dimensions == 256  # a refused choice changes nothing
     assert main(["models", "slice", "all-minilm-l6-v2", "--layers", "3"]) == 0
     in_use = manager.find_model_file("all-minilm-l6-v2").type
     assert capsys.readouterr().out.strip().endswith(f"all-minilm-l6-v2.{in_use}.L3.gguf")
