@@ -798,21 +798,6 @@ def find_head_file(name: str, size: int, *, catalog: Catalog | None = None) -> P
     return path
 
 
-def output_head(model: str, dimensions: int, *, catalog: Catalog | None = None) -> int:
-    """The size of the output head a model setting runs (see ModelEntry.head_for); 0 for a
-    model without heads, a .gguf path, or a model the catalog does not know."""
-    if model.lower().endswith(".gguf"):
-        return 0
-    entry = catalog_entry(model, catalog=catalog)
-    return entry.head_for(dimensions) if entry is not None else 0
-
-
-def output_head_file(model: str, dimensions: int, *, catalog: Catalog | None = None) -> Path | None:
-    """The head file the engine applies for a model setting, None when it runs without one."""
-    size = output_head(model, dimensions, catalog=catalog)
-    return find_head_file(model, size, catalog=catalog) if size else None
-
-
 def download_head(
     entry: ModelEntry,
     size: int,

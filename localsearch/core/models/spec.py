@@ -73,10 +73,6 @@ def _quiet(message: str) -> None:
     log.info(message)
 
 
-def _entry(name: str, catalog: Catalog) -> ModelEntry | None:
-    return manager.catalog_entry(name, catalog=catalog)
-
-
 def _head_size(name: str, dimensions: int, entry: ModelEntry | None) -> int:
     """The output head a setting runs (see ModelEntry.head_for); 0 for a model without heads,
     a .gguf path, or a model the catalog does not know."""
@@ -106,7 +102,7 @@ def space_key(settings: Settings, *, catalog: Catalog | None = None) -> str:
     their own space: a 768 head cut to 700 never meets the 1024 head's). Changing any of them
     makes a new space and re-embeds, so no search compares vectors made two ways."""
     catalog = catalog or load_catalog()
-    entry = _entry(settings.model, catalog)
+    entry = manager.catalog_entry(settings.model, catalog=catalog)
     return _space_key(settings, _head_size(settings.model, settings.dimensions, entry))
 
 
@@ -114,7 +110,7 @@ def model_prompts(name: str, *, catalog: Catalog | None = None) -> tuple[str, st
     """The (query, document) prompts the catalog gives the model a setting names (any
     spelling the model manager accepts); none when the model is unknown."""
     try:
-        entry = _entry(name, catalog or load_catalog())
+        entry = manager.catalog_entry(name, catalog=catalog or load_catalog())
     except ModelError:  # an unreadable catalog must not stop search
         return "", ""
     return (entry.query_prompt, entry.document_prompt) if entry else ("", "")
@@ -128,7 +124,7 @@ def resolve_model(
     a model with task adapters never runs without them, one with heads never without its head."""
     catalog = catalog or load_catalog()
     name = settings.model
-    entry = _entry(name, catalog)
+    entry = manager.catalog_entry(name, catalog=catalog)
     path = manager.resolve_model_file(name, layers=settings.layers, catalog=catalog, report=report)
     head_size = _head_size(name, settings.dimensions, entry)
     head = manager.find_head_file(name, head_size, catalog=catalog) if head_size else None
