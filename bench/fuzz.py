@@ -55,6 +55,7 @@ def _child_atheris(name: str, seconds: float) -> None:
         import localsearch.core.extract.pdf
         import localsearch.core.extract.text
         import localsearch.core.models.convert
+        import localsearch.core.models.gguf_io
         import localsearch.core.searcher
         import localsearch.core.service
         import localsearch.settings  # noqa: F401

@@ -34,7 +34,7 @@ sys.path.insert(0, str(common.PROJECT_DIR))
 
 from localsearch.core.embedding import LlamaEmbedder, truncate_dimensions
 from localsearch.core.models.catalog import load_catalog
-from localsearch.core.models.convert import inspect_gguf
+from localsearch.core.models.gguf_io import inspect_gguf
 from localsearch.core.models.manager import find_model_file, resolve_model_file
 
 MAX_TOKENS = 256

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from localsearch import __version__, logsetup, paths
 from localsearch.core import protocol
 from localsearch.core.indexer import IndexProgress
+from localsearch.core.models.files import QUANT_TYPES
 from localsearch.core.searcher import METRICS, MODES, SORTS, SearchHit
 from localsearch.core.storage import Filters
 from localsearch.errors import LocalSearchError, UserFacingError
@@ -158,16 +159,12 @@ def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> L
     return service
 
 
-def _control_from_stdin(enabled: bool) -> IndexControl | None:
+def _control_from_stdin(service: LocalSearch, enabled: bool) -> IndexControl | None:
     """With --control (or --protocol): the control words of core.protocol, a line each on
     stdin, steer the run (the window talks to its indexing child this way, on every platform)."""
-    from localsearch.core.indexer import IndexControl
-    from localsearch.core.power import PowerPolicy
-    from localsearch.settings import load as load_settings
-
     if not enabled:
         return None
-    control = IndexControl(PowerPolicy(load_settings().on_battery))
+    control = service.control()
 
     def read() -> None:
         for line in sys.stdin:
@@ -205,17 +202,15 @@ def _finished(final: IndexProgress | None) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from localsearch.core.service import resolve_model_path
-
     printer = _progress_printer(args)
     with _open_service() as service:
-        resolve_model_path(service.settings, report=_report)
+        service.model(report=_report)  # builds or slices the model file now, saying so
         missing = [p for p in args.paths if not Path(p).exists()]
         for path in missing:
             _report(f"localsearch: {path}: no such file or folder")
         targets = [p for p in args.paths if Path(p).exists()]
         final: IndexProgress | None = None
-        control = _control_from_stdin(args.control or args.protocol)
+        control = _control_from_stdin(service, args.control or args.protocol)
         for progress in service.index_paths(targets, control=control):
             printer(progress)
             final = progress
@@ -273,7 +268,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = _filters(args)
     options = {"filters": filters, "metric": args.metric}
     with _open_service(keep_vectors=bool(args.batch), for_queries=True) as service:
-        empty = service.index.counts()["chunks"] == 0
+        empty = service.counts()["chunks"] == 0
         if empty:
             sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")
         if args.batch:
@@ -422,7 +417,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     printer = _progress_printer(args)
     with _open_service() as service:
         final = None
-        control = _control_from_stdin(args.control or args.protocol)
+        control = _control_from_stdin(service, args.control or args.protocol)
         for final in service.update_paths(args.paths, control=control):
             if args.progress_json or _channel is not None:
                 printer(final)
@@ -466,8 +461,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_models_build(args: argparse.Namespace) -> int:
-    from localsearch.core.models.default import DEFAULT_MODEL, bundled_model
-    from localsearch.core.models.manager import build_model
+    from localsearch.core.models.api import DEFAULT_MODEL, build_model, bundled_model
     from localsearch.launch import is_frozen
 
     if is_frozen():
@@ -506,7 +500,7 @@ def _cost_cells(cost: dict[str, object]) -> tuple[str, str]:
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import list_models
+    from localsearch.core.models.api import list_models
 
     statuses = list_models()
     if args.json:
@@ -554,7 +548,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_info(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import model_info
+    from localsearch.core.models.api import model_info
 
     info = model_info(args.name)
     if args.json:
@@ -600,9 +594,13 @@ def cmd_models_info(args: argparse.Namespace) -> int:
 
 
 def cmd_models_use(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import use_model
+    from localsearch import settings as settings_module
+    from localsearch.core.models.api import choose_model
 
-    result = use_model(args.name, dimensions=args.dimensions, layers=args.layers, report=_report)
+    result = choose_model(args.name, dimensions=args.dimensions, layers=args.layers, report=_report)
+    current = settings_module.load()
+    result.apply(current)
+    settings_module.save(current)
     for note in result.notes:
         _report(f"note: {note}")
     if args.json:
@@ -631,7 +629,7 @@ class _DownloadPrinter:
 
 
 def cmd_models_download(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import download_model
+    from localsearch.core.models.api import download_model
 
     printer = _DownloadPrinter()
     try:
@@ -644,28 +642,28 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
 
 def cmd_models_import(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import import_model
+    from localsearch.core.models.api import import_model
 
     print(import_model(Path(args.file), name=args.name, report=_report))
     return 0
 
 
 def cmd_models_convert(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import convert_model
+    from localsearch.core.models.api import convert_model
 
     print(convert_model(Path(args.folder), name=args.name, report=_report))
     return 0
 
 
 def cmd_models_quantize(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import quantize_model
+    from localsearch.core.models.api import quantize_model
 
     print(quantize_model(args.name, args.type, report=_report))
     return 0
 
 
 def cmd_models_slice(args: argparse.Namespace) -> int:
-    from localsearch.core.models.manager import slice_model
+    from localsearch.core.models.api import slice_model
 
     print(slice_model(args.name, args.layers, report=_report))
     return 0
@@ -714,7 +712,7 @@ def _add_model_commands(models: argparse._SubParsersAction) -> None:
 
     p = models.add_parser("quantize", help="write a smaller weight type with llama.cpp's quantizer")
     p.add_argument("name", metavar="NAME", help=name_help)
-    p.add_argument("--type", required=True, choices=["q8_0", "q4_k_m", "f16", "bf16"], help="weight type")
+    p.add_argument("--type", required=True, choices=QUANT_TYPES, help="weight type")
     p.set_defaults(func=cmd_models_quantize)
 
     p = models.add_parser("slice", help="write a GGUF keeping only the first L layers (2D Matryoshka)")
@@ -843,7 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
         "all-MiniLM-L6-v2, or nomic-embed-text-v1.5 (F16, Q8_0, BF16; about 284 MB to fetch)",
     )
     b.add_argument("name", nargs="?", default="all-minilm-l6-v2", metavar="NAME", help="the model to build")
-    b.add_argument("--quant", choices=["f16", "bf16", "q8_0", "q4_k_m"], help="weight type (default q8_0)")
+    b.add_argument("--quant", choices=QUANT_TYPES, help="weight type (default q8_0)")
     b.add_argument(
         "--keep-sources", action="store_true", help="keep the fetched wheels (nomic: 284 MB) for a rebuild"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -16,10 +17,41 @@ OWNERS = {
     "sqlite3": {"core/storage.py"},
     "pypdf": {"core/extract/pdf.py"},
     "watchdog": {"core/watch.py"},
-    "gguf": {"core/models/convert.py"},
+    "gguf": {"core/models/convert.py", "core/models/gguf_io.py"},
     "safetensors": {"core/models/convert.py"},
     "huggingface_hub": {"core/models/download.py"},
 }
+
+# The command line reaches models and engines through the service and models/api.py only:
+# the manager, converters, GGUF reader and engines behind them may change freely.
+CLI_MAY_NOT_IMPORT = (
+    "localsearch.core.models.manager",
+    "localsearch.core.models.convert",
+    "localsearch.core.models.gguf_io",
+    "localsearch.core.models.default",
+    "localsearch.core.models.download",
+    "localsearch.core.embedding",
+    "localsearch.core.engine_process",
+    "localsearch.core.power",
+)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, "from a import b" counted as a and as a.b."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_cli_reaches_models_and_engines_through_the_service_and_models_api() -> None:
+    imported = _imported_modules(PACKAGE / "cli.py")
+    assert "localsearch.core.models.api" in imported
+    assert sorted(imported & set(CLI_MAY_NOT_IMPORT)) == []
 
 
 def test_core_and_cli_do_not_load_qt() -> None:

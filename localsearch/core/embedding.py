@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
 
+from localsearch.core.models.files import QUANT_TYPES
 from localsearch.errors import ModelError
 
 ROLES = ("document", "query")
@@ -79,6 +80,86 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run a model: everything LlamaEmbedder and ProcessEmbedder are built from, and
+    what the process engine sends its child (to_json / from_json).
+
+    query_prefix / document_prefix: the text the model wants before each role's input.
+    adapters: a LoRA adapter GGUF per role (jina-embeddings-v3's task adapters), applied
+    with adapter_scale while that role is embedded.
+    allow_missing_adapters: run a task-adapter architecture with a role lacking its adapter.
+    late_tokens: the context of a late-chunking pass (0: the model's training context).
+    head: a dense output head (core/heads.py) applied to each pooled vector before it is
+    normalized; the engine's `dimensions` is then the head's output size.
+    mmap: map the file (False: read it into memory, which a file truncated in place while
+    the engine runs cannot turn into a SIGBUS).
+    """
+
+    model_path: Path
+    name: str = ""  # "": the file's stem
+    threads: int = 0  # 0: every core this process may run on
+    max_tokens: int = 0  # 0: the model's training context
+    batch_tokens: int = 0
+    max_sequences: int = 0
+    flash_attention: bool = True
+    query_prefix: str = ""
+    document_prefix: str = ""
+    adapters: Mapping[str, Path] = field(default_factory=dict)
+    adapter_scale: float = 1.0
+    allow_missing_adapters: bool = False
+    late_tokens: int = 0
+    gpu: bool = True
+    head: Path | None = None
+    mmap: bool = True
+
+    @classmethod
+    def of(cls, model: EngineOptions | Path | str, **changes: Any) -> EngineOptions:
+        """Options as given, or a model file with keyword options; `changes` override."""
+        options = model if isinstance(model, EngineOptions) else cls(Path(model))
+        if "adapters" in changes:
+            changes["adapters"] = {role: Path(path) for role, path in (changes["adapters"] or {}).items()}
+        if changes.get("head") is not None:
+            changes["head"] = Path(changes["head"])
+        return replace(options, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["model_path"] = str(self.model_path)
+        out["adapters"] = {role: str(path) for role, path in self.adapters.items()}
+        out["head"] = str(self.head) if self.head else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EngineOptions:
+        values = dict(data)
+        return cls.of(values.pop("model_path"), **values)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What a running engine reports about itself (the process engine's child sends it)."""
+
+    dimensions: int
+    max_tokens: int
+    late_tokens: int
+    n_layers: int
+    special_tokens: int
+    query_prefix_tokens: int
+    document_prefix_tokens: int
+
+    @classmethod
+    def of(cls, engine: Any) -> EngineInfo:
+        return cls(**{f.name: int(getattr(engine, f.name)) for f in fields(cls)})
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EngineInfo:
+        return cls(**{f.name: int(data[f.name]) for f in fields(cls)})
+
+
 class EngineCrashed(ModelError):
     """The engine died on an input (a llama.cpp abort in the engine process). The message
     names the input; the engine restarts for the next call."""
@@ -110,7 +191,7 @@ def _check_role(role: str) -> None:
 
 # A context's token capacity is rounded up to this: llama.cpp pads contexts to multiples
 # of 256 internally, and a batch size off that grid tripped GGML_ASSERT(ggml_can_mul_mat)
-# in the pooling graph (FACTS.md: n_batch = n_ubatch = 384 with 64 sequences).
+# in the pooling graph (seen with n_batch = n_ubatch = 384 and 64 sequences).
 CONTEXT_GRANULE = 256
 
 
@@ -233,7 +314,7 @@ class LlamaVocab:
     ) -> None:
         import llama_cpp
 
-        from localsearch.core.models.convert import check_gguf_header
+        from localsearch.core.models.gguf_io import check_gguf_header
 
         _init_backend()
         self._lib = llama_cpp
@@ -346,52 +427,28 @@ def _round_up(value: int, granule: int) -> int:
 class LlamaEmbedder:
     """A GGUF embedding model in llama.cpp, CPU or GPU, one context per instance.
 
+    Built from EngineOptions, or from a model file and EngineOptions' fields as keywords.
     Not thread-safe: use one instance per thread (indexing lane, query lane).
-    query_prefix / document_prefix: the text the model wants before each role's input.
-    adapters: a LoRA adapter GGUF per role (jina-embeddings-v3's task adapters), applied
-    with adapter_scale while that role is embedded.
-    allow_missing_adapters: run a task-adapter architecture with a role lacking its adapter.
-    late_tokens: the context of a late-chunking pass (0: the model's training context).
-    head: a dense output head (core/heads.py) applied to each pooled vector before it is
-    normalized; `dimensions` is then the head's output size.
     """
 
-    def __init__(
-        self,
-        model_path: Path | str,
-        *,
-        name: str | None = None,
-        threads: int = 0,
-        max_tokens: int = 0,
-        batch_tokens: int = 0,
-        max_sequences: int = 0,
-        flash_attention: bool = True,
-        query_prefix: str = "",
-        document_prefix: str = "",
-        adapters: Mapping[str, str | Path] | None = None,
-        adapter_scale: float = 1.0,
-        allow_missing_adapters: bool = False,
-        late_tokens: int = 0,
-        gpu: bool = True,
-        head: str | Path | None = None,
-        mmap: bool = True,
-    ) -> None:
+    def __init__(self, model: EngineOptions | Path | str, **options: Any) -> None:
         import llama_cpp
 
-        from localsearch.core.models.convert import check_gguf_header
+        from localsearch.core.models.gguf_io import check_gguf_header
 
+        self.options = opts = EngineOptions.of(model, **options)
         self._lib = llama_cpp
         self._ctx: Any = None
         self._late_ctx: Any = None
         self._adapters: dict[str, Any] = {}
-        self._vocab = LlamaVocab(model_path, vocab_only=False, gpu=gpu, mmap=mmap)
+        self._vocab = LlamaVocab(opts.model_path, vocab_only=False, gpu=opts.gpu, mmap=opts.mmap)
         self.model_path = self._vocab.model_path
         self._model = self._vocab.model
-        self.name = name or self.model_path.stem
+        self.name = opts.name or self.model_path.stem
         self.hidden_size = self._vocab.dimensions  # what llama.cpp pools
         from localsearch.core.heads import load_head
 
-        self.head = load_head(head, in_features=self.hidden_size) if head else None
+        self.head = load_head(opts.head, in_features=self.hidden_size) if opts.head else None
         self.dimensions = self.head.out_features if self.head else self.hidden_size
         self.n_layers = self._vocab.n_layers
         n_ctx_train = self._vocab.n_ctx_train
@@ -400,10 +457,10 @@ class LlamaEmbedder:
 
         # Inputs are cut to max_tokens (at most the training context); a batch always holds
         # one whole input, since an encoder given more tokens than n_ubatch aborts.
-        self.max_tokens = min(max_tokens or n_ctx_train, n_ctx_train)
-        self.batch_tokens = _round_up(max(batch_tokens, self.max_tokens), CONTEXT_GRANULE)
+        self.max_tokens = min(opts.max_tokens or n_ctx_train, n_ctx_train)
+        self.batch_tokens = _round_up(max(opts.batch_tokens, self.max_tokens), CONTEXT_GRANULE)
         max_parallel = int(llama_cpp.llama_max_parallel_sequences())
-        self.max_sequences = max_sequences or min(self.batch_tokens, max_parallel)
+        self.max_sequences = opts.max_sequences or min(self.batch_tokens, max_parallel)
         check_geometry(
             max_tokens=self.max_tokens,
             batch_tokens=self.batch_tokens,
@@ -411,14 +468,17 @@ class LlamaEmbedder:
             n_ctx_train=n_ctx_train,
             max_parallel=max_parallel,
         )
-        self.late_tokens = min(late_tokens or n_ctx_train, n_ctx_train)
-        self.threads = threads or default_threads()
-        self.flash_attention = flash_attention
+        self.late_tokens = min(opts.late_tokens or n_ctx_train, n_ctx_train)
+        self.threads = opts.threads or default_threads()
+        self.flash_attention = opts.flash_attention
         # Called with the indices of the inputs about to be decoded: the process engine
         # records them, so that after an abort it can name the very input that was in flight.
         self.before_batch: Callable[[Sequence[int]], None] | None = None
 
-        self._prefix = {"query": self.tokenize(query_prefix), "document": self.tokenize(document_prefix)}
+        self._prefix = {
+            "query": self.tokenize(opts.query_prefix),
+            "document": self.tokenize(opts.document_prefix),
+        }
         for role, prefix in self._prefix.items():
             if len(prefix) + self.special_tokens >= self.max_tokens:
                 raise ModelError(f"The {role} prompt leaves no room for text in {self.max_tokens} tokens")
@@ -429,8 +489,8 @@ class LlamaEmbedder:
         self._batch = _Batch(llama_cpp, self.batch_tokens)
         self._late_batch: _Batch | None = None
 
-        self.adapter_scale = float(adapter_scale)
-        for role, path in (adapters or {}).items():
+        self.adapter_scale = float(opts.adapter_scale)
+        for role, path in opts.adapters.items():
             _check_role(role)
             if not Path(path).is_file():
                 raise ModelError(f"Adapter file not found: {path}")
@@ -441,7 +501,7 @@ class LlamaEmbedder:
             self._adapters[role] = adapter
         self._active: dict[str, str] = {}  # context ("pooled", "late") -> role whose adapter is set
         arch = self._architecture()
-        if arch in TASK_ADAPTER_ARCHITECTURES and not allow_missing_adapters:
+        if arch in TASK_ADAPTER_ARCHITECTURES and not opts.allow_missing_adapters:
             missing = [role for role in ROLES if role not in self._adapters]
             if missing:
                 self.close()
@@ -478,6 +538,10 @@ class LlamaEmbedder:
             lib.llama_free(ctx)
             raise ModelError(f"{self.model_path.name} declares no pooling: it is not an embedding model")
         return ctx
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo.of(self)
 
     @property
     def max_content_tokens(self) -> int:
@@ -654,45 +718,17 @@ def late_windows(
     return windows
 
 
-def layout_for_late_chunking(chunks: Sequence[Sequence[int]]) -> tuple[list[int], list[tuple[int, int]]]:
-    """The document's token stream and each chunk's span in it, from chunks whose leading
-    tokens may repeat the previous chunk's tail (the chunker's overlap)."""
-    stream: list[int] = []
-    spans: list[tuple[int, int]] = []
-    for tokens in chunks:
-        tokens = list(tokens)
-        shared = 0
-        if spans:
-            previous = stream[spans[-1][0] :]
-            for size in range(min(len(previous), len(tokens)), 0, -1):
-                if previous[-size:] == tokens[:size]:
-                    shared = size
-                    break
-        start = len(stream) - shared
-        stream.extend(tokens[shared:])
-        spans.append((start, len(stream)))
-    return stream, spans
-
-
-QUANT_TYPES = ("f16", "bf16", "q8_0", "q4_k_m")
-
-
 def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Path:
     """Write `output` as `source` quantized to `quant` (one of QUANT_TYPES), atomically."""
     import llama_cpp
 
     _init_backend()
-    ftypes = {
-        "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
-        "bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16,
-        "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
-        "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
-    }
     key = quant.lower()
-    if key not in ftypes:
+    if key not in QUANT_TYPES:
         raise ModelError(f"Unknown quantization {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftypes[key]
+    # llama.cpp names each type's file type after it: q4_k_m -> LLAMA_FTYPE_MOSTLY_Q4_K_M.
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{key.upper()}")
     params.nthread = threads or os.cpu_count() or 1
     partial = output.with_name(output.name + ".partial")
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), ctypes.byref(params))
@@ -701,11 +737,3 @@ def quantize(source: Path, output: Path, quant: str, *, threads: int = 0) -> Pat
         raise ModelError(f"llama.cpp could not quantize {source} to {quant} (status {status})")
     os.replace(partial, output)
     return output
-
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()

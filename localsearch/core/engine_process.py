@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,6 +41,8 @@ from localsearch.core.embedding import (
     ROLES,
     USER_OPENMP_WAIT,
     EngineCrashed,
+    EngineInfo,
+    EngineOptions,
     LlamaEmbedder,
     LlamaVocab,
     default_threads,
@@ -66,6 +69,8 @@ WAIT_RECHECK_SECONDS = 5.0
 WAIT_RECHECK_STARTS = 10
 
 __all__ = ["EngineCrashed", "ProcessEmbedder"]
+
+_INFO_FIELDS = frozenset(f.name for f in fields(EngineInfo))
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -105,62 +110,36 @@ def _child_environment(spin: bool | None = None) -> dict[str, str]:
 class ProcessEmbedder:
     """LlamaEmbedder's interface, with the model in a child process.
 
-    Takes LlamaEmbedder's keyword arguments. Not thread-safe: one per lane.
+    Built like LlamaEmbedder (EngineOptions, or a model file and its fields as keywords).
+    Not thread-safe: one per lane.
     abort_on_token is for tests: the child calls os.abort() on any input holding it.
     wait_policy: one of WAIT_POLICIES; a policy set in the user's environment
     (OMP_WAIT_POLICY, GOMP_SPINCOUNT) overrides it.
-    head: the output head is applied in the child, like the rest of the model: the parent
+    The output head is applied in the child, like the rest of the model: the parent
     stays a vocabulary (a 1536 -> 8192 head alone is 50 MB), a child restart reloads it with
     the model, and both engines share LlamaEmbedder's one code path for it.
     """
 
     def __init__(
         self,
-        model_path: Path | str,
+        model: EngineOptions | Path | str,
         *,
-        name: str | None = None,
-        threads: int = 0,
-        max_tokens: int = 0,
-        batch_tokens: int = 0,
-        max_sequences: int = 0,
-        flash_attention: bool = True,
-        query_prefix: str = "",
-        document_prefix: str = "",
-        adapters: Mapping[str, str | Path] | None = None,
-        adapter_scale: float = 1.0,
-        late_tokens: int = 0,
-        gpu: bool = True,
         abort_on_token: int | None = None,
-        head: str | Path | None = None,
         wait_policy: str = "auto",
+        **options: Any,
     ) -> None:
         if wait_policy not in WAIT_POLICIES:
             raise ValueError(f"wait_policy must be one of {WAIT_POLICIES}, not {wait_policy!r}")
-        self.model_path = Path(model_path)
-        self.name = name or self.model_path.stem
-        self._config: dict[str, Any] = {
-            "model_path": str(self.model_path),
-            "name": self.name,
-            "threads": threads,
-            "max_tokens": max_tokens,
-            "batch_tokens": batch_tokens,
-            "max_sequences": max_sequences,
-            "flash_attention": flash_attention,
-            "query_prefix": query_prefix,
-            "document_prefix": document_prefix,
-            "adapters": {role: str(path) for role, path in (adapters or {}).items()},
-            "adapter_scale": adapter_scale,
-            "late_tokens": late_tokens,
-            "gpu": gpu,
-            "abort_on_token": abort_on_token,
-            "head": str(head) if head else None,
-        }
+        self.options = EngineOptions.of(model, **options)
+        self.model_path = self.options.model_path
+        self.name = self.options.name or self.model_path.stem
+        self._abort_on_token = abort_on_token
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._in_flight: IO[bytes] | None = None
         self.restarts = 0
         self._wait_policy = "user" if USER_OPENMP_WAIT else wait_policy
-        self._threads = threads or default_threads()
+        self._threads = self.options.threads or default_threads()
         self.spinning: bool | None = None  # how the running child waits (None: as the user said)
         self.wait_switches = 0
         self._wait_checked = 0.0
@@ -168,14 +147,15 @@ class ProcessEmbedder:
         self._run_delay: cpu_load.RunDelayProbe | None = None
         self._vocab = LlamaVocab(self.model_path, vocab_only=True)
         self._model_identity = _file_identity(self.model_path)
-        info = self._start()
-        self.dimensions = int(info["dimensions"])
-        self.max_tokens = int(info["max_tokens"])
-        self.late_tokens = int(info["late_tokens"])
-        self.n_layers = int(info["n_layers"])
-        self.special_tokens = int(info["special_tokens"])
-        self.query_prefix_tokens = int(info["query_prefix_tokens"])
-        self.document_prefix_tokens = int(info["document_prefix_tokens"])
+        self.info = self._start()
+
+    def __getattr__(self, name: str) -> Any:
+        """The sizes the child reported (EngineInfo: dimensions, max_tokens, ...) read as
+        this engine's own, as the Embedder protocol and the indexer expect them."""
+        info = self.__dict__.get("info")
+        if info is not None and name in _INFO_FIELDS:
+            return getattr(info, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- the child -----------------------------------------------------------------
     def _want_spin(self, *, running: bool) -> bool | None:
@@ -226,7 +206,7 @@ class ProcessEmbedder:
                 f"now {identity[2]:,}); start again to use it as it is now"
             )
 
-    def _start(self, spin: bool | None = None) -> dict[str, Any]:
+    def _start(self, spin: bool | None = None) -> EngineInfo:
         if spin is None:
             spin = self._want_spin(running=False)
         self.spinning = spin
@@ -236,7 +216,11 @@ class ProcessEmbedder:
         # The child overwrites this with the inputs it is decoding (POSIX: pwrite).
         self._in_flight = tempfile.TemporaryFile()  # noqa: SIM115
         shared = (self._in_flight.fileno(),) if hasattr(os, "pwrite") else ()
-        config = {**self._config, "in_flight_fd": shared[0] if shared else None}
+        config = {
+            "engine": self.options.to_json(),
+            "abort_on_token": self._abort_on_token,
+            "in_flight_fd": shared[0] if shared else None,
+        }
         self._proc = subprocess.Popen(
             _child_command(),
             stdin=subprocess.PIPE,
@@ -262,7 +246,7 @@ class ProcessEmbedder:
             raise ModelError(payload.decode(errors="replace"))
         self._wait_checked = time.monotonic()
         self._start_seconds = self._wait_checked - started
-        return dict(json.loads(payload))
+        return EngineInfo.from_json(json.loads(payload))
 
     @property
     def _stdout(self) -> IO[bytes]:
@@ -439,10 +423,10 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         config = json.loads(_read_exactly(requests, size))
     except EOFError:
         return
-    abort_on = config.pop("abort_on_token", None)
-    in_flight_fd = config.pop("in_flight_fd", None)
+    abort_on = config.get("abort_on_token")
+    in_flight_fd = config.get("in_flight_fd")
     try:
-        engine = LlamaEmbedder(**config)
+        engine = LlamaEmbedder(EngineOptions.from_json(config["engine"]))
     except ModelError as exc:
         error(str(exc))
         return
@@ -452,17 +436,7 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
             os.pwrite(in_flight_fd, ",".join(map(str, indices)).encode().ljust(64), 0)
 
         engine.before_batch = record
-    info = json.dumps(
-        {
-            "dimensions": engine.dimensions,
-            "max_tokens": engine.max_tokens,
-            "late_tokens": engine.late_tokens,
-            "n_layers": engine.n_layers,
-            "special_tokens": engine.special_tokens,
-            "query_prefix_tokens": engine.query_prefix_tokens,
-            "document_prefix_tokens": engine.document_prefix_tokens,
-        }
-    ).encode()
+    info = json.dumps(engine.info.to_json()).encode()
     reply(STATUS_OK, len(info), 0, info)
     while True:
         try:

@@ -22,10 +22,11 @@ from localsearch.core.indexer import (
     IndexProgress,
 )
 from localsearch.core.models.default import Report
+from localsearch.core.models.spec import ModelSpec, resolve_model
+from localsearch.core.models.spec import space_key as model_space_key
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
 from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
-from localsearch.errors import ModelError
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 
@@ -33,83 +34,29 @@ EmbedderFactory = Callable[[Settings, bool], Embedder]
 
 
 def resolve_model_path(settings: Settings, report: Report | None = None) -> Path:
-    """The GGUF file for the configured model: a catalog name (built, downloaded, converted
-    or imported; "NAME.TYPE" picks a weight type), an imported model's name, or a .gguf path.
-    With `layers` set, the sliced file (made on demand). Builds the offline default if needed."""
-    from localsearch.core.models.manager import resolve_model_file
-
-    return resolve_model_file(settings.model, layers=settings.layers, report=report or (lambda message: None))
+    """The GGUF file for the configured model (see models.spec.resolve_model)."""
+    return resolve_model(settings, report=report or (lambda message: None)).path
 
 
-def model_prompts(name: str) -> tuple[str, str]:
-    """The (query, document) prompts the catalog gives the model a setting names (any
-    spelling the model manager accepts); none when the model is unknown."""
-    from localsearch.core.models.manager import catalog_entry
-
-    try:
-        entry = catalog_entry(name)
-    except ModelError:  # an unreadable catalog must not stop search
-        return "", ""
-    return (entry.query_prompt, entry.document_prompt) if entry else ("", "")
-
-
-def _role_adapters(
-    name: str, path: Path, query_prompt: str, document_prompt: str
-) -> tuple[dict[str, Path], str, str]:
-    """A task-adapter model's (jina-embeddings-v3) adapter file per role, and each role's
-    prompt: the catalog's, else the one its adapter carries. Raises ModelError when the
-    model should have adapters and lacks one (never embeds silently without)."""
-    from localsearch.core.models.manager import role_adapters
-
-    found = role_adapters(name, path)
-    query_prompt = query_prompt or (found["query"].prompt_prefix if found else "")
-    document_prompt = document_prompt or (found["document"].prompt_prefix if found else "")
-    return {role: info.path for role, info in found.items()}, query_prompt, document_prompt
-
-
-def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:
-    from localsearch.core.models.manager import output_head_file
-
-    path = resolve_model_path(settings)
-    query_prompt, document_prompt = model_prompts(settings.model)
-    # A model with output heads (stella) runs the one `dimensions` picks, for both roles.
-    head = output_head_file(settings.model, settings.dimensions)
-    # A model with task adapters (jina-embeddings-v3) runs one per role.
-    adapters, query_prompt, document_prompt = _role_adapters(
-        settings.model, path, query_prompt, document_prompt
-    )
+def model_engine(model: ModelSpec, settings: Settings, for_queries: bool = False) -> Embedder:
+    """The engine the app runs `model` in: for queries, or for indexing documents."""
     if for_queries:
         # A query is a few tokens: one thread embeds it in about 5 ms, while two threads
         # spin against a running indexer for 200 ms (measured on 2 cores). It stays in
         # this process: a child would add a start-up second and a round trip per query for
         # no safety gained, since the aborts seen come from context geometry and oversized
         # batches, which check_geometry refuses and the engine's input cut rules out.
-        return LlamaEmbedder(
-            path,
-            name=settings.model,
-            threads=1,
-            max_tokens=settings.chunk_tokens,
-            query_prefix=query_prompt,
-            document_prefix=document_prompt,
-            adapters=adapters,
-            head=head,
-            # Read into memory, not mapped: a model file truncated in place while the
-            # window runs would otherwise kill this process (SIGBUS) at the next query.
-            mmap=False,
-        )
+        # Read into memory, not mapped: a model file truncated in place while the window
+        # runs would otherwise kill this process (SIGBUS) at the next query.
+        return LlamaEmbedder(model.engine_options(threads=1, max_tokens=settings.chunk_tokens, mmap=False))
     # Documents are embedded in a child process: a llama.cpp abort costs the file in
     # flight (recorded as failed), not the indexing run. A context the size of one chunk
     # measured fastest.
-    return ProcessEmbedder(
-        path,
-        name=settings.model,
-        threads=settings.threads,
-        max_tokens=settings.chunk_tokens,
-        query_prefix=query_prompt,
-        document_prefix=document_prompt,
-        adapters=adapters,
-        head=head,
-    )
+    return ProcessEmbedder(model.engine_options(threads=settings.threads, max_tokens=settings.chunk_tokens))
+
+
+def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:
+    return model_engine(resolve_model(settings), settings, for_queries)
 
 
 class LocalSearch:
@@ -118,11 +65,13 @@ class LocalSearch:
         settings: Settings | None = None,
         *,
         db_path: Path | None = None,
-        embedder_factory: EmbedderFactory = default_embedder_factory,
+        embedder_factory: EmbedderFactory | None = None,
         keep_vectors: bool = False,
         for_queries: bool = False,
     ) -> None:
-        """keep_vectors: hold the index's vectors in memory for fast repeated searches
+        """embedder_factory: makes the engine from the settings (tests give a fake); by
+        default the app's engine for this service's model, resolved once (model()).
+        keep_vectors: hold the index's vectors in memory for fast repeated searches
         (the window's search lane, batch searches); one-shot commands skip the load.
         for_queries: this instance embeds queries, not documents (a lighter engine)."""
         self.settings = settings or load_settings()
@@ -135,6 +84,7 @@ class LocalSearch:
         self.index = Index.open(self.db_path, check=True if keep_vectors or not for_queries else "if changed")
         self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory
+        self._model: ModelSpec | None = None
         self._embedder: Embedder | None = None
         self._space: Space | None = None
         self._searcher: Searcher | None = None
@@ -155,10 +105,21 @@ class LocalSearch:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def model(self, report: Report | None = None) -> ModelSpec:
+        """The configured model with its files, resolved on first use and kept: the engine,
+        the space and the command line all read this one. The first call may build the
+        offline default model or slice a file, saying so through `report`."""
+        if self._model is None:
+            self._model = resolve_model(self.settings, report=report or (lambda message: None))
+        return self._model
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = self._embedder_factory(self.settings, self._for_queries)
+            if self._embedder_factory is None:
+                self._embedder = model_engine(self.model(), self.settings, self._for_queries)
+            else:
+                self._embedder = self._embedder_factory(self.settings, self._for_queries)
         return self._embedder
 
     @property
@@ -172,25 +133,12 @@ class LocalSearch:
 
     @property
     def space_key(self) -> str:
-        """What the index's vectors are keyed by: the model, how many of its layers run (a
-        sliced model's vectors are not comparable with the whole model's), and "+late" for
-        late chunking (passages pooled from a pass over the whole document). Changing any
-        of them makes a new space and re-embeds, so no search compares vectors made two ways.
-        Queries are embedded alike in every space."""
-        key = self.settings.model
-        if self.settings.layers:
-            key += f"@{self.settings.layers}L"
-        if self.settings.late_chunking:
-            key += "+late"
-        return key + self._head_suffix()
-
-    def _head_suffix(self) -> str:
-        """'#head<d>' when the model runs an output head: each head's vectors are their own
-        space (a 768 head cut to 700 never meets the 1024 head's vectors)."""
-        from localsearch.core.models.manager import output_head
-
-        head = output_head(self.settings.model, self.settings.dimensions)
-        return f"#head{head}" if head else ""
+        """What the index's vectors are keyed by (models.spec.space_key): the model, its
+        layers, late chunking and output head. Queries are embedded alike in every space.
+        Known without loading the model, so status() never builds or opens one."""
+        if self._model is not None:
+            return self._model.space_key
+        return model_space_key(self.settings)
 
     def index_paths(
         self,
@@ -198,10 +146,12 @@ class LocalSearch:
         *,
         control: IndexControl | None = None,
     ) -> Iterator[IndexProgress]:
-        control = control or self._control()
+        control = control or self.control()
         yield from self._alone(lambda: self._indexer(control).run([Path(r) for r in roots]), control)
 
-    def _control(self) -> IndexControl:
+    def control(self) -> IndexControl:
+        """A pause, resume and cancel handle for one indexing run, following the power
+        setting (on battery: pause, slow down or go on)."""
         return IndexControl(PowerPolicy(self.settings.on_battery))
 
     def _alone(
@@ -251,7 +201,7 @@ class LocalSearch:
         self, changed: Iterable[Path | str], *, control: IndexControl | None = None
     ) -> Iterator[IndexProgress]:
         """Re-read changed files or folders below the indexed folders (what a watcher reports)."""
-        control = control or self._control()
+        control = control or self.control()
         yield from self._alone(lambda: self._indexer(control).update(changed), control)
 
     def reindex_all(self, *, control: IndexControl | None = None) -> Iterator[IndexProgress]:
@@ -298,6 +248,10 @@ class LocalSearch:
             return []
         key = os.path.abspath(path)
         return self.searcher.more_like(key, limit, chunk=chunk, filters=filters, metric=metric)
+
+    def counts(self) -> dict[str, int]:
+        """How many folders, files and chunks the index holds."""
+        return self.index.counts()
 
     def folders(self) -> list[str]:
         return [p for _, p in self.index.folders()]

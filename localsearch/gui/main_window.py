@@ -6,6 +6,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
@@ -42,6 +43,9 @@ from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchL
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 from localsearch.settings import save as save_settings
+
+if TYPE_CHECKING:
+    from localsearch.core.models.api import UseResult
 
 SEARCH_DELAY_MS = 250
 
@@ -462,13 +466,11 @@ class MainWindow(QMainWindow):
         """The first run's one button: read these folders with this model. A model still to
         be built is built in the background while the files are read with the one in use,
         then they are read again with it (searches work all along)."""
-        from localsearch.core.models.manager import use_model
-
         option = next((o for o in self.welcome.models if o.name == model), None)
         if option is not None and model != load_settings().model:
             if option.ready:
                 try:
-                    use_model(model)
+                    _use_model(model)
                 except LocalSearchError as exc:
                     self.notice.show_notice(f"Could not switch to {option.title.lower()} model: {exc}")
                 self.search_lane.reload()
@@ -491,14 +493,12 @@ class MainWindow(QMainWindow):
         job.start()
 
     def _model_built(self, model: str, ok: bool, message: str) -> None:
-        from localsearch.core.models.manager import use_model
-
         self._model_job = None
         if not ok:
             self.notice.show_notice(f"The model could not be built: {message} The fast model stays in use.")
             return
         try:
-            result = use_model(model)
+            result = _use_model(model)
         except LocalSearchError as exc:
             self.notice.show_notice(f"The model was built but cannot be used: {exc}")
             return
@@ -900,3 +900,14 @@ class MainWindow(QMainWindow):
     def _show_passages(self, hit: SearchHit, passages: list[Passage]) -> None:
         if self.preview.hit is not None and self.preview.hit.path == hit.path:
             self.preview.show_passages(hit, passages)
+
+
+def _use_model(name: str) -> UseResult:
+    """Switch to a model and save the choice: the model layer checks it, its caller saves."""
+    from localsearch.core.models import api
+
+    result = api.choose_model(name)
+    current = load_settings()
+    result.apply(current)
+    save_settings(current)
+    return result

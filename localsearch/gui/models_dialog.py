@@ -401,7 +401,8 @@ class ModelsDialog(QDialog):
         self.refresh()
 
     def use_selected(self) -> None:
-        from localsearch.core.models.manager import use_model
+        from localsearch import settings as settings_module
+        from localsearch.core.models.api import choose_model
 
         status = self._status()
         if status is None or not status.files:
@@ -414,9 +415,12 @@ class ModelsDialog(QDialog):
             self.layers_box.value() if entry is not None and self.layers_box.value() < entry.layers else 0
         )
         try:
-            result = use_model(
+            result = choose_model(
                 status.name, dimensions=dims or None, layers=layers or None, catalog=self._catalog
             )
+            current = settings_module.load()
+            result.apply(current)
+            settings_module.save(current)
         except LocalSearchError as exc:
             self.status.setText(str(exc))
             return

@@ -14,7 +14,6 @@ from localsearch.core.embedding import (
     LlamaEmbedder,
     check_geometry,
     late_windows,
-    layout_for_late_chunking,
     normalize_rows,
     quantize,
     reserved_tokens,
@@ -152,7 +151,10 @@ def test_truncation_equals_truncate_then_normalize(engine: LlamaEmbedder) -> Non
 def test_late_chunks_are_pooled_spans_of_one_pass(engine: LlamaEmbedder) -> None:
     sentences = [s + "." for s in TEXT.split(". ") if s]
     chunks = [engine.tokenize(s.rstrip(".") + ".") for s in sentences]
-    tokens, spans = layout_for_late_chunking(chunks)
+    # Chunks without overlap, laid out one after another (the indexer's late_layout).
+    tokens = [token for chunk in chunks for token in chunk]
+    ends = np.cumsum([len(chunk) for chunk in chunks]).tolist()
+    spans = [(end - len(chunk), end) for chunk, end in zip(chunks, ends, strict=True)]
     assert len(tokens) == sum(len(c) for c in chunks) and spans[0] == (0, len(chunks[0]))
 
     late = engine.embed_late(tokens, spans)
@@ -167,12 +169,6 @@ def test_late_chunks_are_pooled_spans_of_one_pass(engine: LlamaEmbedder) -> None
     # The token-level pass is the model's own: pooling all of it gives the usual vector.
     whole = normalize_rows(states.mean(axis=0, keepdims=True))[0]
     assert float(whole @ engine.embed_tokens([tokens])[0]) > 0.9999
-
-
-def test_overlapping_chunks_map_to_one_token_stream() -> None:
-    tokens, spans = layout_for_late_chunking([[1, 2, 3, 4], [3, 4, 5, 6], [7, 8]])
-    assert tokens == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert spans == [(0, 4), (2, 6), (6, 8)]
 
 
 def test_long_documents_are_read_in_windows(default_model: Path) -> None:

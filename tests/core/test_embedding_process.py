@@ -3,15 +3,17 @@ the batch in flight, names it, and the next call works."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from localsearch.core import engine_process
-from localsearch.core.embedding import EngineCrashed, LlamaEmbedder
+from localsearch.core.embedding import EngineCrashed, EngineInfo, EngineOptions, LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.service import LocalSearch, default_embedder_factory
 from localsearch.errors import ModelError
@@ -42,6 +44,55 @@ def test_same_vectors_as_in_process(default_model: Path, in_process: LlamaEmbedd
             engine.embed_late(tokens, spans), in_process.embed_late(tokens, spans), atol=1e-6
         )
         assert engine.embed_tokens([]).shape == (0, 384)
+
+
+def _through_json(value: EngineOptions | EngineInfo) -> dict:
+    return dict(json.loads(json.dumps(value.to_json())))
+
+
+def test_engine_options_travel_to_the_child_and_its_info_comes_back(
+    default_model: Path, tmp_path: Path
+) -> None:
+    options = EngineOptions(
+        default_model,
+        name="minilm",
+        threads=1,
+        max_tokens=128,
+        batch_tokens=512,
+        max_sequences=4,
+        flash_attention=False,
+        query_prefix="search_query: ",
+        document_prefix="search_document: ",
+        adapter_scale=0.5,
+        allow_missing_adapters=True,
+        late_tokens=256,
+        gpu=False,
+        mmap=False,
+    )
+    # Every field survives the JSON the child reads, paths as paths.
+    assert set(options.to_json()) == {f.name for f in fields(EngineOptions)}
+    assert EngineOptions.from_json(_through_json(options)) == options
+    with_files = replace(options, adapters={"query": tmp_path / "q.gguf"}, head=tmp_path / "h.safetensors")
+    assert EngineOptions.from_json(_through_json(with_files)) == with_files
+    # Keywords build the same options as the dataclass.
+    assert (
+        EngineOptions.of(default_model, **{f.name: getattr(options, f.name) for f in fields(options)})
+        == options
+    )
+
+    here = LlamaEmbedder(options)
+    try:
+        with ProcessEmbedder(options) as child:
+            assert child.options == options and child.name == "minilm"
+            # What the child reports is what the same options give in this process.
+            assert child.info == here.info and EngineInfo.from_json(_through_json(child.info)) == child.info
+            assert (child.max_tokens, child.late_tokens, child.dimensions) == (128, 256, 384)
+            assert child.query_prefix_tokens == len(here.tokenize("search_query: ")) > 0
+            assert child.document_prefix_tokens == len(here.tokenize("search_document: ")) > 0
+            # The document prompt went with it: the vectors are the prompted ones.
+            np.testing.assert_allclose(child.embed_texts(TEXTS[:2]), here.embed_texts(TEXTS[:2]), atol=1e-6)
+    finally:
+        here.close()
 
 
 def test_an_abort_costs_the_batch_in_flight_and_the_engine_restarts(

@@ -33,6 +33,7 @@ from localsearch.core.models import manager
 from localsearch.core.models.catalog import Catalog, load_catalog
 from localsearch.core.service import LocalSearch
 from localsearch.errors import ModelError
+from tests.core.choose import use_model
 from tests.core.test_models_download import FakeHub, _entry, hub  # noqa: F401  (hub: the fixture)
 
 HIDDEN = 384  # all-MiniLM-L6-v2
@@ -402,23 +403,23 @@ def test_use_picks_a_head_and_the_index_keeps_heads_apart(
     models.mkdir(parents=True, exist_ok=True)
     (models / "headed.Q8_0.gguf").symlink_to(default_model)
     with pytest.raises(ModelError, match=r"models download headed --dimensions 48"):
-        manager.use_model("headed", catalog=catalog)
+        use_model("headed", catalog=catalog)
     for size in (OUT, 96):
         weight, bias = synthetic(size, seed=size)
         folder = write_safetensors_head(tmp_path / str(size), weight, bias)
         os.replace(folder / "model.safetensors", models / f"headed.head{size}.safetensors")
         os.replace(folder / "config.json", models / f"headed.head{size}.json")
 
-    result = manager.use_model("headed", catalog=catalog)  # the default head
+    result = use_model("headed", catalog=catalog)  # the default head
     assert (result.head, result.as_dict()["dimensions"], result.notes) == (OUT, OUT, [])
     assert settings_module.load().dimensions == OUT
-    result = manager.use_model("headed", dimensions=96, catalog=catalog)
+    result = use_model("headed", dimensions=96, catalog=catalog)
     assert (result.head, settings_module.load().dimensions, result.notes) == (96, 96, [])
-    result = manager.use_model("headed", dimensions=60, catalog=catalog)  # no 60 head: 96, cut
+    result = use_model("headed", dimensions=60, catalog=catalog)  # no 60 head: 96, cut
     assert (result.head, result.as_dict()["dimensions"]) == (96, 60)
     assert "lossy" in result.notes[0]
     with pytest.raises(ModelError, match="too many"):
-        manager.use_model("headed", dimensions=200, catalog=catalog)
+        use_model("headed", dimensions=200, catalog=catalog)
 
     docs = tmp_path / "docs"
     docs.mkdir()

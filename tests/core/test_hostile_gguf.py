@@ -19,7 +19,7 @@ from localsearch import paths
 from localsearch.core.embedding import LlamaVocab
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.models import manager
-from localsearch.core.models.convert import check_gguf_header, inspect_gguf
+from localsearch.core.models.gguf_io import check_gguf_header, inspect_gguf
 from localsearch.errors import ModelError
 
 # -- a GGUF written byte by byte, so that every field can lie -------------------------

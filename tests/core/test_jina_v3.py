@@ -23,16 +23,12 @@ from localsearch.cli import main
 from localsearch.core.embedding import LlamaEmbedder
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.models import manager
-from localsearch.core.models.convert import (
-    convert_hf,
-    convert_jina_v3,
-    detect_architecture,
-    inspect_adapter,
-    inspect_gguf,
-)
+from localsearch.core.models.convert import convert_hf, convert_jina_v3, detect_architecture
+from localsearch.core.models.gguf_io import inspect_adapter, inspect_gguf
 from localsearch.core.service import default_embedder_factory
 from localsearch.errors import ModelError
 from localsearch.settings import Settings
+from tests.core.choose import use_model
 from tests.core.tiny_models import gelu, layer_norm
 
 TASKS = ["retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"]
@@ -423,7 +419,7 @@ def test_models_info_shows_the_adapters(tiny_v3: tuple, capsys: pytest.CaptureFi
     assert main(["models", "info", "tiny-jina-v3"]) == 0
     out = capsys.readouterr().out
     assert "adapter retrieval.query:" in out and "used for query" in out and "used for document" in out
-    notes = manager.use_model("tiny-jina-v3").notes
+    notes = use_model("tiny-jina-v3").notes
     assert any("retrieval.passage adapter" in note for note in notes)
 
 
@@ -439,7 +435,7 @@ def test_a_missing_or_bad_adapter_is_a_clear_error(tiny_v3: tuple, tmp_path: Pat
         default_embedder_factory(settings, True)
     assert manager.model_info("tiny-jina-v3")["adapters_missing"] == ["retrieval.passage"]
     with pytest.raises(ModelError, match=r"retrieval\.passage"):
-        manager.use_model("tiny-jina-v3")
+        use_model("tiny-jina-v3")
 
     passage.write_bytes(saved[: len(saved) // 2])  # truncated
     with pytest.raises(ModelError, match=r"retrieval\.passage.*(truncated|damaged)"):

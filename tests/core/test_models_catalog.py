@@ -16,6 +16,7 @@ from localsearch.core.models import manager
 from localsearch.core.models.catalog import REQUIRED_FIELDS, Catalog, load_catalog
 from localsearch.core.service import resolve_model_path
 from localsearch.errors import ModelError
+from tests.core.choose import use_model
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "gguf" / "catalog.toml"
@@ -154,7 +155,7 @@ def test_dimension_and_layer_notes() -> None:
 
 
 def test_use_validates_writes_settings_and_builds_the_slice(default_model: Path) -> None:
-    result = manager.use_model("all-MiniLM-L6-v2", dimensions=128, layers=4)
+    result = use_model("all-MiniLM-L6-v2", dimensions=128, layers=4)
     assert (result.model, result.dimensions, result.layers) == ("all-minilm-l6-v2", 128, 4)
     # Made in the models folder, or reused from a source checkout's gguf/ where one was made before.
     # A slice of the whole file in use (BF16 where the CPU runs it natively and it was built).
@@ -172,25 +173,25 @@ def test_use_validates_writes_settings_and_builds_the_slice(default_model: Path)
         ({"layers": 7}, "6 layers"),
     ):
         with pytest.raises(ModelError, match=message):
-            manager.use_model("all-minilm-l6-v2", **kwargs)
+            use_model("all-minilm-l6-v2", **kwargs)
     assert settings_module.load().layers == 4  # a refused choice changes nothing
 
-    full = manager.use_model("all-minilm-l6-v2", dimensions=384, layers=6)
+    full = use_model("all-minilm-l6-v2", dimensions=384, layers=6)
     assert (full.dimensions, full.layers) == (0, 0)  # native sizes are stored as 0
     assert resolve_model_path(settings_module.load()) == manager.find_model_file("all-minilm-l6-v2").path
 
 
 def test_use_refuses_what_cannot_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"stella_en_1\.5b_v5 instead"):
-        manager.use_model("stella_en_400M_v5")
+        use_model("stella_en_400M_v5")
     # Not built (a checkout's gguf/ may hold a real build: look only in this test's home).
     monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", tmp_path / "no-checkout-gguf")
     with pytest.raises(ModelError, match=r"models build nomic-embed-text-v1\.5"):
-        manager.use_model("nomic-embed-text-v1.5")
+        use_model("nomic-embed-text-v1.5")
     with pytest.raises(ModelError, match="models download mxbai-embed-xsmall-v1"):
-        manager.use_model("mxbai-embed-xsmall-v1")
+        use_model("mxbai-embed-xsmall-v1")
     with pytest.raises(ModelError, match="Unknown model"):
-        manager.use_model("no-such-model")
+        use_model("no-such-model")
 
 
 def test_slice_model_names_the_file_by_the_rule(default_model: Path) -> None:
@@ -226,11 +227,21 @@ def test_cli_models_list_and_info_text(default_model: Path, capsys: pytest.Captu
     assert json.loads(capsys.readouterr().out)["query_prompt"] == "search_query: "
 
 
+def test_choosing_a_model_writes_no_settings_its_caller_does(default_model: Path) -> None:
+    before = settings_module.load()
+    result = manager.choose_model("all-MiniLM-L6-v2", dimensions=128)
+    assert settings_module.load() == before  # core checked the choice and saved nothing
+    result.apply(before)
+    assert (before.model, before.dimensions, before.layers) == ("all-minilm-l6-v2", 128, 0)
+
+
 def test_cli_models_use_and_slice(default_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "use", "all-minilm-l6-v2", "--dimensions", "256", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["dimensions"] == 256
+    assert settings_module.load().dimensions == 256  # the command line saves the choice
     assert main(["models", "use", "all-minilm-l6-v2", "--dimensions", "9999"]) == 1
     assert "384 dimensions" in capsys.readouterr().err
+    assert settings_module.load().dimensions == 256  # a refused choice changes nothing
     assert main(["models", "slice", "all-minilm-l6-v2", "--layers", "3"]) == 0
     in_use = manager.find_model_file("all-minilm-l6-v2").type
     assert capsys.readouterr().out.strip().endswith(f"all-minilm-l6-v2.{in_use}.L3.gguf")

@@ -11,7 +11,8 @@ import gguf
 from localsearch import paths
 from localsearch.core.embedding import LlamaEmbedder
 from localsearch.core.models import manager
-from localsearch.core.models.convert import convert_hf, detect_architecture, inspect_gguf, slice_gguf
+from localsearch.core.models.convert import convert_hf, detect_architecture
+from localsearch.core.models.gguf_io import inspect_gguf, slice_gguf
 from localsearch.errors import ModelError
 from tests.core.tiny_models import CLS, SEP, TinyConfig, forward, random_weights, write_hf_folder
 

@@ -25,7 +25,8 @@ from localsearch import paths
 from localsearch.core.embedding import LlamaEmbedder
 from localsearch.core.models import manager
 from localsearch.core.models.catalog import REQUIRED_FIELDS, Catalog
-from localsearch.core.models.convert import convert_hf, inspect_gguf
+from localsearch.core.models.convert import convert_hf
+from localsearch.core.models.gguf_io import inspect_gguf
 from localsearch.errors import ModelError
 from tests.core.tiny_models import CLS, SEP, TinyConfig, forward, random_weights, write_hf_folder
 

@@ -28,11 +28,13 @@ import pytest
 from localsearch import paths
 from localsearch.cli import main
 from localsearch.core.models import manager, nomic
-from localsearch.core.models.convert import convert_hf, inspect_gguf
+from localsearch.core.models.convert import convert_hf
+from localsearch.core.models.gguf_io import inspect_gguf
 from localsearch.core.models.nomic import Piece, SplitZipMember
 from localsearch.core.models.wheels import WheelPin
 from localsearch.errors import ModelError
 from tests.conftest import REFERENCE
+from tests.core.choose import use_model
 from tests.core.tiny_models import TinyConfig, random_weights, write_hf_folder
 
 PIECE_SIZE = 40_000
@@ -349,7 +351,7 @@ def test_models_not_built_say_how_to_build_them_and_what_it_costs(
 ) -> None:
     monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", tmp_path / "no-checkout-gguf")
     with pytest.raises(ModelError, match=r"models build nomic-embed-text-v1\.5` \(fetches about 284 MB"):
-        manager.use_model("nomic-embed-text-v1.5", dimensions=256)
+        use_model("nomic-embed-text-v1.5", dimensions=256)
     with pytest.raises(ModelError, match="no offline build"):
         manager.build_model("jina-embeddings-v3")
     assert main(["models", "info", "nomic-embed-text-v1.5"]) == 0
@@ -377,7 +379,8 @@ def _sentences() -> list[str]:
 
 @real_model
 def test_the_real_file_is_nomics_and_its_quantized_copies_stay_close() -> None:
-    from localsearch.core.embedding import LlamaEmbedder, file_sha256
+    from localsearch.core.embedding import LlamaEmbedder
+    from localsearch.core.models.files import file_sha256
 
     assert file_sha256(REAL_F16) == nomic.NOMIC_F16.sha256
     info = inspect_gguf(REAL_F16)
@@ -405,11 +408,12 @@ def test_the_real_file_is_nomics_and_its_quantized_copies_stay_close() -> None:
 @real_model
 def test_the_real_model_gets_its_prompts_and_a_trained_size() -> None:
     from localsearch.core.embedding import LlamaEmbedder
-    from localsearch.core.service import default_embedder_factory, model_prompts
+    from localsearch.core.models.spec import model_prompts
+    from localsearch.core.service import default_embedder_factory
     from localsearch.settings import load as load_settings
 
     assert model_prompts("nomic-embed-text-v1.5") == ("search_query: ", "search_document: ")
-    result = manager.use_model("nomic-embed-text-v1.5", dimensions=256)
+    result = use_model("nomic-embed-text-v1.5", dimensions=256)
     assert result.dimensions == 256 and result.notes == []
     settings = load_settings()
     engine = default_embedder_factory(settings, for_queries=True)

@@ -48,21 +48,6 @@ def test_status_reports_what_a_chunk_costs(tmp_path: Path) -> None:
     assert {"chunks", "vectors_1", "codes_1"} <= set(storage["tables"])
 
 
-def test_prompts_follow_the_model_whatever_its_spelling() -> None:
-    from localsearch.core.service import model_prompts
-
-    expected = model_prompts("mxbai-embed-xsmall-v1")
-    assert expected[0] == "Represent this sentence for searching relevant passages: "
-    for spelling in (
-        "MXBAI-EMBED-XSMALL-V1",
-        "mxbai-embed-xsmall-v1.Q4_K_M",
-        "/m/mxbai-embed-xsmall-v1.Q8_0.L4.gguf",
-    ):
-        assert model_prompts(spelling) == expected
-    assert model_prompts("all-minilm-l6-v2") == ("", "")
-    assert model_prompts("no-such-model") == ("", "")
-
-
 def test_status_reports_the_space_the_settings_choose_after_384_256_384(tmp_path: Path) -> None:
     # FakeEmbedder is 64-dimensional: 64 -> 32 -> 64 stands for 384 -> 256 -> 384.
     docs = tmp_path / "docs"

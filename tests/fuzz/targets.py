@@ -336,7 +336,7 @@ def gguf_seed() -> bytes:
 def gguf_target(content: bytes) -> None:
     """The validator on any file: accepted files must also pass gguf's own reader and the
     full inspection; every refusal is a ModelError with a reason."""
-    from localsearch.core.models.convert import check_gguf_header, inspect_gguf
+    from localsearch.core.models.gguf_io import check_gguf_header, inspect_gguf
 
     with tempfile.TemporaryDirectory(prefix="fuzz-gguf-") as folder:
         path = Path(folder) / "x.gguf"

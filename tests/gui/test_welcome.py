@@ -82,7 +82,7 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
     fake_child: dict,
     make_window: Callable[[], MainWindow],
 ) -> None:
-    from localsearch.core.models import manager
+    from localsearch.core.models import api, manager
 
     home = tmp_path / "person"
     write_notes(home / "Documents", {"plan.txt": "Holiday plan for the mountains."})
@@ -96,10 +96,10 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
 
     def fake_use(name: str, **kwargs: object) -> SimpleNamespace:
         used.append(name)
-        return SimpleNamespace(model=name)
+        return SimpleNamespace(model=name, apply=lambda settings: None)
 
     monkeypatch.setattr(manager, "build_model", fake_build)
-    monkeypatch.setattr(manager, "use_model", fake_use)
+    monkeypatch.setattr(api, "choose_model", fake_use)
     window = make_window()
     switched: list[str] = []
     monkeypatch.setattr(window, "switch_model", switched.append)

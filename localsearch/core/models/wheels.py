@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.embedding import file_sha256
+from localsearch.core.models.files import file_sha256
 from localsearch.errors import ModelError
 from localsearch.launch import is_frozen
 
