@@ -319,6 +319,66 @@ def gitignore_correctness() -> dict[str, Any]:
     return {"cases": len(GITIGNORE_CASES), "totals": totals, "table": rows}
 
 
+# Random patterns over the characters that make globs tricky, each asked of git and of
+# both matchers on the same paths (seeded, so the run is repeatable).
+_RANDOM_PIECES = [*"ab[]!^-\\*?/:", "[:digit:]", "[:alpha:]", "**", "/**/", "a", "b"]
+_RANDOM_NAMES = [
+    "a",
+    "b",
+    "ab",
+    "ba",
+    "a-b",
+    "]",
+    "[",
+    "!",
+    "^",
+    "-",
+    "*a",
+    "a?",
+    "1",
+    "a:b",
+    "\\",
+    "[a]",
+    "a b",
+]
+
+
+def gitignore_random(count: int, seed: int = 1) -> dict[str, Any]:
+    import random
+
+    rng = random.Random(seed)
+    paths = sorted({p for n in _RANDOM_NAMES for p in (n, f"a/{n}", f"ab/{n}", f"a/a/{n}", f"b/ab/{n}")})
+    entries = _all_paths(paths)
+    disagreeing: dict[str, list[str]] = {m.name: [] for m in MATCHERS[:2]}  # type: ignore[attr-defined]
+    asked = 0
+    with tempfile.TemporaryDirectory(prefix="libcompare-random-") as scratch:
+        root = Path(scratch) / "repo"
+        subprocess.run(["git", "init", "-q", str(root)], check=True, env=_git_env(scratch))
+        _build_case(root, {}, paths)
+        while asked < count:
+            pattern = "".join(rng.choice(_RANDOM_PIECES) for _ in range(rng.randint(1, 6)))
+            if pattern.startswith("#") or pattern.strip() != pattern:
+                continue  # comments and blank edges are tested by the table
+            asked += 1
+            (root / ".gitignore").write_text(pattern + "\n")
+            truth = git_verdicts(root, entries, scratch)
+            for factory in MATCHERS[:2]:
+                try:
+                    matcher = factory(root)
+                    wrong = any(matcher.ignored(p, d) != truth[p] for p, d in entries)
+                except Exception:  # a pattern the library refuses loses the whole file
+                    wrong = True
+                if wrong:
+                    disagreeing[factory.name].append(pattern)  # type: ignore[attr-defined]
+    return {
+        "patterns": count,
+        "seed": seed,
+        "paths_per_pattern": len(entries),
+        "disagreeing_patterns": {name: len(found) for name, found in disagreeing.items()},
+        "examples": {name: found[:15] for name, found in disagreeing.items()},
+    }
+
+
 # A realistic ignore file for the speed test: what a Python/JS/editor project ignores.
 SPEED_PATTERNS = [
     "__pycache__/", "*.py[cod]", "*$py.class", "*.so", ".Python", "build/", "develop-eggs/",
@@ -428,6 +488,51 @@ def _versions(names: Sequence[str]) -> dict[str, str | None]:
     return found
 
 
+def _installed_bytes(name: str) -> int:
+    from importlib import metadata
+
+    files = metadata.distribution(name).files or []
+    return sum(f.size or 0 for f in files if f.size)
+
+
+def installed_footprint(names: Sequence[str]) -> dict[str, Any]:
+    """What each library brings into a bundle: its own installed size and that of every
+    package it pulls in (its requirements, recursively, extras left out)."""
+    import re as _re
+    from importlib import metadata
+
+    found: dict[str, Any] = {}
+    for name in names:
+        seen: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            key = _re.sub(r"[-_.]+", "-", current).lower()
+            if key in seen:
+                continue
+            try:
+                requirements = metadata.requires(current) or []
+            except metadata.PackageNotFoundError:
+                continue
+            seen.add(key)
+            for requirement in requirements:
+                if "extra ==" in requirement:
+                    continue
+                pending.append(_re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0])
+        sizes = {}
+        for package in sorted(seen):
+            try:
+                sizes[package] = _installed_bytes(package)
+            except metadata.PackageNotFoundError:
+                continue
+        found[name] = {
+            "installed_kb": round(sizes.get(_re.sub(r"[-_.]+", "-", name).lower(), 0) / 1024),
+            "with_requirements_kb": round(sum(sizes.values()) / 1024),
+            "requirements": sorted(set(sizes) - {_re.sub(r"[-_.]+", "-", name).lower()}),
+        }
+    return found
+
+
 def print_gitignore(result: dict[str, Any]) -> None:
     correct = result["correctness"]
     print(f"\n.gitignore: {correct['cases']} cases, agreement with git check-ignore")
@@ -435,6 +540,11 @@ def print_gitignore(result: dict[str, Any]) -> None:
     for name, total in correct["totals"].items():
         agree = f"{total['agree']:>7}/{total['paths']:<6}"
         print(f"{name:40} {agree} {total['cases_all_agree']:>9}/{correct['cases']}")
+    randomized = result["random_patterns"]
+    header = f"{randomized['patterns']} random patterns (seed {randomized['seed']})"
+    print(f"\n{header}: patterns where a path disagrees with git")
+    for name, number in randomized["disagreeing_patterns"].items():
+        print(f"{name:40} {number:>7}")
     speed = result.get("speed")
     if speed:
         print(
@@ -453,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=("gitignore", "extract"))
     parser.add_argument("--tree", action="append", type=Path, help="trees for the speed test")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--random-patterns", type=int, default=400)
     parser.add_argument("--out", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     trees = args.tree or [Path("/work/shared"), Path("/work/main")]
@@ -466,11 +577,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["versions"] = _versions(
         ["pathspec", "python-docx", "odfpy", "ebooklib", "lxml", "selectolax", "trafilatura", "defusedxml"]
     )
+    result["footprint"] = installed_footprint(
+        ["pathspec", "python-docx", "odfpy", "ebooklib", "lxml", "selectolax", "trafilatura", "defusedxml"]
+    )
     if args.only in (None, "gitignore"):
         if shutil.which("git") is None:
             raise SystemExit("git is needed for the .gitignore comparison")
         result["gitignore"] = {
             "correctness": gitignore_correctness(),
+            "random_patterns": gitignore_random(args.random_patterns),
             "speed": gitignore_speed(trees, args.repeats) if trees else None,
         }
         print_gitignore(result["gitignore"])

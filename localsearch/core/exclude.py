@@ -186,7 +186,9 @@ def _glob_to_regex(pattern: str) -> str:
                 at_end = i + 2 == n or pattern[i + 2] == "/"
                 if at_start and at_end:
                     if i + 2 == n:
-                        out.append(".*")  # trailing /**: everything inside
+                        # A trailing /**: everything inside ("dir/**" does not match dir
+                        # itself, since no path ends in a slash).
+                        out.append(".*")
                         i += 2
                     else:
                         out.append("(?:.*/)?")  # **/ : zero or more folders
@@ -222,21 +224,21 @@ def compile_rule(line: str, base: str = "") -> _Rule | None:
     if parsed is None:
         return None
     pattern, negate = parsed
+    # One slash at each end has a meaning; a second one is part of the pattern (as in git,
+    # where "//x" or "x//" then matches nothing).
     dir_only = pattern.endswith("/")
-    pattern = pattern.rstrip("/")
+    pattern = pattern.removesuffix("/")
     if not pattern:
         return None
     anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    # "dir/**" matches what is inside dir, not dir itself.
-    inside = pattern.endswith("/**")
+    pattern = pattern.removeprefix("/")
     try:
-        body = _glob_to_regex(pattern[:-3]) + "/.+" if inside else _glob_to_regex(pattern)
+        body = _glob_to_regex(pattern)
     except _NeverMatches:
         return None  # as git does, such a line is kept but matches nothing
     if anchored:
         regex = re.compile(f"^{body}$", re.DOTALL)  # a leading **/ made its own (?:.*/)?
-        literal = pattern if not inside and not _WILDCARDS.search(pattern) else None
+        literal = pattern if not _WILDCARDS.search(pattern) else None
         return _Rule(regex, negate, dir_only, base, literal=literal)
     literal = pattern if not _WILDCARDS.search(pattern) else None
     return _Rule(re.compile(f"^{body}$", re.DOTALL), negate, dir_only, base, name_only=True, literal=literal)

@@ -77,6 +77,11 @@ def _ignored(lines: list[str], path: str, is_dir: bool = False) -> bool:
         ("foo\\\\", "foo\\", False, True),
         ("[[:bogus:]]", "b", False, False),
         ("[z-a]", "m", False, False),
+        # Only one slash at each end has a meaning; an escaped slash still separates folders.
+        ("x//", "x", True, False),
+        ("//**/", "x", True, False),
+        ("a\\/**", "a/b", True, True),
+        ("a\\/**", "a", True, False),
         # Escapes, comments and spaces.
         ("\\#notes", "#notes", False, True),
         ("#notes", "#notes", False, False),
