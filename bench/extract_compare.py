@@ -670,15 +670,15 @@ def _epub_with(opf_doctype: str = "", chapter: str = "<p>Lava flows.</p>") -> by
         '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
         "</rootfiles></container>"
     )
-    title = (
-        "&l9;"
-        if "l9" in opf_doctype
-        else "&big;" * 2000
-        if "big" in opf_doctype
-        else "&ext;"
-        if "ext" in opf_doctype
-        else "Book"
-    )
+    title = "Book"  # the entity the doctype declares, used in the title
+    for marker, reference in (
+        ("l9", "&l9;"),
+        ("big", "&big;" * 2000),
+        ("ext", "&ext;"),
+        ("ENTITY w ", "&w;" * 2_000_000),
+    ):
+        if marker in opf_doctype:
+            title = reference
     opf = (
         f'<?xml version="1.0"?>{opf_doctype}'
         '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'

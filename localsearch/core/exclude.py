@@ -1,6 +1,8 @@
 """Which paths indexing skips: sensible defaults, the user's patterns, `.gitignore` files.
 
-Patterns use `.gitignore` syntax (written here from git's documented rules, no library):
+Patterns use `.gitignore` syntax (written here from git's documented rules, no library:
+bench/library_compare.py holds this to `git check-ignore` on a table of tricky patterns and
+random ones, where pathspec's GitIgnoreSpec disagrees more often and refuses some lines):
 
 - blank lines and lines starting with `#` are ignored; `\\#` and `\\!` escape those signs;
   trailing spaces are dropped unless escaped with a backslash;
