@@ -910,15 +910,19 @@ def run(repeats: int) -> dict[str, Any]:
         for path in real_html():
             entry: dict[str, Any] = {"page": str(path), "bytes": path.stat().st_size, "results": {}}
             texts = {}
-            for name, function in EXTRACTORS["html"].items():
-                start = time.perf_counter()
-                try:
-                    text = function(path)
-                    entry["results"][name] = {"chars": len(text)}
-                    texts[name] = text
-                except Exception as exc:
-                    entry["results"][name] = {"error": f"{type(exc).__name__}: {exc}"}
-                entry["results"][name]["ms"] = (time.perf_counter() - start) * 1000
+            # The fastest of a few interleaved runs: on a shared machine the others measure the load.
+            for _ in range(3):
+                for name, function in EXTRACTORS["html"].items():
+                    start = time.perf_counter()
+                    try:
+                        text = function(path)
+                        result = {"chars": len(text)}
+                        texts[name] = text
+                    except Exception as exc:
+                        result = {"error": f"{type(exc).__name__}: {exc}"}
+                    took = (time.perf_counter() - start) * 1000
+                    result["ms"] = min(took, entry["results"].get(name, {}).get("ms", took))
+                    entry["results"][name] = result
             if "ours" in texts:
                 for name, text in texts.items():
                     # How much of our full text each library keeps (trafilatura keeps the main part only).
@@ -934,17 +938,27 @@ def summarise(known: list[dict[str, Any]], real: list[dict[str, Any]]) -> dict[s
         for name, result in row["results"].items():
             entry = table.setdefault(
                 f"{row['kind']}/{name}",
-                {"documents": 0, "fidelity": [], "checks": 0, "passed": 0, "ms": [], "failures": 0},
+                {
+                    "documents": 0,
+                    "fidelity": [],
+                    "checks": 0,
+                    "passed": 0,
+                    "ms": [],
+                    "ms_min": [],
+                    "failures": 0,
+                },
             )
             entry["documents"] += 1
             entry["fidelity"].append(result["fidelity"])
             entry["checks"] += result["checks"]
             entry["passed"] += result["checks"] - len(result["failed_checks"])
             entry["ms"].append(result["ms_median"])
+            entry["ms_min"].append(result["ms_min"])
             entry["failures"] += "error" in result
     for entry in table.values():
         entry["fidelity"] = round(statistics.mean(entry["fidelity"]), 4)
-        entry["ms"] = round(statistics.mean(entry["ms"]), 2)
+        entry["ms"] = round(statistics.mean(entry["ms"]), 2)  # the mean over documents of the median
+        entry["ms_min"] = round(statistics.mean(entry["ms_min"]), 2)  # and of the fastest run
     pages: dict[str, dict[str, Any]] = {}
     for entry in real:
         for name, result in entry["results"].items():
@@ -963,14 +977,16 @@ def summarise(known: list[dict[str, Any]], real: list[dict[str, Any]]) -> dict[s
 
 def print_table(result: dict[str, Any]) -> None:
     print("\nextraction: documents with a known text (fidelity = word-sequence F1)")
-    print(f"{'kind/extractor':28} {'docs':>4} {'fidelity':>8} {'checks':>9} {'ms/file':>8} {'failures':>8}")
+    header = f"{'kind/extractor':28} {'docs':>4} {'fidelity':>8} {'checks':>9} {'ms median':>9} {'ms min':>7}"
+    print(f"{header} {'failures':>8}")
     for name, entry in result["summary"]["known"].items():
         checks = f"{entry['passed']}/{entry['checks']}"
         print(
             f"{name:28} {entry['documents']:>4} {entry['fidelity']:>8.3f} {checks:>9} "
-            f"{entry['ms']:>8.2f} {entry['failures']:>8}"
+            f"{entry['ms']:>9.2f} {entry['ms_min']:>7.2f} {entry['failures']:>8}"
         )
-    print("\nreal HTML pages (no known text): median ms, failures, F1 to our text")
+    print("\nreal HTML pages (no known text): ms = median over pages of the fastest of 3 runs;")
+    print("F1 to our text = how much of our full text each keeps")
     for name, total in result["summary"]["real_html"].items():
         print(
             f"html/{name:23} {total['pages']:>4} pages {total['ms_median']:>8} ms "
