@@ -1,6 +1,8 @@
 """Which paths indexing skips: sensible defaults, the user's patterns, `.gitignore` files.
 
-Patterns use `.gitignore` syntax (written here from git's documented rules, no library):
+Patterns use `.gitignore` syntax (written here from git's documented rules, no library:
+bench/library_compare.py holds this to `git check-ignore` on a table of tricky patterns and
+random ones, where pathspec's GitIgnoreSpec disagrees more often and refuses some lines):
 
 - blank lines and lines starting with `#` are ignored; `\\#` and `\\!` escape those signs;
   trailing spaces are dropped unless escaped with a backslash;
@@ -10,7 +12,9 @@ Patterns use `.gitignore` syntax (written here from git's documented rules, no l
 - a pattern with a `/` at its start or in its middle is anchored to the folder it is
   relative to (the indexed root, or the folder holding the `.gitignore`); otherwise it
   matches a name at any depth;
-- `*` matches anything but `/`, `?` one character but `/`, `[a-z]` / `[!a-z]` a class;
+- `*` matches anything but `/`, `?` one character but `/`, `[a-z]` / `[!a-z]` a class
+  (with git's named classes such as `[[:digit:]]`); a pattern git gives up on (an
+  unclosed `[`, a trailing backslash, an unknown class name) matches nothing;
   `**/` at the start matches in every folder, `/**` at the end everything inside, and
   `/**/` zero or more folders.
 
@@ -58,6 +62,16 @@ class _Rule:
     negate: bool
     dir_only: bool
     base: str  # folder of the rule's file, relative to the root, "" at the root
+    # A pattern without a slash can only match the last name of a path, so it is matched
+    # against that name alone: no regex has to try every folder boundary of the path.
+    name_only: bool = False
+    # The exact text matched when the pattern has no wildcard (most lines of a .gitignore).
+    literal: str | None = None
+
+    def matches(self, target: str, name: str) -> bool:
+        if self.literal is not None:
+            return (name if self.name_only else target) == self.literal
+        return self.regex.match(name if self.name_only else target) is not None
 
 
 def _split_pattern(line: str) -> tuple[str, bool] | None:
@@ -78,39 +92,91 @@ def _split_pattern(line: str) -> tuple[str, bool] | None:
     return (line, negate) if line else None
 
 
-def _class_to_regex(pattern: str, i: int) -> tuple[str, int] | None:
-    """A `[...]` class starting at pattern[i] as a regex class, and the index after it."""
+# The named classes git's matcher knows inside brackets ([[:digit:]]), over ASCII as git's are.
+_NAMED_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "blank": " \\t",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": " \\t\\n\\v\\f\\r",
+    "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+
+
+class _NeverMatches(Exception):
+    """A pattern git's matcher gives up on (an unclosed `[`, a trailing `\\`, an unknown
+    `[:name:]`): it matches no path at all."""
+
+
+def _class_to_regex(pattern: str, i: int) -> tuple[str, int]:
+    """The `[...]` class starting at pattern[i] as a regex, and the index after it. As in
+    git: `!` or `^` first negates, a `]` first (after the negation) is literal, `\\` escapes,
+    `a-z` is a range (a reversed one matches nothing), `[:name:]` a named class."""
+    n = len(pattern)
     j = i + 1
-    negate = j < len(pattern) and pattern[j] in "!^"
+    negate = j < n and pattern[j] in "!^"
     if negate:
         j += 1
-    body_start = j
-    if j < len(pattern) and pattern[j] == "]":
-        j += 1  # a leading ] is literal
-    while j < len(pattern) and pattern[j] != "]":
-        j += 2 if pattern[j] == "\\" else 1
-    if j >= len(pattern):
-        return None  # no closing bracket: the [ is literal
-    body = pattern[body_start:j]
-    out = []
-    k = 0
-    while k < len(body):
-        ch = body[k]
-        if ch == "\\" and k + 1 < len(body):
-            out.append(re.escape(body[k + 1]))
-            k += 2
+    pieces: list[str] = []
+    previous: str | None = None  # the last single character, which may start a range
+    first = True
+    while True:
+        if j >= n:
+            raise _NeverMatches
+        ch = pattern[j]
+        if ch == "]" and not first:
+            break
+        first = False
+        if ch == "\\":
+            j += 1
+            if j >= n:
+                raise _NeverMatches
+            ch = pattern[j]
+        elif ch == "-" and previous is not None and j + 1 < n and pattern[j + 1] != "]":
+            j += 1
+            end = pattern[j]
+            if end == "\\":
+                j += 1
+                if j >= n:
+                    raise _NeverMatches
+                end = pattern[j]
+            pieces.pop()  # the range replaces its start
+            if previous <= end:
+                pieces.append(f"{re.escape(previous)}-{re.escape(end)}")
+            previous = None
+            j += 1
             continue
-        if ch == "-" and out and k + 1 < len(body):
-            out.append("-")
-        else:
-            out.append(re.escape(ch) if ch in "\\^[]" else ch)
-        k += 1
-    inner = "".join(out)
+        elif ch == "[" and pattern.startswith(":", j + 1):
+            close = pattern.find("]", j + 2)
+            if close < 0:
+                raise _NeverMatches
+            if pattern[close - 1] == ":" and close - 1 >= j + 2:
+                named = _NAMED_CLASSES.get(pattern[j + 2 : close - 1])
+                if named is None:
+                    raise _NeverMatches
+                pieces.append(named)
+                previous = None
+                j = close + 1
+                continue
+            # No ":]" before the next "]": the "[" is an ordinary member.
+        pieces.append(re.escape(ch))
+        previous = ch
+        j += 1
+    inner = "".join(pieces)
     # A class never matches the separator.
-    return ("[^/" + inner + "]" if negate else "(?!/)[" + inner + "]"), j + 1
+    if negate:
+        return f"[^/{inner}]", j + 1
+    return (f"(?!/)[{inner}]" if inner else "(?!)"), j + 1
 
 
 def _glob_to_regex(pattern: str) -> str:
+    """The regex of a glob; raises _NeverMatches for a pattern that can match nothing."""
     out: list[str] = []
     i = 0
     n = len(pattern)
@@ -122,7 +188,9 @@ def _glob_to_regex(pattern: str) -> str:
                 at_end = i + 2 == n or pattern[i + 2] == "/"
                 if at_start and at_end:
                     if i + 2 == n:
-                        out.append(".*")  # trailing /**: everything inside
+                        # A trailing /**: everything inside ("dir/**" does not match dir
+                        # itself, since no path ends in a slash).
+                        out.append(".*")
                         i += 2
                     else:
                         out.append("(?:.*/)?")  # **/ : zero or more folders
@@ -136,14 +204,13 @@ def _glob_to_regex(pattern: str) -> str:
         elif ch == "?":
             out.append("[^/]")
         elif ch == "[":
-            converted = _class_to_regex(pattern, i)
-            if converted is not None:
-                regex, i = converted
-                out.append(regex)
-                continue
-            out.append(re.escape(ch))
-        elif ch == "\\" and i + 1 < n:
+            regex, i = _class_to_regex(pattern, i)
+            out.append(regex)
+            continue
+        elif ch == "\\":
             i += 1
+            if i >= n:
+                raise _NeverMatches  # a trailing backslash escapes nothing
             out.append(re.escape(pattern[i]))
         else:
             out.append(re.escape(ch))
@@ -151,22 +218,32 @@ def _glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+_WILDCARDS = re.compile(r"[*?\[\\]")
+
+
 def compile_rule(line: str, base: str = "") -> _Rule | None:
     parsed = _split_pattern(line)
     if parsed is None:
         return None
     pattern, negate = parsed
+    # One slash at each end has a meaning; a second one is part of the pattern (as in git,
+    # where "//x" or "x//" then matches nothing).
     dir_only = pattern.endswith("/")
-    pattern = pattern.rstrip("/")
+    pattern = pattern.removesuffix("/")
     if not pattern:
         return None
     anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    # "dir/**" matches what is inside dir, not dir itself.
-    inside = pattern.endswith("/**")
-    body = _glob_to_regex(pattern[:-3]) + "/.+" if inside else _glob_to_regex(pattern)
-    prefix = "" if anchored or pattern.startswith("**/") else "(?:.*/)?"
-    return _Rule(re.compile(f"^{prefix}{body}$", re.DOTALL), negate, dir_only, base)
+    pattern = pattern.removeprefix("/")
+    try:
+        body = _glob_to_regex(pattern)
+    except _NeverMatches:
+        return None  # as git does, such a line is kept but matches nothing
+    if anchored:
+        regex = re.compile(f"^{body}$", re.DOTALL)  # a leading **/ made its own (?:.*/)?
+        literal = pattern if not _WILDCARDS.search(pattern) else None
+        return _Rule(regex, negate, dir_only, base, literal=literal)
+    literal = pattern if not _WILDCARDS.search(pattern) else None
+    return _Rule(re.compile(f"^{body}$", re.DOTALL), negate, dir_only, base, name_only=True, literal=literal)
 
 
 class Rules:
@@ -188,6 +265,7 @@ class Rules:
     def match(self, relative: str, is_dir: bool) -> bool | None:
         """True: excluded; False: included again by a `!` pattern; None: no pattern matches.
         `relative` is the path below the root with `/` separators."""
+        name = relative.rpartition("/")[2]
         for rule in reversed(self.rules):
             if rule.dir_only and not is_dir:
                 continue
@@ -196,7 +274,7 @@ class Rules:
                 if not relative.startswith(rule.base + "/"):
                     continue
                 target = relative[len(rule.base) + 1 :]
-            if rule.regex.match(target):
+            if rule.matches(target, name):
                 return not rule.negate
         return None
 

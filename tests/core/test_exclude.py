@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,32 @@ def _ignored(lines: list[str], path: str, is_dir: bool = False) -> bool:
         ("*.[!oa]", "x.o", False, False),
         ("file[0-9].txt", "file7.txt", False, True),
         ("file[0-9].txt", "filex.txt", False, False),
-        ("[", "[", False, True),  # an unclosed bracket is literal
+        # Named classes, ranges and escapes inside a class, as git's wildmatch reads them.
+        ("[[:digit:]]*.log", "1a.log", False, True),
+        ("[[:digit:]]*.log", "a1.log", False, False),
+        ("x[[:alpha:]][[:space:]]y", "xa y", False, True),
+        ("x[[:alpha:]][[:space:]]y", "x1 y", False, False),
+        ("[]x]y", "]y", False, True),
+        ("[!]x]y", "]y", False, False),
+        ("[!]x]y", "ay", False, True),
+        ("[\\]]z", "]z", False, True),
+        ("[a-]z", "-z", False, True),
+        ("[[:a]", ":", False, True),  # no ":]" before the "]": "[", ":" and "a" are members
+        ("a[/]b", "a/b", False, False),  # a class never matches the separator
+        # What git gives up on matches nothing (checked with git 2.39's check-ignore): an
+        # unclosed bracket, a trailing backslash, an unknown class name, a reversed range.
+        ("[", "[", False, False),
+        ("a[b", "a[b", False, False),
+        ("foo\\", "foo\\", False, False),
+        ("foo\\", "foo", False, False),
+        ("foo\\\\", "foo\\", False, True),
+        ("[[:bogus:]]", "b", False, False),
+        ("[z-a]", "m", False, False),
+        # Only one slash at each end has a meaning; an escaped slash still separates folders.
+        ("x//", "x", True, False),
+        ("//**/", "x", True, False),
+        ("a\\/**", "a/b", True, True),
+        ("a\\/**", "a", True, False),
         # Escapes, comments and spaces.
         ("\\#notes", "#notes", False, True),
         ("#notes", "#notes", False, False),
@@ -182,3 +209,59 @@ def test_excluded_folders_are_never_entered(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(os, "scandir", spying_scandir)
     assert _walk(Exclusions(["big/"]), tmp_path) == ["a.txt"]
     assert "node_modules" not in opened and "big" not in opened and "deep" not in opened
+
+
+# (.gitignore files by folder, paths) whose verdicts are asked of git itself below.
+_GIT_CASES: list[tuple[dict[str, str], list[str]]] = [
+    (
+        {"": "*.log\n/root.txt\nbuild/\n"},
+        ["a.log", "d/b.log", "root.txt", "d/root.txt", "e/build", "f/build/x"],
+    ),
+    ({"": "abc/**\na/**/b\n**/foo\n"}, ["abc/x", "abc/d/y", "a/b", "a/x/y/b", "a/xb", "q/foo/z"]),
+    ({"": "logs/\n!logs/keep.log\nout/*\n!out/keep\n"}, ["logs/keep.log", "out/keep", "out/other"]),
+    ({"": "/*\n!/foo\n/foo/*\n!/foo/bar\n"}, ["a", "foo/bar/x", "foo/baz/y", "foo/q"]),
+    (
+        {"": "[[:digit:]]*.dat\n[!]x]y\n[\\]]z\na[b\nfoo\\\n[z-a]\n"},
+        ["1a.dat", "a1.dat", "]y", "ay", "]z", "a[b", "foo", "m"],
+    ),
+    ({"": "\\#hash\ntrail   \nesc\\ \n"}, ["#hash", "trail", "esc ", "esc"]),
+    (
+        {"": "*.tmp\n", "sub": "*.txt\n!keep.tmp\n/local\n"},
+        ["a.tmp", "a.txt", "sub/a.txt", "sub/keep.tmp", "sub/x/keep.tmp", "sub/local/y", "sub/x/local"],
+    ),
+    ({"": "cache/\n", "cache": "!*\n"}, ["cache/a"]),
+]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.parametrize(("files", "paths"), _GIT_CASES)
+def test_walk_verdicts_agree_with_git_check_ignore(
+    tmp_path: Path, files: dict[str, str], paths: list[str]
+) -> None:
+    """Every path and the folders above it: what a walk skips is what git ignores."""
+    env = dict(os.environ, HOME=str(tmp_path), GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_SYSTEM=os.devnull)
+    root = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
+    _tree(root, paths)
+    for folder, text in files.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / ".gitignore").write_text(text)
+    asked = sorted({"/".join(p.split("/")[:n]) for p in paths for n in range(1, p.count("/") + 2)})
+    answer = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-v", "-n", "-z", "--stdin"],
+        cwd=root,
+        input="".join(f"{p}\0" for p in asked).encode(),
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    fields = answer.stdout.decode().split("\0")
+    git = {
+        fields[i + 3]: bool(fields[i + 2]) and not fields[i + 2].startswith("!")
+        for i in range(0, len(fields) - 3, 4)
+    }
+    assert sorted(git) == asked
+    exclusions = Exclusions(use_gitignore=True)
+    exclusions.base = Rules()  # only the .gitignore files decide, as for git
+    ours = {p: not exclusions.allows(root, root / p) for p in asked}
+    assert ours == git

@@ -541,6 +541,57 @@ def test_member_whose_size_is_understated_is_refused(monkeypatch: pytest.MonkeyP
         extract.extract(Path("a.docx"), bytes(data))
 
 
+# Entity declarations: no document part needs one, and expat's own limit (an expansion at
+# most a hundred times the input, past 8 MB) would still let a 64 MB part become gigabytes.
+_LAUGHS = (
+    '<!DOCTYPE d [<!ENTITY l0 "lol">'
+    + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    + "]>"
+)
+# Within expat's hundredfold limit: 60 bytes of text per 4-byte reference.
+_WIDE_ENTITY = '<!DOCTYPE d [<!ENTITY w "' + "x" * 60 + '">]>'
+_LOCAL_FILE = '<!DOCTYPE d [<!ENTITY f SYSTEM "file:///etc/passwd">]>'
+
+
+def _entity_docx(doctype: str, reference: str) -> bytes:
+    body = f"<w:body><w:p><w:r><w:t>{reference}</w:t></w:r></w:p></w:body>"
+    return _docx(f'<?xml version="1.0"?>{doctype}<w:document {W}>{body}</w:document>')
+
+
+@pytest.mark.parametrize(
+    ("doctype", "reference"),
+    [(_LAUGHS, "&l9;"), (_WIDE_ENTITY, "&w;" * 200_000), (_LOCAL_FILE, "&f;")],
+    ids=["billion-laughs", "expansion-under-expat-limit", "external-entity"],
+)
+def test_xml_entity_declarations_are_refused_with_a_reason(doctype: str, reference: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ExtractionError, match=r"DOCX refused: word/document\.xml declares XML entities"):
+        extract.extract(Path("a.docx"), _entity_docx(doctype, reference))
+    assert time.perf_counter() - started < 5
+
+
+def test_xml_entities_are_refused_in_every_archive_kind() -> None:
+    content = f'<?xml version="1.0"?>{_LAUGHS}<office:document-content xmlns:office="x">&l9;</office:document-content>'  # noqa: E501
+    with pytest.raises(ExtractionError, match=r"ODT refused: content\.xml declares XML entities"):
+        extract.extract(Path("a.odt"), _odt(content))
+    opf = OPF.replace("<package", f"{_LAUGHS}<package", 1).replace("The Lighthouse", "&l9;")
+    with pytest.raises(ExtractionError, match=r"EPUB refused: OEBPS/content\.opf declares XML entities"):
+        extract.extract(Path("a.epub"), _epub(**{"OEBPS/content.opf": opf}))
+
+
+def test_a_document_type_without_entities_is_still_read() -> None:
+    doctype = '<!DOCTYPE w:document SYSTEM "http://example.invalid/word.dtd">'
+    text = _text("a.docx", _entity_docx(doctype, "Plain words &amp; more"))
+    assert text == "Plain words & more\n\nFigures are unaudited."  # the fixture's footnote follows
+
+
+def test_a_utf16_part_with_entities_is_refused_too() -> None:
+    body = "<w:body><w:p><w:r><w:t>&l9;</w:t></w:r></w:p></w:body>"
+    document = f'<?xml version="1.0" encoding="UTF-16"?>{_LAUGHS}<w:document {W}>{body}</w:document>'
+    with pytest.raises(ExtractionError, match="declares XML entities"):
+        extract.extract(Path("a.docx"), _docx(**{"word/document.xml": document.encode("utf-16")}))  # type: ignore[arg-type]
+
+
 def _mutated(data: bytes, rng: random.Random) -> bytes:
     out = bytearray(data)
     for _ in range(rng.randint(1, 8)):
