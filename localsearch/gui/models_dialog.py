@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from localsearch.core.models.catalog import Catalog, ModelEntry
-from localsearch.core.models.manager import OFFLINE_BUILDS
+from localsearch.core.models import api
+from localsearch.core.models.api import OFFLINE_BUILDS, Catalog, ModelEntry
 from localsearch.errors import LocalSearchError
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,8 @@ def build_job(name: str) -> ModelJob:
     sources, as `localsearch models build NAME` does: used here and by the welcome view."""
 
     def build(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
-        from localsearch.core.models.manager import build_model
 
-        built = build_model(name, report=note)
+        built = api.build_model(name, report=note)
         return f"{name} built ({', '.join(path.name for path in built)})"
 
     return ModelJob(build)
@@ -202,11 +201,10 @@ class ModelsDialog(QDialog):
 
     # -- the list -------------------------------------------------------------
     def refresh(self) -> None:
-        from localsearch.core.models.manager import list_models
 
         chosen = self.selected_name()
         try:
-            self._statuses = list_models(catalog=self._catalog)
+            self._statuses = api.list_models(catalog=self._catalog)
         except LocalSearchError as exc:
             self._statuses = []
             self.status.setText(str(exc))
@@ -346,7 +344,6 @@ class ModelsDialog(QDialog):
         job.start()
 
     def download_selected(self) -> None:
-        from localsearch.core.models.manager import download_model
 
         name = self.selected_name()
         if name is None or self._job is not None:
@@ -358,7 +355,7 @@ class ModelsDialog(QDialog):
         dims = int(self.dimensions_box.currentData() or 0)
 
         def work(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
-            return download_model(
+            return api.download_model(
                 name, dimensions=dims or None, catalog=catalog, report=note, progress=progress
             )
 
@@ -378,10 +375,9 @@ class ModelsDialog(QDialog):
             self.import_file(Path(file))
 
     def import_file(self, file: Path) -> None:
-        from localsearch.core.models.manager import import_model
 
         def work(progress: Callable[[Any], None], note: Callable[[str], None]) -> object:
-            return import_model(file, report=note)
+            return api.import_model(file, report=note)
 
         self._run(work, f"Checking and importing {file.name}…")
 

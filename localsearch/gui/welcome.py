@@ -50,10 +50,10 @@ def _megabytes(n: int) -> str:
 
 def model_options() -> list[ModelOption]:
     """The fast and the quality model, with what each costs here (from the model manager)."""
-    from localsearch.core.models.manager import list_models, model_costs
+    from localsearch.core.models import api
 
     try:
-        statuses = {s.name: s for s in list_models()}
+        statuses = {s.name: s for s in api.list_models()}
     except LocalSearchError as exc:  # a broken catalog or models folder: offer the built-in one
         log.warning("model list unavailable for the welcome view: %s", exc)
         statuses = {}
@@ -69,7 +69,7 @@ def model_options() -> list[ModelOption]:
         status = statuses.get(name)
         entry = status.entry if status else None
         whole = [f for f in status.files if f.layers is None] if status else []
-        costs = model_costs(entry, whole) if status else {}
+        costs = api.model_costs(entry, whole) if status else {}
         options.append(
             ModelOption(
                 name,

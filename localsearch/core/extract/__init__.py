@@ -7,31 +7,21 @@ person can act on. Only the PDF extractor imports pypdf.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from localsearch.core.extract.document import Document, Heading, Page
 from localsearch.errors import ExtractionError
 
-Heading = tuple[int, int, str]  # (character offset in the page's text, level 1-6, text)
-
-
-@dataclass(frozen=True)
-class Page:
-    text: str
-    number: int | None  # 1-based for paged formats, else None
-    # The headings the page holds, by offset, where the format knows its structure.
-    headings: tuple[Heading, ...] = ()
-
-
-@dataclass(frozen=True)
-class Document:
-    pages: list[Page]
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def char_count(self) -> int:
-        return sum(len(p.text) for p in self.pages)
-
+__all__ = [
+    "Document",
+    "Extractor",
+    "Heading",
+    "Page",
+    "extract",
+    "register",
+    "supported",
+    "supported_extensions",
+]
 
 Extractor = Callable[[Path, bytes], Document]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from localsearch.core.extract import Heading
+from localsearch.core.extract.document import Heading
 
 # A plain .txt file with "# " lines is read as Markdown: that is how most are written.
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".txt", ".text"})

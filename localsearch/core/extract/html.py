@@ -12,7 +12,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from localsearch.core.extract import Document, Heading, Page, text
+import localsearch.core.extract.text as text
+from localsearch.core.extract.document import Document, Heading, Page
 from localsearch.errors import ExtractionError
 
 EXTENSIONS = [".html", ".htm", ".xhtml"]

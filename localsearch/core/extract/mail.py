@@ -11,7 +11,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 
-from localsearch.core.extract import Document, Page
+from localsearch.core.extract.document import Document, Page
 from localsearch.core.extract.html import decode_declared, decode_markup, markup_to_text
 from localsearch.errors import ExtractionError
 

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
-from localsearch.core.extract import Document, Heading, Page
+from localsearch.core.extract.document import Document, Heading, Page
 from localsearch.core.extract.html import decode_markup, markup_to_page
 from localsearch.errors import ExtractionError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pypdf
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
-from localsearch.core.extract import Document, Page
+from localsearch.core.extract.document import Document, Page
 from localsearch.errors import ExtractionError
 
 log = logging.getLogger(__name__)

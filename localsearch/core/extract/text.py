@@ -7,7 +7,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from localsearch.core.extract import Document, Page
+from localsearch.core.extract.document import Document, Page
 from localsearch.core.extract.headings import text_headings
 from localsearch.errors import ExtractionError
 

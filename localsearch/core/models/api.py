@@ -9,6 +9,7 @@ manager, the converters or the GGUF reader behind it.
 
 from __future__ import annotations
 
+from localsearch.core.models.catalog import Catalog, ModelEntry
 from localsearch.core.models.default import DEFAULT_MODEL, bundled_model
 from localsearch.core.models.files import QUANT_TYPES
 from localsearch.core.models.manager import (
@@ -21,6 +22,7 @@ from localsearch.core.models.manager import (
     download_model,
     import_model,
     list_models,
+    model_costs,
     model_info,
     quantize_model,
     slice_model,
@@ -31,6 +33,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "OFFLINE_BUILDS",
     "QUANT_TYPES",
+    "Catalog",
+    "ModelEntry",
     "ModelSpec",
     "ModelStatus",
     "UseResult",
@@ -41,6 +45,7 @@ __all__ = [
     "download_model",
     "import_model",
     "list_models",
+    "model_costs",
     "model_info",
     "model_prompts",
     "quantize_model",
