@@ -45,7 +45,9 @@ def _imported_modules(path: Path, *, runtime_only: bool = False) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     if runtime_only:
         for node in ast.walk(tree):
-            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            typing_only = isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+            if typing_only:
+                assert isinstance(node, ast.If)
                 node.body = []
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -83,7 +85,8 @@ def test_core_modules_import_no_cycle() -> None:
     for path in (PACKAGE / "core").rglob("*.py"):
         module = "localsearch." + path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
         module = module.removesuffix(".__init__")
-        graph[module] = {m for m in _imported_modules(path, runtime_only=True) if m.startswith("localsearch.core")}
+        imported = _imported_modules(path, runtime_only=True)
+        graph[module] = {m for m in imported if m.startswith("localsearch.core")}
     for module in graph:
         graph[module] = {m for m in graph[module] if m in graph and m != module}
 
