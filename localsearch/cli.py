@@ -268,7 +268,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = _filters(args)
     options = {"filters": filters, "metric": args.metric}
     with _open_service(keep_vectors=bool(args.batch), for_queries=True) as service:
-        empty = service.counts()["chunks"] == 0
+        empty = service.is_empty()
         if empty:
             sys.stderr.write("localsearch: the index is empty; add a folder with `localsearch index PATH`\n")
         if args.batch:
@@ -745,6 +745,18 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run(minimized=getattr(args, "minimized", False))
 
 
+def _indexing_options(p: argparse.ArgumentParser, json_help: str) -> None:
+    """What `index` and `update` share: how they report, and how they are controlled."""
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
+    p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
+    p.add_argument(
+        "--protocol",
+        action="store_true",
+        help="talk to the window: typed JSON lines on stdout, control words on stdin, logs to the log only",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="localsearch",
@@ -756,14 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="add folders or files to the index and index them")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
-    p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
-    p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
-    p.add_argument(
-        "--protocol",
-        action="store_true",
-        help="talk to the window: typed JSON lines on stdout, control words on stdin, logs to the log only",
-    )
+    _indexing_options(p, "print a JSON summary on stdout when done")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search the index by meaning and by keywords")
@@ -795,14 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("update", help="re-read changed files or folders below the indexed folders now")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders that changed (or were deleted)")
-    p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stderr")
-    p.add_argument("--control", action="store_true", help="read pause, resume and cancel lines on stdin")
-    p.add_argument(
-        "--protocol",
-        action="store_true",
-        help="talk to the window: typed JSON lines on stdout, control words on stdin, logs to the log only",
-    )
+    _indexing_options(p, "print a JSON summary")
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("watch", help="index, then keep the index up to date as files change (foreground)")

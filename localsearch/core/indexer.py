@@ -282,19 +282,12 @@ class Indexer:
         # Deletions wait until every root is done: a file moved from one root to another
         # (or renamed) takes its vectors to its new path first.
         stale: list[str] = []
-        try:
+
+        def work() -> Iterator[IndexProgress]:
             yield from self._scan_roots(roots, stale, progress, clock)
-            for key in stale:
-                yield from self._when_room(functools.partial(self.index.delete_file, key), progress, clock)
-                progress.files_removed += 1
-        except _Stop:
-            progress.phase = "cancelled"
-            yield clock.stamp(progress)
-            return
-        progress.phase = "done"
-        progress.current = None
-        progress.eta_seconds = 0.0
-        yield clock.stamp(progress)
+            yield from self._forget(stale, progress, clock)
+
+        yield from self._to_the_end(work(), progress, clock)
 
     def _scan_roots(
         self, roots: Iterable[Path], stale: list[str], progress: IndexProgress, clock: _Clock
@@ -342,7 +335,8 @@ class Indexer:
                 continue  # the root itself is gone (a drive unplugged): keep its index
             by_root.setdefault(folder_id, (root, set()))[1].add(path)
         stale: list[str] = []  # deleted after every root: see run()
-        try:
+
+        def work() -> Iterator[IndexProgress]:
             for folder_id, (root, paths) in sorted(by_root.items()):
                 present: list[Path] = []
                 for path in sorted(paths):
@@ -369,9 +363,25 @@ class Indexer:
                 progress.root = str(root)
                 progress.files_total += len(present)
                 yield from self._process(folder_id, present, states, progress, clock)
-            for key in sorted(set(stale)):
-                yield from self._when_room(functools.partial(self.index.delete_file, key), progress, clock)
-                progress.files_removed += 1
+            yield from self._forget(sorted(set(stale)), progress, clock)
+
+        yield from self._to_the_end(work(), progress, clock)
+
+    def _forget(
+        self, stale: Iterable[str], progress: IndexProgress, clock: _Clock
+    ) -> Iterator[IndexProgress]:
+        """Remove the records of files that are no longer there, waiting while the disk is full."""
+        for key in stale:
+            yield from self._when_room(functools.partial(self.index.delete_file, key), progress, clock)
+            progress.files_removed += 1
+
+    @staticmethod
+    def _to_the_end(
+        work: Iterator[IndexProgress], progress: IndexProgress, clock: _Clock
+    ) -> Iterator[IndexProgress]:
+        """A run's progress, then its last word: "done", or "cancelled" when it was stopped."""
+        try:
+            yield from work
         except _Stop:
             progress.phase = "cancelled"
             yield clock.stamp(progress)

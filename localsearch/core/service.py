@@ -231,7 +231,7 @@ class LocalSearch:
         metric: str = "cosine",
         sort: str = "relevance",
     ) -> list[SearchHit]:
-        if self.index.counts()["chunks"] == 0:
+        if self.index.is_empty():
             return []
         return self.searcher.search(query, limit, mode=mode, filters=filters, metric=metric, sort=sort)
 
@@ -244,7 +244,7 @@ class LocalSearch:
         filters: Filters = NO_FILTERS,
         metric: str = "cosine",
     ) -> list[SearchHit]:
-        if self.index.counts()["chunks"] == 0:
+        if self.index.is_empty():
             return []
         key = os.path.abspath(path)
         return self.searcher.more_like(key, limit, chunk=chunk, filters=filters, metric=metric)
@@ -252,6 +252,10 @@ class LocalSearch:
     def counts(self) -> dict[str, int]:
         """How many folders, files and chunks the index holds."""
         return self.index.counts()
+
+    def is_empty(self) -> bool:
+        """Whether no passage is indexed yet (cheap: one row looked at)."""
+        return self.index.is_empty()
 
     def folders(self) -> list[str]:
         return [p for _, p in self.index.folders()]

@@ -917,6 +917,10 @@ class Index:
         return _hit(row[0], row[1], row[2], row[3:]) if row else None
 
     # -- status --------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """No passage indexed yet: one row looked at, where counts() scans three tables."""
+        return self.conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
     def counts(self) -> dict[str, int]:
         one = self.conn.execute
         return {

@@ -12,21 +12,12 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from localsearch.core.searcher import SearchHit
 from localsearch.gui.index_monitor import Passage, relevant_matches
 from localsearch.gui.keys import trigger_bound_action
+from localsearch.gui.results import marked_html
 
 
 def marked(text: str, spans: list[tuple[int, int]], colour: str) -> str:
-    """HTML of text with the spans highlighted (overlapping or stray spans skipped)."""
-    out: list[str] = []
-    position = 0
-    for start, end in sorted(spans):
-        if start < position or end > len(text):
-            continue
-        out.append(html.escape(text[position:start]))
-        style = f"background-color: {colour}; font-weight: 600"
-        out.append(f'<span style="{style}">{html.escape(text[start:end])}</span>')
-        position = end
-    out.append(html.escape(text[position:]))
-    return "".join(out)
+    """HTML of text with the spans highlighted on this background colour."""
+    return marked_html(text, spans, f"background-color: {colour}; font-weight: 600")
 
 
 def other_pages(hit: SearchHit) -> list[int]:

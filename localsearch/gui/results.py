@@ -246,7 +246,7 @@ class ResultDelegate(QStyledItemDelegate):
         document.setDefaultFont(body_font)
         document.setTextWidth(snippet_rect.width())
         document.setHtml(
-            f'<span style="color: {text_color.name()}">{_marked_html(fitted, hit.highlights)}</span>'
+            f'<span style="color: {text_color.name()}">{marked_html(fitted, hit.highlights)}</span>'
         )
         painter.save()
         painter.translate(snippet_rect.topLeft())
@@ -302,15 +302,17 @@ def _share_line(hit: SearchHit, metrics: QFontMetrics, width: int) -> tuple[int,
     return max(0, folder), max(0, folder) + gap, heading
 
 
-def _marked_html(text: str, spans: list[tuple[int, int]]) -> str:
-    """HTML of text with the given spans in bold; spans past the end of text are dropped."""
+def marked_html(text: str, spans: list[tuple[int, int]], style: str = "") -> str:
+    """HTML of text with the spans marked: in bold, or in a span of this CSS style.
+    Overlapping spans and spans past the end of text are dropped."""
     out: list[str] = []
     position = 0
     for start, end in sorted(spans):
         if start < position or end > len(text):
             continue
         out.append(html.escape(text[position:start]))
-        out.append(f"<b>{html.escape(text[start:end])}</b>")
+        words = html.escape(text[start:end])
+        out.append(f'<span style="{style}">{words}</span>' if style else f"<b>{words}</b>")
         position = end
     out.append(html.escape(text[position:]))
     return "".join(out)
