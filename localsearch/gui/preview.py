@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from localsearch.core.searcher import SearchHit
 from localsearch.gui.index_monitor import Passage, relevant_matches
 from localsearch.gui.keys import trigger_bound_action
-from localsearch.gui.results import marked_html
+from localsearch.gui.results import badge_text, marked_html
 
 
 def marked(text: str, spans: list[tuple[int, int]], colour: str) -> str:
@@ -81,7 +81,12 @@ class PreviewPane(QTextBrowser):
                 where.append(f'<a href="page:{passage.page}">page {passage.page}</a>')
             if passage.heading:
                 where.append(f"§ {html.escape(passage.heading)}")
-            where.append(f"similarity {passage.score:.2f}")
+            if passage.chunk == hit.chunk:
+                # The card's own score (words and meaning together in hybrid mode), so the
+                # best passage never reads as weaker than the others listed after it.
+                where.append(f"best match · {badge_text(hit)}")
+            else:
+                where.append(f"also close in meaning · similarity {passage.score:.2f}")
             body.append(
                 f"<p style='margin-top: 14px; margin-bottom: 2px; color: gray'>{' · '.join(where)}</p>"
                 f"<p style='margin-top: 0'>{marked(passage.text, passage.highlights, colour)}</p>"

@@ -62,3 +62,43 @@ def test_space_shows_passages_with_pages_to_open(
     # Space again hides it; the choice is kept while searching on.
     qtbot.keyClick(window.results_view, Qt.Key.Key_Space)
     assert not window.preview.isVisible()
+
+
+def test_the_best_passage_carries_the_cards_score_not_a_smaller_similarity(qtbot: QtBot) -> None:
+    """In hybrid mode the best passage is best by words and meaning together, and can have a
+    lower cosine than a passage listed after it: it shows the card's relevance, labelled as
+    the best match, so the numbers never read as out of order."""
+    from localsearch.core.searcher import ChunkMatch, SearchHit
+    from localsearch.gui.index_monitor import Passage
+    from localsearch.gui.preview import PreviewPane
+
+    best = ChunkMatch(chunk=4, page=4, start_char=0, end_char=10, score=0.32)
+    other = ChunkMatch(chunk=1, page=1, start_char=0, end_char=10, score=0.49)
+    hit = SearchHit(
+        path="/docs/paper.pdf",
+        name="paper.pdf",
+        folder="/docs",
+        score=0.32,
+        snippet="news articles",
+        page=4,
+        start_char=0,
+        end_char=10,
+        chunk=4,
+        matches=[best, other],
+        cosine=0.32,
+        keyword=0.5,
+    )
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    pane.show_passages(
+        hit,
+        [
+            Passage(chunk=4, page=4, heading=None, score=0.32, text="news articles were read"),
+            Passage(chunk=1, page=1, heading=None, score=0.49, text="information extraction"),
+        ],
+    )
+    text = pane.toPlainText()
+    assert "best match · 32%" in text
+    assert "also close in meaning · similarity 0.49" in text
+    assert text.index("best match") < text.index("also close in meaning")
+    assert "similarity 0.32" not in text
