@@ -260,10 +260,12 @@ class LocalSearch:
     def folders(self) -> list[str]:
         return [p for _, p in self.index.folders()]
 
-    def status(self) -> dict[str, object]:
+    def status(self, *, storage: bool = True) -> dict[str, object]:
+        """What the index holds. `storage` adds what it costs on disk, which reads every page
+        of the database (dbstat): the window's frequent refreshes leave it out."""
         counts = self.index.counts()
         space = self._space or self.index.find_space(self.space_key, self.settings.dimensions)
-        return {
+        found: dict[str, object] = {
             "folders": self.folders(),
             "files": counts["files"],
             "chunks": counts["chunks"],
@@ -273,8 +275,14 @@ class LocalSearch:
             "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
             "database": str(self.db_path),
             "recovered": self.recovered,
-            "storage": self._storage(space, counts["chunks"]),
         }
+        if storage:
+            found["storage"] = self._storage(space, counts["chunks"])
+        return found
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to the index."""
+        return self.index.data_version()
 
     def _storage(self, space: Space | None, chunks: int) -> dict[str, object]:
         """What each chunk costs: its vectors by design, and the whole index on disk."""

@@ -71,24 +71,13 @@ class _MonitorWorker(QObject):
     def _emit_status(self) -> None:
         self._status_at = time.monotonic()
         self._stale = False
-        service = self._get()
-        counts = service.index.counts()
-        # Not service.status(): its storage figures read every page of the database.
-        self.status.emit(
-            {
-                "folders": service.folders(),
-                "files": counts["files"],
-                "chunks": counts["chunks"],
-                "model": service.settings.model,
-                "failed": [{"path": p, "reason": r} for p, r in service.index.failures()],
-            }
-        )
+        self.status.emit(self._get().status(storage=False))
 
     @Slot()
     def probe(self) -> None:
         """Send the status when another connection committed since the last look."""
         try:
-            version = self._get().index.data_version()
+            version = self._get().data_version()
             if version != self._version:
                 self._version = version
                 self._stale = True
@@ -100,7 +89,7 @@ class _MonitorWorker(QObject):
     @Slot()
     def refresh(self) -> None:
         try:
-            self._version = self._get().index.data_version()
+            self._version = self._get().data_version()
             self._emit_status()
         except Exception:
             log.exception("status failed")
