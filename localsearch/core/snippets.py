@@ -131,5 +131,7 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> tuple[str
         end = space if space > start + width // 2 else end
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(flat) else ""
-    snippet = prefix + flat[start:end] + suffix
-    return snippet, highlight_spans(snippet, query)
+    shift = len(prefix) - start  # the window's spans, moved to where the window now starts
+    return prefix + flat[start:end] + suffix, [
+        (s + shift, e + shift) for s, e in all_spans if start <= s and e <= end
+    ]

@@ -3,7 +3,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
+import pytest
+
+from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress, Outcome
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import Index
 from tests.fakes import FakeEmbedder
@@ -154,3 +156,22 @@ def test_search_returns_one_result_per_file_with_its_best_chunk(
     assert len({h.path for h in hits}) == len(hits) == 3
     assert "arctic" in hits[0].snippet
     assert hits[0].score > hits[1].score > hits[2].score
+
+
+def test_each_outcome_is_counted_once_and_a_file_still_changing_not_yet() -> None:
+    counters = {
+        Outcome.INDEXED: "files_indexed",
+        Outcome.REUSED: "files_reused",
+        Outcome.UNCHANGED: "files_unchanged",
+        Outcome.FAILED: "files_failed",
+        Outcome.GONE: "files_removed",
+    }
+    for outcome, counter in counters.items():
+        progress = IndexProgress(phase="indexing")
+        Indexer._count(progress, outcome)
+        assert progress.files_done == 1
+        assert {name: getattr(progress, name) for name in counters.values()} == {
+            name: int(name == counter) for name in counters.values()
+        }
+    with pytest.raises(ValueError):  # retried once it settles, then counted by what it became
+        Indexer._count(IndexProgress(phase="indexing"), Outcome.UNSTABLE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from localsearch.core.snippets import make_snippet, stem
+from localsearch.core.snippets import highlight_spans, make_snippet, stem
 from localsearch.core.storage import Index
 
 
@@ -11,6 +11,7 @@ def test_snippet_window_follows_the_query_words() -> None:
     snippet, marks = make_snippet(text, "arctic submarine")
     assert "submarine dives under arctic" in snippet and snippet.startswith("… ")
     assert {snippet[a:b] for a, b in marks} == {"submarine", "arctic"}
+    assert marks == highlight_spans(snippet, "arctic submarine")  # the window's, moved
 
 
 def test_snippets_drop_markdown_heading_marks() -> None:
