@@ -12,7 +12,11 @@ two-stage rescoring, fusion and snippets. Reported: p50 and p95 per mode, recall
 the two-stage semantic results against an exact scan of every full vector (files,
 as the results list shows them), and the index's bytes per chunk on disk.
 
-    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200]
+    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200] [--peer] [--output F]
+
+--peer also times hybrid with the fusion's keyword evidence read the way it was before
+(a scratch full-text table of the candidate passages, Index._terms_held_by_table), query
+by query interleaved with today's, and counts the queries whose results differ.
 
 Indexes are kept under bench/scratch/ (git-ignored) and reused by later runs.
 """
@@ -75,7 +79,9 @@ def exact_files(matrix: np.ndarray, file_of: np.ndarray, query: np.ndarray, k: i
     return files
 
 
-def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[str]) -> dict[str, object]:
+def measure(
+    size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[str], peer: bool = False
+) -> dict[str, object]:
     path = WORK / f"latency-{size}.sqlite3"
     WORK.mkdir(parents=True, exist_ok=True)
     if not path.is_file():
@@ -97,16 +103,29 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
     file_of = np.fromiter((file_by_chunk[int(i)] for i in ids), dtype=np.int64, count=len(ids))
     path_ids = dict(index.conn.execute("SELECT path, id FROM files").fetchall())
 
-    latencies: dict[str, list[float]] = {"hybrid": [], "semantic": [], "keyword": []}
+    modes = ["hybrid", "semantic", "keyword"] + (["hybrid_table_peer"] if peer else [])
+    latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     semantic_files: list[set[int]] = []
+    differ = 0
     for number, query in enumerate(queries):
-        for mode in ("hybrid", "semantic", "keyword"):
+        answers = {}
+        # The peer alternates first and second, so neither always finds the caches warm.
+        order = modes if number % 2 == 0 else [modes[-1], *modes[:-1]]
+        for mode in order:
             searcher._cache.clear()  # every search embeds its query, as a new query would
+            table = mode == "hybrid_table_peer"
+            if table:
+                index.terms_held = index._terms_held_by_table  # type: ignore[method-assign]
             started = time.perf_counter()
-            hits = searcher.search(query, 10, mode=mode)
+            hits = searcher.search(query, 10, mode="hybrid" if table else mode)
             latencies[mode].append((time.perf_counter() - started) * 1000)
+            if table:
+                del index.terms_held
+            answers[mode] = [(h.path, h.chunk, h.score) for h in hits]
             if mode == "semantic":
                 semantic_files.append({path_ids[h.path] for h in hits})
+        if peer and answers["hybrid"] != answers["hybrid_table_peer"]:
+            differ += 1
         if number % 50 == 49:
             print(f"  {number + 1} queries…", flush=True)
 
@@ -142,6 +161,7 @@ def measure(size: int, queries: list[str], embedder: LlamaEmbedder, docs: list[s
             mode: {"p50": pct(v, 50), "p95": pct(v, 95), "mean": round(statistics.fmean(v), 2)}
             for mode, v in latencies.items()
         },
+        **({"queries_whose_hybrid_results_differ_from_peer": differ} if peer else {}),
         "one_shot_semantic_ms": {"p50": pct(one_shot_ms, 50), "p95": pct(one_shot_ms, 95)},
         "code_cache_load_seconds": round(load_seconds, 2),
         "recall@10_two_stage_vs_exact": round(recall_hits / recall_total, 4),
@@ -155,7 +175,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--peer", action="store_true", help="time the table-based keyword evidence too")
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_latency.json)")
+    parser.add_argument("--index-dir", type=Path, help="folder of the synthetic indexes (bench/scratch)")
     args = parser.parse_args()
+    global WORK
+    WORK = args.index_dir or WORK
 
     docs, all_queries = load_scifact(EVALDATA)
     queries = all_queries[: args.queries]
@@ -163,7 +188,7 @@ def main() -> int:
     # the CPU runs it natively, else Q8_0), one thread, a context the size of a chunk.
     model_file = resolve_model_path(Settings())
     embedder = LlamaEmbedder(model_file, name=MODEL_NAME, threads=1, max_tokens=256)
-    results = {str(size): measure(size, queries, embedder, docs) for size in args.sizes}
+    results = {str(size): measure(size, queries, embedder, docs, args.peer) for size in args.sizes}
     embedder.close()
 
     targets = {"100000": 30.0, "1000000": 100.0}
@@ -179,10 +204,11 @@ def main() -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "load_average_at_end": list(os.getloadavg()),
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "search_latency.json"
+    out = args.output or RESULTS / "search_latency.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")

@@ -182,6 +182,8 @@ class LocalSearch:
             key += f"@{self.settings.layers}L"
         if self.settings.late_chunking:
             key += "+late"
+        elif self.settings.file_names:
+            key += "+names"  # passages embedded after their file's name words
         return key + self._head_suffix()
 
     def _head_suffix(self) -> str:
@@ -249,6 +251,7 @@ class LocalSearch:
             extract_workers=settings.extract_workers,
             settle_seconds=SETTLE_SECONDS,
             late_chunking=settings.late_chunking,
+            file_names=settings.file_names,
         )
         control = control or self._control()
         return Indexer(self.index, self.embedder, self.space, options, cancelled=cancelled, control=control)
