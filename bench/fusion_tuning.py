@@ -28,9 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from search_quality import LIMIT, RESULTS, SCRATCH, Query, corpus, ndcg_at_10, reciprocal_rank
 
-# Per query: per candidate file: its path and its chunks as (cosine, keyword evidence of the
-# chunk alone, of the file's read chunks together).
-Candidates = dict[str, list[tuple[str, list[tuple[float, float, float]]]]]
+# Per query: per candidate file: its path and its chunks as (cosine, keyword evidence).
+Candidates = dict[str, list[tuple[str, list[tuple[float, float]]]]]
 
 
 def collect(name: str, queries: list[Query]) -> Candidates:
@@ -40,7 +39,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
     home, docs = SCRATCH / name / "home", SCRATCH / name / "docs"
     os.environ["LOCALSEARCH_HOME"] = str(home)
     recorded: Candidates = {}
-    current: list[tuple[str, list[tuple[float, float, float]]]] = []
+    current: list[tuple[str, list[tuple[float, float]]]] = []
     original = searcher_module.Searcher._fuse_calibrated
 
     def record(candidates: Any, calibration: Any, found: Any) -> None:
@@ -48,9 +47,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
         for f in candidates:
             chunks = []
             for cid, (_, cosine) in f.chunks.items():
-                alone = searcher_module._words_signal(f, cid, found)
-                own = f.chunk_cover.get(cid, 0.0) if found.idf else alone
-                chunks.append((cosine, own, f.file_cover if found.idf else own))
+                chunks.append((cosine, searcher_module._words_signal(f, cid, found)))
             current.append((os.path.relpath(f.best.path, docs), chunks))
         original(candidates, calibration, found)
 
@@ -68,9 +65,7 @@ def collect(name: str, queries: list[Query]) -> Candidates:
     return recorded
 
 
-def rank(
-    candidates: Candidates, weight: float, power: float, scale: str, file_share: float = 0.0
-) -> dict[str, list[str]]:
+def rank(candidates: Candidates, weight: float, power: float, scale: str) -> dict[str, list[str]]:
     """Each query's files ordered as Searcher._fuse_calibrated would order them."""
     import localsearch.core.searcher as searcher_module
 
@@ -81,9 +76,8 @@ def rank(
         scored = []
         for path, chunks in files:
             best = max(
-                weight * calibration.relevance(cosine)
-                + (1 - weight) * (own + file_share * max(0.0, together - own)) ** power
-                for cosine, own, together in chunks
+                weight * calibration.relevance(cosine) + (1 - weight) * words**power
+                for cosine, words in chunks
             )
             scored.append((best, path))
         out[qid] = [p for _, p in sorted(scored, key=lambda pair: -pair[0])[:LIMIT]]
@@ -97,9 +91,6 @@ def main() -> int:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0], help="keyword exponents")
     parser.add_argument("--scales", nargs="+", default=["quantile", "linear"], help="cosine scales")
-    parser.add_argument(
-        "--file-shares", type=float, nargs="+", default=[0.0], help="see searcher.FILE_COVER_SHARE"
-    )
     parser.add_argument("--sets", default="scifact,everyday")
     parser.add_argument("--recollect", action="store_true", help="search again (after a change to the lanes)")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/fusion_tuning.json)")
@@ -120,11 +111,10 @@ def main() -> int:
         data[name] = (c, queries, candidates)
 
     rows: dict[str, dict[str, Any]] = {}
-    grid = itertools.product(args.weights, args.powers, args.scales, args.file_shares)
-    for weight, power, scale, share in grid:
-        label = f"w={weight:.2f} p={power:g} {scale}" + (f" f={share:g}" if share else "")
+    for weight, power, scale in itertools.product(args.weights, args.powers, args.scales):
+        label = f"w={weight:.2f} p={power:g} {scale}"
         for name, (c, queries, candidates) in data.items():
-            ranked = rank(candidates, weight, power, scale, share)
+            ranked = rank(candidates, weight, power, scale)
             n = len(queries)
             row = {
                 "top1": round(

@@ -45,9 +45,6 @@ MEANING_SCALE = "linear"
 # Min-max baseline: each lane scaled to 0..1 over the files it found, mixed half and half.
 MINMAX_MEANING_WEIGHT = 0.5
 RRF_K = 60
-# How much of the query's term weight a file's other read chunks hold (beyond the chunk's
-# own) counts towards a chunk's keyword evidence; 0 reads each chunk alone.
-FILE_COVER_SHARE = 0.0
 # Results under these are "weak": shown apart and collapsed in the window. The hybrid floor
 # kept about 90% of the relevant files in the top 10 of the everyday tuning queries and
 # about 5% of the others (on SciFact, whose wrong answers are on the same topic, no floor
@@ -179,7 +176,6 @@ class _FileCandidate:
     chunk_bm25: dict[int, float] = field(default_factory=dict)  # id -> FTS5 BM25 (lower is better)
     chunk_cover: dict[int, float] = field(default_factory=dict)  # id -> share of the query's IDF held
     keyword: float | None = None  # share of the query's keyword weight its best chunk matches
-    file_cover: float = 0.0  # share of the query's IDF its read chunks hold between them
     literal: bool = False  # holds a rare one-word query literally
 
 
@@ -210,8 +206,7 @@ def _words_signal(f: _FileCandidate, chunk_id: int, found: _KeywordFound) -> flo
     """A chunk's keyword evidence, 0..1: the share of the query's term weight it holds;
     for a quoted phrase (whose weight is unknown), its BM25 against the best hit's."""
     if found.idf:
-        own = f.chunk_cover.get(chunk_id, 0.0)
-        return own + FILE_COVER_SHARE * max(0.0, f.file_cover - own)
+        return f.chunk_cover.get(chunk_id, 0.0)
     return _keyword_share(f.chunk_bm25.get(chunk_id), found.full_match) or 0.0
 
 
@@ -547,8 +542,6 @@ class Searcher:
                 for cid in f.chunks
                 if cid in held
             }
-            together = set().union(*(held[cid] for cid in f.chunks if cid in held))
-            f.file_cover = min(1.0, sum(found.idf[t] for t in together) / found.full_match)
 
     @staticmethod
     def _fuse_calibrated(
