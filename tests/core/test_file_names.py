@@ -97,3 +97,34 @@ def test_the_space_says_how_passages_were_embedded(monkeypatch: pytest.MonkeyPat
         assert ls.space_key == "all-minilm-l6-v2"
     with LocalSearch(settings=Settings(late_chunking=True)) as ls:
         assert ls.space_key == "all-minilm-l6-v2+late"
+
+
+EVERYDAY = Path(__file__).resolve().parents[2] / "bench" / "everyday" / "docs"
+MOVING_FOLDER = [
+    "notes/apartment-move.md",
+    "notes/spare-keys.txt",
+    "meetings/hoa-annual.md",
+    "notes/car-service.md",
+]
+
+
+def test_a_file_is_found_by_what_its_name_says(tmp_path: Path, default_model: Path) -> None:
+    """Real model: "Moving out of Elm Street" never says house or checklist; its name,
+    apartment-move.md, brings it closer to the query than its text alone does."""
+    docs = tmp_path / "docs"
+    for name in MOVING_FOLDER:
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_bytes((EVERYDAY / name).read_bytes())
+    found = {}
+    for file_names in (True, False):
+        settings = Settings(file_names=file_names)
+        with LocalSearch(settings, db_path=tmp_path / f"index-{file_names}.sqlite3", for_queries=True) as ls:
+            for _ in ls.index_paths([docs]):
+                pass
+            found[file_names] = ls.search("checklist for changing house", 4)
+    with_names = found[True]
+    assert with_names[0].name == "apartment-move.md"
+    cosine = {
+        flag: next(h.cosine for h in hits if h.name == "apartment-move.md") for flag, hits in found.items()
+    }
+    assert cosine[True] > cosine[False]
