@@ -436,7 +436,11 @@ class Indexer:
         progress: IndexProgress,
         clock: _Clock,
     ) -> Iterator[IndexProgress]:
-        hashes = self.index.indexed_hashes(self.space)
+        hashes = (
+            {self._reuse_key(path, digest) for digest, path in self.index.indexed_contents(self.space)}
+            if self._names
+            else self.index.indexed_hashes(self.space)
+        )
         unstable: list[Path] = []
         jobs = self._jobs(files, states, hashes)
         try:
@@ -579,10 +583,20 @@ class Indexer:
         if state is not None and same_space and state.status == "indexed" and state.content_hash == digest:
             job.kind = "touch"
             return job
-        if digest in hashes:
+        if self._reuse_key(path, digest) in hashes:
             job.kind = "reuse"
             return job
         return self._extract(job, data)
+
+    @property
+    def _names(self) -> bool:
+        return self.options.file_names and not self.options.late_chunking
+
+    def _reuse_key(self, path: Path | str, digest: str) -> str:
+        """What a file must share with another to reuse its vectors: its content, and with
+        file names embedded, its name's words too (a copy under another name is embedded
+        with its own name, so the index never depends on which copy came first)."""
+        return f"{digest} {name_words(os.path.basename(path))}" if self._names else digest
 
     def _extract(self, job: _Job, data: bytes) -> _Job:
         limit = self.options.extract_seconds
@@ -617,7 +631,7 @@ class Indexer:
         if not job.chunks:
             job.reason = "no text: nothing to index after extraction"
             return job
-        if self.options.file_names and not self.options.late_chunking:
+        if self._names:
             words = name_words(job.path.name)
             job.name_tokens = self._tokenize(words) if words else []
         job.kind = "embed"
@@ -709,12 +723,13 @@ class Indexer:
                 mtime=info.st_mtime,
                 content_hash=digest,
                 space=self.space,
+                accept=lambda source: self._reuse_key(source, digest) == self._reuse_key(job.key, digest),
             )
             if copied is not None:
                 progress.chunks_added += copied
                 return "reused"
             # The other copy left the index meanwhile: extract and embed this one.
-            hashes.discard(job.digest)
+            hashes.discard(self._reuse_key(job.key, digest))
             job = self._prepare(job.path, state, hashes)
             return self._commit(folder_id, job, progress, hashes)
         try:
@@ -746,7 +761,7 @@ class Indexer:
             chunks=records,
             vectors=vectors,
         )
-        hashes.add(digest)
+        hashes.add(self._reuse_key(job.key, digest))
         progress.chunks_added += len(records)
         progress.tokens_embedded += tokens
         return "indexed"

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -644,21 +644,40 @@ class Index:
         )
         return {str(r[0]) for r in rows}
 
+    def indexed_contents(self, space: Space) -> list[tuple[str, str]]:
+        """(content hash, path) of the files indexed in a space (whose vectors can be reused)."""
+        rows = self.conn.execute(
+            "SELECT content_hash, path FROM files WHERE status = 'indexed' AND space_id = ? "
+            "AND content_hash IS NOT NULL",
+            (space.id,),
+        )
+        return [(str(h), str(p)) for h, p in rows]
+
     def copy_indexed(
-        self, *, folder_id: int, path: str, size: int, mtime: float, content_hash: str, space: Space
+        self,
+        *,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime: float,
+        content_hash: str,
+        space: Space,
+        accept: Callable[[str], bool] = lambda source_path: True,
     ) -> int | None:
         """Index `path` with the chunks and vectors of another file with the same content
-        (a rename, move or copy), without embedding; in one transaction. Returns the number
-        of chunks copied, or None when no such file is indexed in this space."""
+        (a rename, move or copy) whose path `accept`s, without embedding; in one transaction.
+        Returns the number of chunks copied, or None when no such file is indexed in this
+        space."""
         with self.transaction():
-            row = self.conn.execute(
-                "SELECT id FROM files WHERE content_hash = ? AND status = 'indexed' AND space_id = ? "
-                "AND path != ? AND EXISTS (SELECT 1 FROM chunks WHERE file_id = files.id) LIMIT 1",
+            rows = self.conn.execute(
+                "SELECT id, path FROM files WHERE content_hash = ? AND status = 'indexed' AND space_id = ? "
+                "AND path != ? AND EXISTS (SELECT 1 FROM chunks WHERE file_id = files.id)",
                 (content_hash, space.id, path),
-            ).fetchone()
-            if row is None:
+            ).fetchall()
+            source_id = next((int(i) for i, p in rows if accept(str(p))), None)
+            if source_id is None:
                 return None
-            source = int(row[0])
+            source = source_id
             chunks = self.conn.execute(
                 f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, c.heading, "
                 f"v.embedding, b.code FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "

@@ -128,3 +128,35 @@ def test_a_file_is_found_by_what_its_name_says(tmp_path: Path, default_model: Pa
         flag: next(h.cosine for h in hits if h.name == "apartment-move.md") for flag, hits in found.items()
     }
     assert cosine[True] > cosine[False]
+
+
+def test_a_copy_reuses_vectors_only_under_the_same_name_words(index: Index, tmp_path: Path) -> None:
+    """Copies reuse vectors only where the name's words are the same too: a copy under
+    another name is embedded with its own name, so the index never depends on which copy
+    was indexed first (a killed and resumed run ends where a clean one does)."""
+    root = tmp_path / "docs"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    text = "Book the van, pack the kitchen, forward the post."
+    (root / "a" / "apartment-move.md").write_text(text)
+    options = IndexOptions(chunk_tokens=40, chunk_overlap=8, file_names=True)
+    _index(index, root, options)
+    (root / "b" / "apartment-move.md").write_text(text)  # same name words: reused
+    (root / "b" / "moving-day.md").write_text(text)  # other words: embedded with them
+    embedder = RecordingEmbedder()
+    space = index.ensure_space(embedder.name, embedder.dimensions)
+    *_, last = Indexer(index, embedder, space, options).run([root])
+    assert (last.files_reused, last.files_indexed) == (1, 1)
+    assert [s[:2] for s in embedder.sequences] == [["moving", "day"]]
+    vectors = {}
+    for path in ("a/apartment-move.md", "b/apartment-move.md", "b/moving-day.md"):
+        (cid,) = [
+            c
+            for (c,) in index.conn.execute(
+                "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?",
+                (str(root / path),),
+            )
+        ]
+        vectors[path] = index.chunk_vectors(space, [cid])[cid]
+    assert np.allclose(vectors["a/apartment-move.md"], vectors["b/apartment-move.md"])
+    assert not np.allclose(vectors["a/apartment-move.md"], vectors["b/moving-day.md"])
