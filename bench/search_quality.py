@@ -16,6 +16,10 @@ the files it found; the fusion before calibration). Searches run in this process
 the same service the CLI uses, the default model, 10 results a query.
 
     python bench/search_quality.py [--sets everyday,short] [--rebuild] [--output FILE]
+                                   [--no-file-names]
+
+--no-file-names indexes with the setting file_names off (passages embedded without their
+file's name words, as before that setting) into bench/scratch/quality-no-file-names/.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ MODES = (
     ("minmax", "hybrid", "minmax"),
 )
 LIMIT = 10
+FILE_NAMES = True  # the setting file_names (see --no-file-names)
 
 
 @dataclass(frozen=True)
@@ -113,10 +118,14 @@ def corpus(name: str) -> Corpus:
 
 
 def build(c: Corpus, rebuild: bool) -> tuple[Path, Path, float | None]:
+    return _build(c, rebuild, SCRATCH)
+
+
+def _build(c: Corpus, rebuild: bool, scratch: Path) -> tuple[Path, Path, float | None]:
     """The corpus written to scratch and indexed through the CLI, unless already there.
     The distractors set starts from a copy of the SciFact index (so the abstracts are
     embedded once) and indexes the everyday files into it."""
-    base = SCRATCH / c.name
+    base = scratch / c.name
     home, docs = base / "home", base / "docs"
     if rebuild and base.exists():
         shutil.rmtree(base)
@@ -124,8 +133,11 @@ def build(c: Corpus, rebuild: bool) -> tuple[Path, Path, float | None]:
         return home, docs, None
     started = time.perf_counter()
     env = {**os.environ, "LOCALSEARCH_HOME": str(home)}
+    if not FILE_NAMES and not (home / "config" / "settings.toml").is_file():
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "settings.toml").write_text("file_names = false\n", encoding="utf-8")
     if c.name == "distractors":
-        scifact_home, _, _ = build(scifact_corpus(), False)
+        scifact_home, _, _ = _build(scifact_corpus(), False, scratch)
         shutil.copytree(scifact_home, home)
         c = Corpus(c.name, {k: v for k, v in c.files.items() if not k.startswith("scifact/")}, c.queries)
     for relative, source in c.files.items():
@@ -209,7 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="index the corpora afresh")
     parser.add_argument("--dump", action="store_true", help="write each query's top 100 with both signals")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_quality.json)")
+    parser.add_argument("--no-file-names", action="store_true", help="index without the file names' words")
     args = parser.parse_args(argv)
+    global FILE_NAMES, SCRATCH
+    if args.no_file_names:
+        FILE_NAMES, SCRATCH = False, SCRATCH.with_name("quality-no-file-names")
     names = [n for n in args.sets.split(",") if n]
     if unknown := set(names) - set(SETS):
         parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
@@ -232,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = {
         "benchmark": "search_quality",
         "model": "all-minilm-l6-v2 (default)",
+        "file_names": FILE_NAMES,
         "limit": LIMIT,
         "fusion": {
             "meaning_weight": searcher.MEANING_WEIGHT,

@@ -69,6 +69,11 @@ class Settings:
         "passage's vector is pooled from its own tokens of that pass, so it carries the document's "
         "context; passages are still cut by the chunker. Changing it re-embeds every file.",
     )
+    file_names: bool = _setting(
+        True,
+        "Embed each passage together with its file's name words (not with late chunking), so a file "
+        "is found by what its name says. Changing it re-embeds every file.",
+    )
     theme: str = _setting("system", "The window's colours: 'system', 'light' or 'dark'.")
     keep_watching: bool = _setting(
         False,

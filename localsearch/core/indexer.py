@@ -31,6 +31,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -112,6 +113,11 @@ class IndexOptions:
     settle_timeout: float = 10.0
     # Embed each file's chunks in one pass over the file (see the module docstring).
     late_chunking: bool = False
+    # Embed each passage after its file's name words ("performance review notes" for
+    # performance-review-notes.md): people half-remember a file by its name, and a note's
+    # name often says what its text leaves implicit. Only the vector sees them; the stored
+    # text, snippets and keyword index do not. Not with late chunking (one stream a file).
+    file_names: bool = False
     # A file whose text takes longer than this to extract (a crafted or badly broken
     # document sending a parser round in circles) is recorded as failed and the run goes
     # on; 0 waits for ever. Generous: see bench/fuzz.py for the slowest real documents.
@@ -244,11 +250,26 @@ class _Job:
     digest: str | None = None
     reason: str = ""
     chunks: list[Chunk] = field(default_factory=list)
+    name_tokens: list[int] = field(default_factory=list)  # see IndexOptions.file_names
     seconds: float = 0.0
 
 
 class _Stop(Exception):
     pass
+
+
+_NAME_PART = re.compile(r"[^\W_]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def name_words(file_name: str) -> str:
+    """A file name's words, as a person would say them: without its extension, split at
+    punctuation and camelCase, lower-cased; parts without a letter (dates, numbers, ids)
+    are dropped, so "2024-02-12-budget-review.md" gives "budget review" and "10009203.txt"
+    nothing."""
+    stem = file_name.rsplit(".", 1)[0] if "." in file_name.lstrip(".") else file_name
+    parts = (w for part in _NAME_PART.findall(stem) for w in _CAMEL.sub(" ", part).split())
+    return " ".join(w.lower() for w in parts if any(c.isalpha() for c in w))
 
 
 class Indexer:
@@ -436,7 +457,11 @@ class Indexer:
         progress: IndexProgress,
         clock: _Clock,
     ) -> Iterator[IndexProgress]:
-        hashes = self.index.indexed_hashes(self.space)
+        hashes = (
+            {self._reuse_key(path, digest) for digest, path in self.index.indexed_contents(self.space)}
+            if self._names
+            else self.index.indexed_hashes(self.space)
+        )
         unstable: list[Path] = []
         jobs = self._jobs(files, states, hashes)
         try:
@@ -584,10 +609,20 @@ class Indexer:
         if state is not None and same_space and state.status == "indexed" and state.content_hash == digest:
             job.outcome, job.touch = Outcome.UNCHANGED, True
             return job
-        if digest in hashes:
+        if self._reuse_key(path, digest) in hashes:
             job.outcome = Outcome.REUSED
             return job
         return self._extract(job, data)
+
+    @property
+    def _names(self) -> bool:
+        return self.options.file_names and not self.options.late_chunking
+
+    def _reuse_key(self, path: Path | str, digest: str) -> str:
+        """What a file must share with another to reuse its vectors: its content, and with
+        file names embedded, its name's words too (a copy under another name is embedded
+        with its own name, so the index never depends on which copy came first)."""
+        return f"{digest} {name_words(os.path.basename(path))}" if self._names else digest
 
     def _extract(self, job: _Job, data: bytes) -> _Job:
         limit = self.options.extract_seconds
@@ -622,6 +657,9 @@ class Indexer:
         if not job.chunks:
             job.reason = "no text: nothing to index after extraction"
             return job
+        if self._names:
+            words = name_words(job.path.name)
+            job.name_tokens = self._tokenize(words) if words else []
         job.outcome = Outcome.INDEXED
         return job
 
@@ -713,22 +751,23 @@ class Indexer:
                 mtime=info.st_mtime,
                 content_hash=digest,
                 space=self.space,
+                accept=lambda source: self._reuse_key(source, digest) == self._reuse_key(job.key, digest),
             )
             if copied is not None:
                 progress.chunks_added += copied
                 return Outcome.REUSED
             # The other copy left the index meanwhile: extract and embed this one.
-            hashes.discard(job.digest)
+            hashes.discard(self._reuse_key(job.key, digest))
             job = self._prepare(job.path, state, hashes)
             return self._commit(folder_id, job, progress, hashes)
         try:
-            vectors, tokens = self._embed(job.chunks)
+            vectors, tokens = self._embed(job.chunks, job.name_tokens)
         except EngineCrashed:
             # The engine restarts on the next request. Once more: a death from outside (the
             # out-of-memory killer, a kill) must not cost the file; a second one is the file's.
             log.warning("the engine stopped while embedding %s; trying it once more", job.path)
             try:
-                vectors, tokens = self._embed(job.chunks)
+                vectors, tokens = self._embed(job.chunks, job.name_tokens)
             except EngineCrashed as exc:
                 return self._fail(folder_id, job, str(exc))
         if not self._still_same(job):
@@ -750,16 +789,19 @@ class Indexer:
             chunks=records,
             vectors=vectors,
         )
-        hashes.add(digest)
+        hashes.add(self._reuse_key(job.key, digest))
         progress.chunks_added += len(records)
         progress.tokens_embedded += tokens
         return Outcome.INDEXED
 
-    def _embed(self, chunks: Sequence[Chunk]) -> tuple[np.ndarray, int]:
-        """The chunks' vectors, and how many tokens the engine read to make them."""
+    def _embed(self, chunks: Sequence[Chunk], name_tokens: Sequence[int] = ()) -> tuple[np.ndarray, int]:
+        """The chunks' vectors, and how many tokens the engine read to make them. With the
+        file's name words first, a full chunk gives up its last tokens to them (its overlap
+        with the next chunk, mostly) so that nothing is cut at the model's limit."""
         if not self.options.late_chunking:
-            vectors = self.embedder.embed_tokens([c.tokens for c in chunks])
-            tokens = sum(len(c.tokens) for c in chunks) + self.embedder.special_tokens * len(chunks)
+            sequences = [[*name_tokens, *c.tokens][: self.max_tokens] for c in chunks]
+            vectors = self.embedder.embed_tokens(sequences)
+            tokens = sum(len(t) for t in sequences) + self.embedder.special_tokens * len(chunks)
             return truncate_dimensions(vectors, self.space.dimensions), tokens
         engine = cast(_LateEmbedder, self.embedder)
         stream, spans = late_layout(chunks)

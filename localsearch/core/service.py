@@ -194,6 +194,7 @@ class LocalSearch:
             extract_workers=settings.extract_workers,
             settle_seconds=SETTLE_SECONDS,
             late_chunking=settings.late_chunking,
+            file_names=settings.file_names,
         )
         return Indexer(self.index, self.embedder, self.space, options, control=control)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -204,6 +205,35 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
 
 
 _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61 splits words at "_" too
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_RUN_TAIL = re.compile(r"(?:[A-Za-z0-9]|[^\x00-\x7f])*")
+
+
+@functools.lru_cache(maxsize=1024)
+def _words_from(prefix: str) -> re.Pattern[str]:
+    """Words of lower-cased text starting with `prefix`, with no ASCII letter or digit and
+    no other character than ASCII on either side. The prefix leads the pattern, so the
+    regular expression engine looks for it as a literal string."""
+    escaped = re.escape(prefix)
+    not_before = r"[^\x00-\x2f\x3a-\x60\x7b-\x7f]"  # a lower-case letter, a digit, not ASCII
+    return re.compile(f"{escaped}(?<!{not_before}{escaped})[a-z0-9]*+(?![^\\x00-\\x7f])")
+
+
+def _mixed_runs(text: str) -> set[str]:
+    """The runs of characters other than ASCII, each with the ASCII letters and digits
+    (and further such characters) it touches: what unicode61 may read as one token."""
+    runs: set[str] = set()
+    end = 0
+    for match in _NON_ASCII.finditer(text):
+        if match.start() < end:
+            continue  # inside the run before
+        start = match.start()
+        while start > 0 and text[start - 1].isascii() and text[start - 1].isalnum():
+            start -= 1
+        tail = _RUN_TAIL.match(text, match.end())
+        end = tail.end() if tail else match.end()
+        runs.add(text[start:end])
+    return runs
 
 
 class WriterLock:
@@ -381,6 +411,7 @@ class Index:
         self.conn = conn
         self.path = path  # where it was opened from, so another thread can open it too
         self.recovered: str | None = None  # what to tell the user when open() rebuilt it
+        self._stem_memo: dict[str, tuple[str, ...]] = {}  # word -> its tokens (see _stems)
 
     @classmethod
     def open(cls, path: Path | str, *, check: bool | Literal["if changed"] = False) -> Index:
@@ -608,21 +639,40 @@ class Index:
         )
         return {str(r[0]) for r in rows}
 
+    def indexed_contents(self, space: Space) -> list[tuple[str, str]]:
+        """(content hash, path) of the files indexed in a space (whose vectors can be reused)."""
+        rows = self.conn.execute(
+            "SELECT content_hash, path FROM files WHERE status = 'indexed' AND space_id = ? "
+            "AND content_hash IS NOT NULL",
+            (space.id,),
+        )
+        return [(str(h), str(p)) for h, p in rows]
+
     def copy_indexed(
-        self, *, folder_id: int, path: str, size: int, mtime: float, content_hash: str, space: Space
+        self,
+        *,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime: float,
+        content_hash: str,
+        space: Space,
+        accept: Callable[[str], bool] = lambda source_path: True,
     ) -> int | None:
         """Index `path` with the chunks and vectors of another file with the same content
-        (a rename, move or copy), without embedding; in one transaction. Returns the number
-        of chunks copied, or None when no such file is indexed in this space."""
+        (a rename, move or copy) whose path `accept`s, without embedding; in one transaction.
+        Returns the number of chunks copied, or None when no such file is indexed in this
+        space."""
         with self.transaction():
-            row = self.conn.execute(
-                "SELECT id FROM files WHERE content_hash = ? AND status = 'indexed' AND space_id = ? "
-                "AND path != ? AND EXISTS (SELECT 1 FROM chunks WHERE file_id = files.id) LIMIT 1",
+            rows = self.conn.execute(
+                "SELECT id, path FROM files WHERE content_hash = ? AND status = 'indexed' AND space_id = ? "
+                "AND path != ? AND EXISTS (SELECT 1 FROM chunks WHERE file_id = files.id)",
                 (content_hash, space.id, path),
-            ).fetchone()
-            if row is None:
+            ).fetchall()
+            source_id = next((int(i) for i, p in rows if accept(str(p))), None)
+            if source_id is None:
                 return None
-            source = int(row[0])
+            source = source_id
             chunks = self.conn.execute(
                 f"SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, c.heading, "
                 f"v.embedding, b.code FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
@@ -741,9 +791,88 @@ class Index:
 
     def terms_held(self, terms: Sequence[str], texts: dict[int, str]) -> dict[int, set[str]]:
         """Which of the terms each text holds, matched as the index matches them (the same
-        tokenizer and stemmer), through a scratch full-text table of this connection. For
-        a few hundred candidate passages this is far quicker than asking the index itself:
-        FTS5 does not seek by rowid for an IN list, it scans every match per value."""
+        unicode61 tokenizer and Porter stemmer) without tokenizing whole passages: each
+        query word's stem comes from FTS5 itself, and only the text's words that could
+        share a stem are stemmed, by FTS5 too, once per connection (see _stems). The
+        answers are those of a scratch full-text table of the texts (_terms_held_by_table),
+        which cost 25-30 ms a query for a few hundred passages."""
+        wanted: dict[str, tuple[str, ...]] = {}  # term -> the stems it needs, all of them
+        stems = self._stems({w for t in terms for w in _FTS_WORD.findall(t.lower())})
+        for term in terms:
+            term_words = _FTS_WORD.findall(term.lower())
+            # A word the tokenizer still cuts in several (or no) tokens is a phrase, which
+            # a table without positions cannot match: such a term is held nowhere.
+            if term_words and all(len(stems[w]) == 1 for w in term_words):
+                wanted[term] = tuple(stems[w][0] for w in term_words)
+        held: dict[int, set[str]] = {}
+        if not wanted:
+            return held
+        # Porter rewrites at most the last two letters of what it keeps of a word (y -> i,
+        # an added e), so a word with stem s starts with s less its last two letters. Each
+        # finder takes the words starting so, with no letter, digit or other character
+        # than ASCII on either side (such runs go to FTS5 whole, below).
+        prefixes = sorted({s[: max(1, len(s) - 2)] for need in wanted.values() for s in need})
+        finders = [(prefix, _words_from(prefix)) for prefix in prefixes]
+        words_of: dict[int, set[str]] = {}
+        mixed_of: dict[int, set[str]] = {}
+        for cid, text in texts.items():
+            if text.isascii():
+                low = text.lower()
+            else:
+                # An ASCII character other than a letter or digit always ends a token; runs
+                # holding other characters are tokenized by FTS5 as they stand. Only ASCII
+                # is lowered here, so no other character turns into an ASCII letter.
+                mixed_of[cid] = _mixed_runs(text)
+                low = text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+            words: set[str] = set()
+            for prefix, finder in finders:
+                if prefix in low:
+                    words.update(finder.findall(low))
+            words_of[cid] = words
+        stem_of = self._stems({w for words in words_of.values() for w in words})
+        mixed_stems = self._stems({run for runs in mixed_of.values() for run in runs})
+        for cid, words in words_of.items():
+            present = {t for w in words for t in stem_of[w]}
+            present.update(t for run in mixed_of.get(cid, ()) for t in mixed_stems[run])
+            found = {term for term, need in wanted.items() if present.issuperset(need)}
+            if found:
+                held[cid] = found
+        return held
+
+    # Words stemmed per connection (see _stems); past this many the memo starts afresh.
+    STEM_MEMO = 200_000
+
+    def _stems(self, words: set[str]) -> dict[str, tuple[str, ...]]:
+        """Each word's tokens as the index's tokenizer and stemmer make them (one for an
+        ordinary word), read back through fts5vocab from a scratch table; memoized."""
+        memo = self._stem_memo
+        missing = sorted(w for w in words if w not in memo)
+        if missing:
+            if len(memo) + len(missing) > self.STEM_MEMO:
+                memo.clear()
+            conn = self.conn
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stem_words USING fts5(word, tokenize = "
+                "'porter unicode61 remove_diacritics 2')"
+            )
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.stem_words_vocab "
+                "USING fts5vocab(temp, stem_words, 'instance')"
+            )
+            conn.execute("DELETE FROM temp.stem_words")
+            conn.executemany("INSERT INTO temp.stem_words (rowid, word) VALUES (?, ?)", enumerate(missing))
+            tokens: dict[int, list[tuple[int, str]]] = {}
+            for row, offset, token in conn.execute("SELECT doc, offset, term FROM temp.stem_words_vocab"):
+                tokens.setdefault(int(row), []).append((int(offset), str(token)))
+            conn.execute("DELETE FROM temp.stem_words")
+            for i, word in enumerate(missing):
+                memo[word] = tuple(t for _, t in sorted(tokens.get(i, [])))
+        return {w: memo[w] for w in words}
+
+    def _terms_held_by_table(self, terms: Sequence[str], texts: dict[int, str]) -> dict[int, set[str]]:
+        """terms_held through a scratch full-text table of the texts themselves. For a few
+        hundred candidate passages this is far quicker than asking the index itself: FTS5
+        does not seek by rowid for an IN list, it scans every match per value."""
         conn = self.conn
         if not any(row[1] == "scratch" for row in conn.execute("PRAGMA database_list")):
             conn.execute("ATTACH DATABASE ':memory:' AS scratch")  # never touches the disk

@@ -147,3 +147,29 @@ def test_terms_held_match_as_the_index_matches(service: LocalSearch) -> None:
     assert held == {1: {"pipe", "bursting"}, 2: {"ceiling"}}
     found = {h.chunk_id for h in index.keyword_chunks('"ceiling"', 10)}
     assert found and all("ceiling" in index.terms_held(["ceiling"], {c: "a ceiling"})[c] for c in found)
+
+
+def test_terms_held_without_a_table_answer_as_the_table_does(tmp_path: Path) -> None:
+    """terms_held stems only the words that could share a query word's stem; a scratch
+    full-text table of the whole passages is the reference, text by text."""
+    index = Index.open(tmp_path / "index.sqlite3")
+    texts = {
+        1: "Relational databases: the relations relate; conditional hopping, hoped, happily.",
+        2: "naïve café Élan β-blocker αβ μg KX-4471 Straße İstanbul ｆｕｌｌ ﬁnance",
+        3: "the naive cafe elan beta_blocker kx 4471 sensibility sensible probabilities",
+        4: "Kelvin (\u212a) degrees, 10s and 1990s, ponies, cries, agreed, generalization",
+        5: "x" * 70 + " ies sses s e",
+        6: "",
+    }
+    terms = [
+        "relational", "relate", "hop", "happy", "naive", "cafe", "élan", "beta", "blocker",
+        "μg", "kx-4471", "strasse", "istanbul", "full", "finance", "sensible", "probability",
+        "kelvin", "10", "1990", "pony", "cry", "agree", "general", "x" * 70, "ies", "s",
+    ]  # fmt: skip
+    expected = index._terms_held_by_table(terms, texts)
+    assert index.terms_held(terms, texts) == expected
+    assert expected[1] >= {"relational", "relate", "hop"} and "kx-4471" in expected[2]
+    # Each term alone, and again with the stems now memoized.
+    for term in terms:
+        assert index.terms_held([term], texts) == index._terms_held_by_table([term], texts)
+    index.close()

@@ -436,7 +436,7 @@ def test_use_picks_a_head_and_the_index_keeps_heads_apart(
             assert service.space.dimensions == dims
             hits = service.search("a cat on a mat", 3, mode="semantic")
             assert hits and hits[0].path.endswith("0.txt")
-    assert keys == {OUT: "headed#head48", 60: "headed#head96"}
+    assert keys == {OUT: "headed+names#head48", 60: "headed+names#head96"}
 
 
 @pytest.mark.parametrize("heads", [[0], [48, 48], ["48"], [True]])

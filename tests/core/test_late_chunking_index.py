@@ -68,7 +68,10 @@ def docs(tmp_path: Path) -> Path:
 
 
 def _settings(late: bool) -> Settings:
-    return Settings(late_chunking=late, chunk_tokens=CHUNK_TOKENS, chunk_overlap=12, extract_workers=0)
+    # Passages alone in the plain space (file_names adds the name; see test_file_names.py).
+    return Settings(
+        late_chunking=late, chunk_tokens=CHUNK_TOKENS, chunk_overlap=12, extract_workers=0, file_names=False
+    )
 
 
 def _index(service: LocalSearch, *roots: Path, control: IndexControl | None = None) -> IndexProgress:

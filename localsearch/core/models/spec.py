@@ -91,6 +91,8 @@ def _space_key(settings: Settings, head_size: int) -> str:
         key += f"@{settings.layers}L"
     if settings.late_chunking:
         key += "+late"
+    elif settings.file_names:
+        key += "+names"  # passages embedded after their file's name words
     return key + _head_suffix(head_size)
 
 
@@ -98,7 +100,8 @@ def space_key(settings: Settings, *, catalog: Catalog | None = None) -> str:
     """What the index's vectors are keyed by, from the settings and the catalog alone (no model
     file is looked for): the model, how many of its layers run (a sliced model's vectors are
     not comparable with the whole model's), "+late" for late chunking (passages pooled from a
-    pass over the whole document) and "#head<d>" for an output head (each head's vectors are
+    pass over the whole document), "+names" for passages embedded after their file's name
+    words, and "#head<d>" for an output head (each head's vectors are
     their own space: a 768 head cut to 700 never meets the 1024 head's). Changing any of them
     makes a new space and re-embeds, so no search compares vectors made two ways."""
     catalog = catalog or load_catalog()
