@@ -89,6 +89,11 @@ def main() -> int:
 
     paths.index_db_path().parent.mkdir(parents=True, exist_ok=True)
     os.symlink(index_file, paths.index_db_path())
+    # The synthetic index's vectors are keyed by the model alone (no file names embedded):
+    # the window must look for that space.
+    from localsearch import settings as settings_module
+
+    settings_module.save(settings_module.Settings(file_names=False))
 
     launches = []
     for _ in range(args.launches):
