@@ -342,8 +342,8 @@ def _file_stamp(db_path: Path) -> str:
 
 def damage_since_checked(path: Path) -> str | None:
     """damage(), skipped when the file is exactly as it was when it last passed the check.
-    The check reads the whole file (about 0.85 s at 100k passages, warm), too slow for
-    every one-shot search; a file nobody wrote since it was found sound needs no new one.
+    The check reads the whole file (1.3 s at 100k passages: bench/quick_check.py), too slow
+    for every one-shot search; a file nobody wrote since it was found sound needs no new one.
     (Bytes that rot without a write are caught by SQLite when a search reads them.)"""
     with contextlib.suppress(OSError):
         if _checked_file(path).read_text(encoding="ascii") == _file_stamp(path):
