@@ -55,7 +55,7 @@ def test_minilm_resolves_to_its_file_without_prompts_adapters_or_head(default_mo
     assert (spec.query_prompt, spec.document_prompt, dict(spec.adapters)) == ("", "", {})
     assert (spec.head, spec.head_size, spec.layers, spec.dimensions) == (None, 0, 0, 0)
     assert (spec.context, spec.pooling) == (512, "mean")
-    assert spec.space_key == "all-minilm-l6-v2" == space_key(settings)
+    assert spec.space_key == "all-minilm-l6-v2+names" == space_key(settings)
 
     options = spec.engine_options(threads=1, max_tokens=settings.chunk_tokens)
     assert options == EngineOptions(spec.path, name="all-minilm-l6-v2", threads=1, max_tokens=200)
@@ -73,7 +73,7 @@ def test_nomic_gets_its_prompts_and_keeps_the_dimensions_asked(
     assert (spec.query_prompt, spec.document_prompt) == ("search_query: ", "search_document: ")
     assert (spec.dimensions, spec.head_size, spec.context) == (256, 0, 2048)
     # Truncated vectors share the space key: the index keeps one space per stored size.
-    assert spec.space_key == "nomic-embed-text-v1.5" == space_key(settings)
+    assert spec.space_key == "nomic-embed-text-v1.5+names" == space_key(settings)
     options = spec.engine_options()
     assert (options.query_prefix, options.document_prefix) == ("search_query: ", "search_document: ")
 
@@ -94,7 +94,8 @@ def test_an_unknown_model_is_refused_with_the_reason() -> None:
     with pytest.raises(ModelError, match="Unknown model"):
         resolve_model(_settings(model="no-such-model"))
     # The key alone needs no file: status() of an index made with a model since removed.
-    assert space_key(_settings(model="no-such-model", layers=3)) == "no-such-model@3L"
+    assert space_key(_settings(model="no-such-model", layers=3)) == "no-such-model@3L+names"
+    assert space_key(_settings(model="no-such-model", layers=3, file_names=False)) == "no-such-model@3L"
 
 
 def test_the_service_resolves_its_model_once_and_keys_its_space_by_it(
@@ -109,7 +110,7 @@ def test_the_service_resolves_its_model_once_and_keys_its_space_by_it(
 
     monkeypatch.setattr(manager, "resolve_model_file", counting)
     with LocalSearch(_settings(layers=3), db_path=tmp_path / "index.sqlite3") as service:
-        assert service.space_key == "all-minilm-l6-v2@3L"  # from the catalog: no file looked for
+        assert service.space_key == "all-minilm-l6-v2@3L+names"  # from the catalog: no file looked for
         assert calls == []
         spec = service.model()
         assert service.model() is spec and service.space_key == spec.space_key
