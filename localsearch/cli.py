@@ -431,9 +431,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from localsearch.core.watch import FolderWatcher
 
     printer = _ProgressPrinter(sys.stderr, as_json=False)
-    with _open_service() as service:
-        for progress in service.index_paths(args.paths or service.folders()):
+    with _open_service() as service, _stop_on_signals(service.control()) as control:
+        for progress in service.index_paths(args.paths or service.folders(), control=control):
             printer(progress)
+        if control.cancelled:
+            return 0
         folders = service.folders()
         if not folders:
             raise UserFacingError("no folders to watch; give one, e.g. `localsearch watch ~/Documents`")
@@ -441,23 +443,41 @@ def cmd_watch(args: argparse.Namespace) -> int:
         watcher.start()
         sys.stderr.write(f"watching {len(folders)} folder(s); Ctrl-C to stop\n")
         try:
-            while True:
-                batch = watcher.next_batch(quiet=args.quiet, timeout=2)
+            while not control.cancelled:
+                batch = watcher.next_batch(quiet=args.quiet, timeout=1)
                 # A folder that came back (a drive plugged in) is reconciled in full.
                 batch.update(watcher.check_roots(service.folders()))
-                if not batch:
+                if not batch or control.cancelled:
                     continue
-                final = _last(service.update_paths(batch))
+                final = _last(service.update_paths(batch, control=control))
                 if final is not None and (
                     final.files_indexed or final.files_reused or final.files_removed or final.files_failed
                 ):
                     stamp = time.strftime("%H:%M:%S")
                     sys.stderr.write(f"{stamp} {_summarize(final)}\n")
                     sys.stderr.flush()
-        except KeyboardInterrupt:
-            return 0
         finally:
             watcher.stop()
+    return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: IndexControl) -> Iterator[IndexControl]:
+    """Ctrl-C and SIGTERM stop a long-running command by cancelling its control, which the
+    indexer and the watch loop check between files, instead of raising KeyboardInterrupt
+    wherever the main thread happens to be (inside a lock's wait it could leave the
+    extraction queue's lock held, and the command would never exit)."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        control.cancel()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield control
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_models_build(args: argparse.Namespace) -> int:

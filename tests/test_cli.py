@@ -200,3 +200,53 @@ def test_settings_command_refuses_bad_values(
     assert main(argv) == 1
     assert message in capsys.readouterr().err
     assert settings_module.load() == settings_module.Settings()
+
+
+@pytest.mark.parametrize("when", ["while indexing", "while watching"])
+def test_ctrl_c_stops_watch_promptly(tmp_path: Path, when: str) -> None:
+    """SIGINT (and SIGTERM) cancel `watch` between files instead of raising wherever the
+    main thread is: it exits 0 within seconds, at any moment, and the index stays sound."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from localsearch.core.storage import damage
+
+    repo = Path(__file__).resolve().parents[1]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    count = 400 if when == "while indexing" else 3
+    for i in range(count):
+        (docs / f"note{i:03d}.txt").write_text(f"Note {i} about river {i % 7} and mountain {i % 11}. " * 40)
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "LOCALSEARCH_HOME": str(home),
+        "PYTHONPATH": str(repo),
+        "LOCALSEARCH_TEST_EMBEDDER": "tests.fakes:FakeEmbedder",
+    }
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "localsearch", "watch", str(docs)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert watcher.stderr is not None
+    try:
+        first = watcher.stderr.readline()
+        if when == "while watching":
+            while "watching" not in first:
+                first = watcher.stderr.readline()
+                assert first, "watch ended before watching"
+            (docs / "new.txt").write_text("A new note about lakes.")
+            time.sleep(0.6)  # the watcher's quiet period is 0.5 s: an update is starting
+        else:
+            while "indexing" not in first:
+                first = watcher.stderr.readline()
+                assert first, "watch ended before indexing"
+        started = time.monotonic()
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=20) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert damage(home / "data" / "index.sqlite3") is None
