@@ -63,8 +63,10 @@ glibc=$(for f in $elves; do objdump -T "$f" 2>/dev/null | grep -o 'GLIBC_[0-9.]*
 packages=""
 missing=""
 for lib in $system_libs; do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
-    [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+    # awk reads all of ldconfig's output: leaving at the first match would kill ldconfig with
+    # SIGPIPE, which pipefail makes this script's exit status (141) once the list is long.
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ && !found {print $NF; found = 1}')
+    [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !found {print $NF; found = 1}')
     if [ -z "$path" ]; then missing="$missing $lib"; continue; fi
     pkg=""
     real=$(readlink -f "$path")
