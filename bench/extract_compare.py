@@ -25,6 +25,7 @@ import difflib
 import io
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -300,7 +301,14 @@ def odt_by_odfpy() -> bytes:
     return out.getvalue()
 
 
-RST_PYTHON = Path("/root/.pyenv/versions/3.11.7/bin/python")
+def _rst_python() -> Path | None:
+    """A Python that has docutils (its ODF writer): this one, else the system's python3."""
+    for candidate in (sys.executable, shutil.which("python3")):
+        if candidate and subprocess.run(
+            [candidate, "-c", "import docutils.writers.odf_odt"], capture_output=True, check=False
+        ).returncode == 0:
+            return Path(candidate)
+    return None
 
 
 def odt_by_rst2odt() -> bytes | None:
@@ -320,7 +328,8 @@ def odt_by_rst2odt() -> bytes | None:
             f".. [#] {NOTE}", "",
         ]
     )  # fmt: skip
-    if not RST_PYTHON.exists():
+    rst_python = _rst_python()
+    if rst_python is None:
         return None
     with tempfile.TemporaryDirectory() as scratch:
         rst, odt = Path(scratch, "report.rst"), Path(scratch, "report.odt")
@@ -330,7 +339,7 @@ def odt_by_rst2odt() -> bytes | None:
             "publish_file(source_path=sys.argv[1], destination_path=sys.argv[2], writer_name='odt')"
         )
         done = subprocess.run(
-            [str(RST_PYTHON), "-c", script, str(rst), str(odt)], capture_output=True, check=False
+            [str(rst_python), "-c", script, str(rst), str(odt)], capture_output=True, check=False
         )
         return odt.read_bytes() if done.returncode == 0 and odt.exists() else None
 

@@ -14,7 +14,7 @@
    documents whose text is known (see `_corpus`), and on hostile files.
 
     python bench/library_compare.py                      # both parts, the default trees
-    python bench/library_compare.py --only gitignore --tree /work/main
+    python bench/library_compare.py --only gitignore --tree .
 
 Writes bench/results/library_compare.json and prints a table.
 """
@@ -38,6 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 RESULTS_PATH = ROOT / "bench" / "results" / "library_compare.json"
 
@@ -449,7 +451,8 @@ def gitignore_speed(trees: Sequence[Path], repeats: int) -> dict[str, Any]:
     differing = sorted(p for p in ours_seen if ours_seen[p] != theirs_seen[p])
     backend = type(spec._backend).__module__  # which regex engine pathspec picked
     return {
-        "trees": [str(t) for t in trees],
+        # Named as the checkout sees them (".." for the shared folder beside it).
+        "trees": [os.path.relpath(t, common.PROJECT_DIR) for t in trees],
         "paths": len(paths),
         "patterns": len(SPEED_PATTERNS),
         "repeats": repeats,
@@ -566,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--random-patterns", type=int, default=400)
     parser.add_argument("--out", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
-    trees = args.tree or [Path("/work/shared"), Path("/work/main")]
+    trees = args.tree or [common.shared_dir(), common.PROJECT_DIR]
     trees = [t for t in trees if t.is_dir()]
 
     previous: dict[str, Any] = {}
