@@ -6,7 +6,6 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence
@@ -30,7 +29,7 @@ from localsearch.gui.filter_bar import FilterBar
 from localsearch.gui.folder_panel import FolderPanel
 from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.keys import trigger_bound_action
-from localsearch.gui.models_dialog import ModelsDialog
+from localsearch.gui.models_dialog import ModelsDialog, use_model
 from localsearch.gui.progress_view import IndexProgressView
 from localsearch.gui.results import HitRole, WeakerRole, results_summary
 from localsearch.gui.results_pane import ResultsPane
@@ -43,9 +42,6 @@ from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchL
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 from localsearch.settings import save as save_settings
-
-if TYPE_CHECKING:
-    from localsearch.core.models.api import UseResult
 
 SEARCH_DELAY_MS = 250
 
@@ -470,7 +466,7 @@ class MainWindow(QMainWindow):
         if option is not None and model != load_settings().model:
             if option.ready:
                 try:
-                    _use_model(model)
+                    use_model(model)
                 except LocalSearchError as exc:
                     self.notice.show_notice(f"Could not switch to {option.title.lower()} model: {exc}")
                 self.search_lane.reload()
@@ -498,7 +494,7 @@ class MainWindow(QMainWindow):
             self.notice.show_notice(f"The model could not be built: {message} The fast model stays in use.")
             return
         try:
-            result = _use_model(model)
+            result = use_model(model)
         except LocalSearchError as exc:
             self.notice.show_notice(f"The model was built but cannot be used: {exc}")
             return
@@ -900,14 +896,3 @@ class MainWindow(QMainWindow):
     def _show_passages(self, hit: SearchHit, passages: list[Passage]) -> None:
         if self.preview.hit is not None and self.preview.hit.path == hit.path:
             self.preview.show_passages(hit, passages)
-
-
-def _use_model(name: str) -> UseResult:
-    """Switch to a model and save the choice: the model layer checks it, its caller saves."""
-    from localsearch.core.models import api
-
-    result = api.choose_model(name)
-    current = load_settings()
-    result.apply(current)
-    save_settings(current)
-    return result

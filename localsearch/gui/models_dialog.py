@@ -397,9 +397,6 @@ class ModelsDialog(QDialog):
         self.refresh()
 
     def use_selected(self) -> None:
-        from localsearch import settings as settings_module
-        from localsearch.core.models.api import choose_model
-
         status = self._status()
         if status is None or not status.files:
             return
@@ -411,12 +408,9 @@ class ModelsDialog(QDialog):
             self.layers_box.value() if entry is not None and self.layers_box.value() < entry.layers else 0
         )
         try:
-            result = choose_model(
+            result = use_model(
                 status.name, dimensions=dims or None, layers=layers or None, catalog=self._catalog
             )
-            current = settings_module.load()
-            result.apply(current)
-            settings_module.save(current)
         except LocalSearchError as exc:
             self.status.setText(str(exc))
             return
@@ -426,3 +420,14 @@ class ModelsDialog(QDialog):
         )
         self.refresh()
         self.model_chosen.emit(result.model)
+
+
+def use_model(name: str, **options: Any) -> api.UseResult:
+    """Switch to a model and save the choice: the model layer checks it, the window saves."""
+    from localsearch import settings as settings_module
+
+    result = api.choose_model(name, **options)
+    current = settings_module.load()
+    result.apply(current)
+    settings_module.save(current)
+    return result
