@@ -234,9 +234,13 @@ class ModelsDialog(QDialog):
                 here = "not downloaded"
             else:
                 here = "import a GGUF"
+            # The same disk figure the welcome view shows: what is installed, else what
+            # building or downloading it would keep (not one weight type's catalog size).
+            whole = [f for f in status.files if f.layers is None]
+            disk = int(api.model_costs(entry, whole).get("disk_bytes", 0) or 0)
             cells = [
                 name,
-                _megabytes(entry.file_size) if entry and entry.file_size else "",
+                _megabytes(disk) if disk else "",
                 sizes,
                 str(entry.layers) if entry else "",
                 speed_tier(entry) if entry else "",
@@ -245,7 +249,10 @@ class ModelsDialog(QDialog):
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(size_tip if column == 2 and size_tip else text)
+                tip = size_tip if column == 2 and size_tip else text
+                if column == 1 and disk:
+                    tip = f"{text} on disk" + ("" if whole else " once built or downloaded")
+                item.setToolTip(tip)
                 if entry is not None and not entry.usable:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
                 self.table.setItem(row, column, item)

@@ -110,3 +110,19 @@ def test_a_model_with_an_offline_build_is_built_not_downloaded(
     qtbot.waitUntil(lambda: dialog._job is None, timeout=20_000)
     assert calls == [nomic.MODEL_NAME]
     assert dialog.status.text() == f"Ready: {nomic.MODEL_NAME} built ({nomic.MODEL_NAME}.BF16.gguf)"
+
+
+def test_the_size_column_is_what_the_model_takes_on_disk_as_the_welcome_view_says(qtbot: QtBot) -> None:
+    """One figure for one thing: the Models dialog's size of the built-in model is the bytes
+    its installed files take, the same the first-run choice shows, not a catalog file's size."""
+    from localsearch.gui.welcome import _megabytes, model_options
+
+    dialog = ModelsDialog(1000)
+    qtbot.addWidget(dialog)
+    names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    rows = {name.replace("  (in use)", ""): r for r, name in enumerate(names)}
+    fast = next(o for o in model_options() if o.title == "Fast")
+    assert fast.disk_bytes > 0
+    row = next(r for name, r in rows.items() if name.lower().startswith("all-minilm"))
+    assert dialog.table.item(row, 1).text() == _megabytes(fast.disk_bytes)
+    assert "on disk" in dialog.table.item(row, 1).toolTip()

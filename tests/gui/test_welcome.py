@@ -25,9 +25,21 @@ def _notes_of(folder: Path, files: int, bytes_each: int) -> Path:
     return write_notes(folder, {f"note {n}.txt": line * (bytes_each // len(line)) for n in range(files)})
 
 
+def _only_the_default_model_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout's gguf/ serves every home: hide a quality model a developer built there."""
+    from localsearch import paths
+
+    folder = tmp_path / "gguf"
+    folder.mkdir()
+    for built in paths.SOURCE_GGUF_DIR.glob(f"{FAST_MODEL}.*.gguf"):
+        (folder / built.name).symlink_to(built)
+    monkeypatch.setattr(paths, "model_search_dirs", lambda: [paths.models_dir(), folder])
+
+
 def test_the_two_models_with_their_size_and_the_time_for_the_ticked_folders(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _only_the_default_model_built(tmp_path, monkeypatch)
     documents = _notes_of(tmp_path / "Documents", 40, 50_000)  # 2 MB of text
     view = WelcomeView([documents], models=model_options())
     qtbot.addWidget(view)
@@ -82,6 +94,7 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
     fake_child: dict,
     make_window: Callable[[], MainWindow],
 ) -> None:
+    _only_the_default_model_built(tmp_path, monkeypatch)
     from localsearch.core.models import api
 
     home = tmp_path / "person"
@@ -120,6 +133,7 @@ def test_choosing_the_quality_model_builds_it_in_the_background_then_reads_again
 def test_a_failed_build_says_so_and_keeps_the_fast_model(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_window: Callable[[], MainWindow]
 ) -> None:
+    _only_the_default_model_built(tmp_path, monkeypatch)
     from localsearch.core.models import api
     from localsearch.errors import LocalSearchError
 
