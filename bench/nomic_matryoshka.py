@@ -165,7 +165,8 @@ class CachedEmbedder:
             for i, row in zip(missing, made, strict=True):
                 self.vectors[keys[i]] = row
             self._unsaved += len(missing)
-            if self._unsaved >= 2000:
+            # Often enough that a run stopped on a shared machine hands its work to the next.
+            if self._unsaved >= 256:
                 self.save()
         return (
             np.vstack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dimensions), np.float32)
