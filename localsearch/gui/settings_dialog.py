@@ -33,8 +33,8 @@ LATE_CHUNKING_TIP = (
 FILE_NAMES_TIP = (
     "Each passage is read together with the words of its file's name, so a file called "
     '"moving-checklist.txt" is found when you ask for things to do before moving house, even '
-    "where its text never says so. On by default; it does nothing while passages are read in "
-    "the context of their whole document (that reading has the name at its head already).\n"
+    "where its text never says so. On by default; it takes no part while passages are read "
+    "in the context of their whole document.\n"
     "Changing it re-embeds every file."
 )
 BATTERY_LABELS = {"continue": "Keep indexing", "slow": "Index at half speed", "pause": "Wait for mains power"}
