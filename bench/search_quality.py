@@ -16,10 +16,13 @@ the files it found; the fusion before calibration). Searches run in this process
 the same service the CLI uses, the default model, 10 results a query.
 
     python bench/search_quality.py [--sets everyday,short] [--rebuild] [--output FILE]
-                                   [--no-file-names] [--model NAME [--dimensions N]]
+                                   [--no-file-names] [--late-chunking]
+                                   [--model NAME [--dimensions N]]
 
 --no-file-names indexes with the setting file_names off (passages embedded without their
 file's name words, as before that setting) into bench/scratch/quality-no-file-names/.
+--late-chunking indexes with late chunking on (which leaves file names out) into
+bench/scratch/quality-late/.
 --model indexes and searches with another model of the catalog (its files found as the
 app finds them, e.g. after `localsearch models build nomic-embed-text-v1.5`), at its
 native size or --dimensions, into bench/scratch/quality-<model>[-<dimensions>]/. A model
@@ -57,6 +60,7 @@ MODES = (
 )
 LIMIT = 10
 FILE_NAMES = True  # the setting file_names (see --no-file-names)
+LATE_CHUNKING = False  # the setting late_chunking (see --late-chunking)
 MODEL: str | None = None  # another model than the default (see --model)
 DIMENSIONS = 0  # its Matryoshka cut; 0: native
 
@@ -141,6 +145,8 @@ def _build(c: Corpus, rebuild: bool, scratch: Path) -> tuple[Path, Path, float |
     started = time.perf_counter()
     env = {**os.environ, "LOCALSEARCH_HOME": str(home)}
     lines = [] if FILE_NAMES else ["file_names = false"]
+    if LATE_CHUNKING:
+        lines.append("late_chunking = true")
     if MODEL:
         lines += [f"model = {json.dumps(MODEL)}", f"dimensions = {DIMENSIONS}"]
     if lines and not (home / "config" / "settings.toml").is_file():
@@ -232,12 +238,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dump", action="store_true", help="write each query's top 100 with both signals")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_quality.json)")
     parser.add_argument("--no-file-names", action="store_true", help="index without the file names' words")
+    parser.add_argument("--late-chunking", action="store_true", help="index with late chunking on")
     parser.add_argument("--model", help="another model of the catalog than the default")
     parser.add_argument("--dimensions", type=int, default=0, help="with --model: its Matryoshka cut")
     args = parser.parse_args(argv)
-    global FILE_NAMES, SCRATCH, MODEL, DIMENSIONS
+    global FILE_NAMES, SCRATCH, MODEL, DIMENSIONS, LATE_CHUNKING
     if args.no_file_names:
         FILE_NAMES, SCRATCH = False, SCRATCH.with_name("quality-no-file-names")
+    if args.late_chunking:
+        LATE_CHUNKING, SCRATCH = True, SCRATCH.with_name(f"{SCRATCH.name}-late")
     if args.model:
         MODEL, DIMENSIONS = args.model, args.dimensions
         suffix = f"-{args.dimensions}" if args.dimensions else ""
@@ -269,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": MODEL or "all-minilm-l6-v2 (default)",
         "dimensions": DIMENSIONS or "native",
         "calibration": "the model's own" if calibrated else "the default model's (none measured for it)",
-        "file_names": FILE_NAMES,
+        "file_names": FILE_NAMES and not LATE_CHUNKING,
+        "late_chunking": LATE_CHUNKING,
         "limit": LIMIT,
         "fusion": {
             "meaning_weight": searcher.MEANING_WEIGHT,
