@@ -56,6 +56,12 @@ def test_switching_file_names_saves_and_re_embeds(qtbot: QtBot, monkeypatch: pyt
     window.apply_settings(dataclasses.replace(before, file_names=False))
     assert settings_module.load().file_names is False
     assert calls == ["reload", "reindex"]
+    window.apply_settings(dataclasses.replace(settings_module.load(), late_chunking=True))
+    calls.clear()
+    # Under late chunking file names take no part: switching them re-embeds nothing.
+    window.apply_settings(dataclasses.replace(settings_module.load(), file_names=True))
+    assert settings_module.load().file_names is True
+    assert calls == ["reload"]
     window.search_lane.stop()
 
 
