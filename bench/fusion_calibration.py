@@ -10,7 +10,11 @@ bench/results/fusion_calibration.json.
 Uses the SciFact index bench/search_quality.py builds (bench/scratch/quality/scifact);
 run that first with --sets scifact.
 
-    python bench/fusion_calibration.py [--points 21]
+    python bench/fusion_calibration.py [--points 21] [--scratch DIR]
+
+--scratch reads the SciFact index of another run of bench/search_quality.py, e.g. the
+folder `--model nomic-embed-text-v1.5` indexes into (bench/scratch/quality-<model>/), to
+measure that model's calibration: the model is the one that index's settings name.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ def main() -> int:
     parser.add_argument(
         "--output", type=Path, help="JSON file (default bench/results/fusion_calibration.json)"
     )
+    parser.add_argument(
+        "--scratch", type=Path, default=SCRATCH, help="where search_quality.py put the scifact/ index"
+    )
     args = parser.parse_args()
-    home, docs = SCRATCH / "scifact" / "home", SCRATCH / "scifact" / "docs"
+    home, docs = args.scratch / "scifact" / "home", args.scratch / "scifact" / "docs"
     if not (home / "data" / "index.sqlite3").is_file():
         raise SystemExit("no SciFact index: run bench/search_quality.py --sets scifact first")
     os.environ["LOCALSEARCH_HOME"] = str(home)

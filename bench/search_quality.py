@@ -16,10 +16,18 @@ the files it found; the fusion before calibration). Searches run in this process
 the same service the CLI uses, the default model, 10 results a query.
 
     python bench/search_quality.py [--sets everyday,short] [--rebuild] [--output FILE]
-                                   [--no-file-names]
+                                   [--no-file-names] [--late-chunking]
+                                   [--model NAME [--dimensions N]]
 
 --no-file-names indexes with the setting file_names off (passages embedded without their
 file's name words, as before that setting) into bench/scratch/quality-no-file-names/.
+--late-chunking indexes with late chunking on (which leaves file names out) into
+bench/scratch/quality-late/.
+--model indexes and searches with another model of the catalog (its files found as the
+app finds them, e.g. after `localsearch models build nomic-embed-text-v1.5`), at its
+native size or --dimensions, into bench/scratch/quality-<model>[-<dimensions>]/. A model
+without a cosine calibration of its own is read on the default model's (see
+searcher.CALIBRATIONS), which the result notes.
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ MODES = (
 )
 LIMIT = 10
 FILE_NAMES = True  # the setting file_names (see --no-file-names)
+LATE_CHUNKING = False  # the setting late_chunking (see --late-chunking)
+MODEL: str | None = None  # another model than the default (see --model)
+DIMENSIONS = 0  # its Matryoshka cut; 0: native
 
 
 @dataclass(frozen=True)
@@ -133,9 +144,14 @@ def _build(c: Corpus, rebuild: bool, scratch: Path) -> tuple[Path, Path, float |
         return home, docs, None
     started = time.perf_counter()
     env = {**os.environ, "LOCALSEARCH_HOME": str(home)}
-    if not FILE_NAMES and not (home / "config" / "settings.toml").is_file():
+    lines = [] if FILE_NAMES else ["file_names = false"]
+    if LATE_CHUNKING:
+        lines.append("late_chunking = true")
+    if MODEL:
+        lines += [f"model = {json.dumps(MODEL)}", f"dimensions = {DIMENSIONS}"]
+    if lines and not (home / "config" / "settings.toml").is_file():
         (home / "config").mkdir(parents=True, exist_ok=True)
-        (home / "config" / "settings.toml").write_text("file_names = false\n", encoding="utf-8")
+        (home / "config" / "settings.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if c.name == "distractors":
         scifact_home, _, _ = _build(scifact_corpus(), False, scratch)
         shutil.copytree(scifact_home, home)
@@ -222,10 +238,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dump", action="store_true", help="write each query's top 100 with both signals")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_quality.json)")
     parser.add_argument("--no-file-names", action="store_true", help="index without the file names' words")
+    parser.add_argument("--late-chunking", action="store_true", help="index with late chunking on")
+    parser.add_argument("--model", help="another model of the catalog than the default")
+    parser.add_argument("--dimensions", type=int, default=0, help="with --model: its Matryoshka cut")
     args = parser.parse_args(argv)
-    global FILE_NAMES, SCRATCH
+    global FILE_NAMES, SCRATCH, MODEL, DIMENSIONS, LATE_CHUNKING
     if args.no_file_names:
         FILE_NAMES, SCRATCH = False, SCRATCH.with_name("quality-no-file-names")
+    if args.late_chunking:
+        LATE_CHUNKING, SCRATCH = True, SCRATCH.with_name(f"{SCRATCH.name}-late")
+    if args.model:
+        MODEL, DIMENSIONS = args.model, args.dimensions
+        suffix = f"-{args.dimensions}" if args.dimensions else ""
+        SCRATCH = SCRATCH.with_name(f"{SCRATCH.name}-{args.model}{suffix}")
     names = [n for n in args.sets.split(",") if n]
     if unknown := set(names) - set(SETS):
         parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
@@ -245,10 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import localsearch.core.searcher as searcher
 
+    calibrated = MODEL is None or searcher.calibration_for(MODEL) is not searcher.CALIBRATIONS[
+        searcher.DEFAULT_CALIBRATION
+    ]
     output = {
         "benchmark": "search_quality",
-        "model": "all-minilm-l6-v2 (default)",
-        "file_names": FILE_NAMES,
+        "model": MODEL or "all-minilm-l6-v2 (default)",
+        "dimensions": DIMENSIONS or "native",
+        "calibration": "the model's own" if calibrated else "the default model's (none measured for it)",
+        "file_names": FILE_NAMES and not LATE_CHUNKING,
+        "late_chunking": LATE_CHUNKING,
         "limit": LIMIT,
         "fusion": {
             "meaning_weight": searcher.MEANING_WEIGHT,

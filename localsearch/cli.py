@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -360,10 +361,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
         # A list is emptied with one empty word: `settings exclude ""`.
         words = [] if args.value == [""] else args.value
         value = settings_module.parse(args.key, words)
-        before = getattr(current, args.key)
+        before = dataclasses.replace(current)
         setattr(current, args.key, value)
         settings_module.save(current)
-        if args.key == "late_chunking" and value != before:
+        if settings_module.embedding_changed(before, current):
             sys.stderr.write(
                 "localsearch: vectors are kept apart by how they were made: the next "
                 "`localsearch index` (or the window) re-embeds every file\n"

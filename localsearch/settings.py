@@ -88,6 +88,21 @@ class Settings:
         return dataclasses.asdict(self)
 
 
+def passage_reading(settings: Settings) -> str:
+    """How passages are read before they are embedded, as it marks the index's vectors
+    (models.spec.space_key): "+late" (in the context of the whole document), "+names" (after
+    their file's name words; late chunking has no room for them) or "" (alone)."""
+    if settings.late_chunking:
+        return "+late"
+    return "+names" if settings.file_names else ""
+
+
+def embedding_changed(before: Settings, after: Settings) -> bool:
+    """Whether `after` makes passage vectors another way than `before` (the same model):
+    every file is then embedded again, into a space of its own."""
+    return passage_reading(before) != passage_reading(after)
+
+
 _FIELDS = {f.name: f for f in fields(Settings)}
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")

@@ -184,6 +184,18 @@ def test_settings_command_shows_and_changes_a_setting(capsys: pytest.CaptureFixt
     assert "Late chunking" in capsys.readouterr().out  # each setting with its description
 
 
+def test_settings_command_says_when_file_names_re_embed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["settings", "file_names", "false"]) == 0
+    assert "re-embeds every file" in capsys.readouterr().err
+    assert main(["settings", "late_chunking", "true"]) == 0
+    capsys.readouterr()
+    # Under late chunking file names take no part: switching them back changes no vector.
+    assert main(["settings", "file_names", "true"]) == 0
+    assert "re-embeds" not in capsys.readouterr().err
+    assert main(["settings", "late_chunking", "false"]) == 0
+    assert "re-embeds every file" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -273,10 +273,16 @@ class Searcher:
         *,
         cache_size: int = 256,
         keep_vectors: bool = False,
+        earlier: Sequence[Space] = (),
     ) -> None:
+        """earlier: other spaces whose vectors answer the same query vector (the same
+        model and dimensions, passages read another way), searched for the files not yet
+        embedded into `space`: after a change of setting, or an upgrade that made a new
+        space, meaning search goes on while the files are embedded again."""
         self.index = index
         self.embedder = embedder
         self.space = space
+        self.earlier = tuple(s for s in earlier if s.dimensions == space.dimensions and s.id != space.id)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._codes = CodeCache() if keep_vectors else None
@@ -305,10 +311,26 @@ class Searcher:
 
     # -- retrieval lanes -----------------------------------------------------
     def _semantic(self, vector: np.ndarray, want_files: int, filters: Filters) -> list[ChunkHit]:
-        """Nearest chunks by cosine, best first, widened until they cover enough distinct
-        files: candidates from binary codes, rescored with the stored vectors."""
+        """Nearest chunks by cosine, best first: in this searcher's space, and in the
+        earlier spaces (whose chunks are those of files not yet embedded again)."""
+        hits = self._semantic_in(self.space, vector, want_files, filters)
+        if self.earlier:
+            for space in self.earlier:
+                hits += self._semantic_in(space, vector, want_files, filters)
+            hits.sort(key=lambda h: h.distance)
+        return hits
+
+    def _semantic_in(
+        self, space: Space, vector: np.ndarray, want_files: int, filters: Filters
+    ) -> list[ChunkHit]:
+        """Nearest chunks of one space by cosine, best first, widened until they cover
+        enough distinct files: candidates from binary codes, rescored with the stored vectors."""
         code = binary_codes(vector)[0]
-        cache = self._codes.current(self.index, self.space) if self._codes and not filters.active else None
+        cache = (
+            self._codes.current(self.index, space)
+            if self._codes and not filters.active and space is self.space
+            else None
+        )
         rescored = self.CANDIDATES
         if cache is not None:
             # A smaller index needs fewer: 1,000 kept 0.995 of the exact top 10 files at
@@ -325,8 +347,8 @@ class Searcher:
                 wide = max(wide, len(cache.ids) // 32)
                 ids, codes = cache.nearest(code, wide)
             else:
-                ids, codes = self.index.coarse_candidates(self.space, code.tobytes(), wide, filters)
-            found, matrix = self.index.chunk_vector_matrix(self.space, shortlist(ids, codes, vector, n))
+                ids, codes = self.index.coarse_candidates(space, code.tobytes(), wide, filters)
+            found, matrix = self.index.chunk_vector_matrix(space, shortlist(ids, codes, vector, n))
             if not len(found):
                 return []
             scores = _dot(matrix, vector)
@@ -351,7 +373,12 @@ class Searcher:
             n *= 4
 
     def _chunk_vectors(self, chunk_ids: Sequence[int]) -> dict[int, np.ndarray]:
-        return self.index.chunk_vectors(self.space, chunk_ids)
+        vectors = self.index.chunk_vectors(self.space, chunk_ids)
+        for space in self.earlier:
+            if len(vectors) == len(set(chunk_ids)):
+                break
+            vectors.update(self.index.chunk_vectors(space, [c for c in chunk_ids if c not in vectors]))
+        return vectors
 
     def _chunk_total(self, index: Index) -> int:
         version = index.data_version()

@@ -22,7 +22,7 @@ from localsearch.core.indexer import (
     IndexProgress,
 )
 from localsearch.core.models.default import Report
-from localsearch.core.models.spec import ModelSpec, resolve_model
+from localsearch.core.models.spec import ModelSpec, keys_read_otherwise, resolve_model
 from localsearch.core.models.spec import space_key as model_space_key
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
@@ -140,6 +140,16 @@ class LocalSearch:
             return self._model.space_key
         return model_space_key(self.settings)
 
+    def earlier_spaces(self) -> list[Space]:
+        """This model's spaces of the same size whose passages were read another way (file
+        names, late chunking) and that still hold vectors: those of the files not yet embedded
+        again since the setting changed, or since an upgrade changed its default. Searches
+        read them meanwhile, so meaning search never stops while the new space fills."""
+        size = self.space.dimensions
+        keys = keys_read_otherwise(self.settings, self.space_key)
+        spaces = [self.index.find_space(key, size) for key in keys]
+        return [s for s in spaces if s is not None and s.dimensions == size and self.index.code_count(s)]
+
     def index_paths(
         self,
         roots: Iterable[Path | str],
@@ -219,7 +229,13 @@ class LocalSearch:
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.index, self.embedder, self.space, keep_vectors=self._keep_vectors)
+            self._searcher = Searcher(
+                self.index,
+                self.embedder,
+                self.space,
+                keep_vectors=self._keep_vectors,
+                earlier=self.earlier_spaces(),
+            )
         return self._searcher
 
     def search(

@@ -39,7 +39,7 @@ from localsearch.gui.settings_dialog import SettingsDialog
 from localsearch.gui.tray import Tray
 from localsearch.gui.widgets import NoticeBar
 from localsearch.gui.workers import IndexLane, SearchLane, SearchRequest, WatchLane
-from localsearch.settings import Settings
+from localsearch.settings import Settings, embedding_changed
 from localsearch.settings import load as load_settings
 from localsearch.settings import save as save_settings
 
@@ -523,8 +523,9 @@ class MainWindow(QMainWindow):
         )
 
     def apply_settings(self, chosen: Settings) -> None:
-        """Save the settings; when vectors are made another way (late chunking), search the
-        new space and re-embed every folder, as switching models does."""
+        """Save the settings; when passage vectors are made another way (late chunking, file
+        names), re-embed every folder into the new space. Searches move to it at once: its
+        meaning lane reads the previous space for the files not yet embedded again."""
         before = load_settings()
         if chosen == before:
             return
@@ -536,7 +537,7 @@ class MainWindow(QMainWindow):
         # The search lane keeps the settings it opened with: reopen it on the new ones.
         self.search_lane.reload()
         self.monitor.reload()
-        if chosen.late_chunking != before.late_chunking:
+        if embedding_changed(before, chosen):
             if self.index_lane.running:
                 self.index_lane.cancel()  # it was filling the old space
             self.reindex()

@@ -22,13 +22,20 @@ from PySide6.QtWidgets import (
 
 from localsearch import autostart
 from localsearch.gui.theme import THEME_LABELS, THEMES
-from localsearch.settings import CHOICES, Settings
+from localsearch.settings import CHOICES, Settings, embedding_changed
 
 LATE_CHUNKING_TIP = (
     "Normally each passage is read on its own. With this on, the whole document is read "
     'first, so a passage keeps the context around it — useful when passages say "it" or '
     '"the method above" and only make sense in context.\n'
     "Indexing gets a little slower. Changing it re-embeds every file."
+)
+FILE_NAMES_TIP = (
+    "Each passage is read together with the words of its file's name, so a file called "
+    '"moving-checklist.txt" is found when you ask for things to do before moving house, even '
+    "where its text never says so. On by default; it takes no part while passages are read "
+    "in the context of their whole document.\n"
+    "Changing it re-embeds every file."
 )
 BATTERY_LABELS = {"continue": "Keep indexing", "slow": "Index at half speed", "pause": "Wait for mains power"}
 EXCLUDE_TIP = (
@@ -73,6 +80,10 @@ class SettingsDialog(QDialog):
         self.late_chunking.setChecked(settings.late_chunking)
         self.late_chunking.setToolTip(LATE_CHUNKING_TIP)
         form.addRow(self.late_chunking)
+        self.file_names = QCheckBox("Let file names help find files", self)
+        self.file_names.setChecked(settings.file_names)
+        self.file_names.setToolTip(FILE_NAMES_TIP)
+        form.addRow(self.file_names)
         layout.addWidget(indexing)
 
         running = QGroupBox("While it runs", self)
@@ -127,6 +138,7 @@ class SettingsDialog(QDialog):
         self.note.setStyleSheet("color: #b26a00;")
         layout.addWidget(self.note)
         self.late_chunking.toggled.connect(self._explain)
+        self.file_names.toggled.connect(self._explain)
         self._explain()
 
         buttons = QDialogButtonBox(
@@ -145,7 +157,9 @@ class SettingsDialog(QDialog):
         super().accept()
 
     def _explain(self) -> None:
-        changed = self.late_chunking.isChecked() != self._settings.late_chunking
+        # Late chunking reads passages in their document, which leaves file names no part.
+        self.file_names.setEnabled(not self.late_chunking.isChecked())
+        changed = embedding_changed(self._settings, self.chosen())
         self.note.setText("Every file is embedded again after OK." if changed else "")
 
     def chosen(self) -> Settings:
@@ -154,6 +168,7 @@ class SettingsDialog(QDialog):
         return dataclasses.replace(
             self._settings,
             late_chunking=self.late_chunking.isChecked(),
+            file_names=self.file_names.isChecked(),
             use_gitignore=self.use_gitignore.isChecked(),
             on_battery=str(self.on_battery.currentData()),
             exclude=patterns,

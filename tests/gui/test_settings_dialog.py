@@ -1,5 +1,6 @@
-"""The settings dialog: late chunking is offered with its explanation, and switching it
-saves the setting, reopens the search lane on the new space and re-embeds every folder."""
+"""The settings dialog: late chunking and file names are offered with their explanations,
+and switching either saves the setting, reopens the search lane on the new space and
+re-embeds every folder."""
 
 from __future__ import annotations
 
@@ -24,6 +25,44 @@ def test_the_dialog_offers_late_chunking_with_a_tooltip(qtbot: QtBot) -> None:
     assert "embedded again" in dialog.note.text()
     chosen = dialog.chosen()
     assert chosen == Settings(on_battery="slow", late_chunking=True)
+
+
+def test_the_dialog_offers_file_names_with_a_tooltip(qtbot: QtBot) -> None:
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    tip = dialog.file_names.toolTip()
+    assert "name" in tip and "re-embeds every file" in tip
+    assert dialog.file_names.isChecked() and dialog.file_names.isEnabled() and dialog.note.text() == ""
+    dialog.file_names.setChecked(False)
+    assert "embedded again" in dialog.note.text()
+    assert dialog.chosen() == Settings(file_names=False)
+    dialog.file_names.setChecked(True)
+    assert dialog.note.text() == ""
+    # Late chunking reads passages in their whole document: file names take no part.
+    dialog.late_chunking.setChecked(True)
+    assert not dialog.file_names.isEnabled()
+    dialog.file_names.setChecked(False)
+    assert "embedded again" in dialog.note.text()  # for late chunking, not for the names
+
+
+def test_switching_file_names_saves_and_re_embeds(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    calls: list[str] = []
+    monkeypatch.setattr(window, "reindex", lambda: calls.append("reindex"))
+    monkeypatch.setattr(window.search_lane, "reload", lambda: calls.append("reload"))
+    before = settings_module.load()
+    assert before.file_names
+    window.apply_settings(dataclasses.replace(before, file_names=False))
+    assert settings_module.load().file_names is False
+    assert calls == ["reload", "reindex"]
+    window.apply_settings(dataclasses.replace(settings_module.load(), late_chunking=True))
+    calls.clear()
+    # Under late chunking file names take no part: switching them re-embeds nothing.
+    window.apply_settings(dataclasses.replace(settings_module.load(), file_names=True))
+    assert settings_module.load().file_names is True
+    assert calls == ["reload"]
+    window.search_lane.stop()
 
 
 def test_switching_late_chunking_saves_and_re_embeds(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:

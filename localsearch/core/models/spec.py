@@ -19,7 +19,7 @@ from localsearch.core.embedding import EngineOptions
 from localsearch.core.models import manager
 from localsearch.core.models.catalog import Catalog, ModelEntry, load_catalog
 from localsearch.errors import ModelError
-from localsearch.settings import Settings
+from localsearch.settings import Settings, passage_reading
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,23 @@ def _space_key(settings: Settings, head_size: int) -> str:
     key = settings.model
     if settings.layers:
         key += f"@{settings.layers}L"
-    if settings.late_chunking:
-        key += "+late"
-    elif settings.file_names:
-        key += "+names"  # passages embedded after their file's name words
+    key += passage_reading(settings)  # "+late", "+names" or nothing
     return key + _head_suffix(head_size)
+
+
+READINGS = ("", "+names", "+late")  # the ways passages are read (settings.passage_reading)
+
+
+def keys_read_otherwise(settings: Settings, key: str) -> list[str]:
+    """The keys `key` (this model's space under `settings`) has with passages read the other
+    ways: queries are embedded alike in all of them, so their vectors answer the same query
+    vector."""
+    reading = passage_reading(settings)
+    prefix = settings.model + (f"@{settings.layers}L" if settings.layers else "")
+    if not key.startswith(prefix + reading):
+        return []  # not a key of these settings: nothing is known to be alike
+    head = key[len(prefix + reading) :]
+    return [prefix + other + head for other in READINGS if other != reading]
 
 
 def space_key(settings: Settings, *, catalog: Catalog | None = None) -> str:
