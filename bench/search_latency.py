@@ -20,10 +20,12 @@ limit (10) and the window's (50), semantic and keyword at 10. With --peer-rev, t
 worker runs that revision's code in a second process, block by block interleaved with
 this checkout's (the order alternating), and the queries whose result lists differ
 between the two are counted. Each of --rounds passes over the queries gives a p50 and
-p95 per side; reported are their medians with the spread, and the load average.
+p95 per side; reported are their medians with the spread, the load average, and the mean
+CPU time a search costs (the process's, both lanes; and the searching thread's), which a
+busy machine inflates less than the clock.
 
     python bench/search_latency.py [--sizes 100000 1000000] [--queries 200] [--peer]
-        [--peer-rev REV] [--rounds 3] [--no-searcher] [--output F]
+        [--peer-rev REV] [--rounds 3] [--service-queries 100] [--no-searcher] [--output F]
 
 --peer also times hybrid with the fusion's keyword evidence read the way it was before
 (a scratch full-text table of the candidate passages, Index._terms_held_by_table), query
@@ -282,8 +284,10 @@ def measure_service(
     if peer is not None:
         sides.append(ServiceSide("peer", peer, path, status_seconds))
     names = ["new", "peer"][: len(sides)]
-    # ms[config][side][round] -> the round's per-query times
+    # ms[config][side][round] -> the round's per-query times; cpu: the mean CPU time per
+    # search of the process (both lanes) and of the searching thread, per config and side
     ms: dict[str, dict[str, list[list[float]]]] = {}
+    cpu: dict[str, dict[str, dict[str, list[float]]]] = {}
     differ: dict[str, set[int]] = {}
     loads: list[float] = []
     turn = 0
@@ -304,6 +308,9 @@ def measure_service(
                 for i in order:
                     answer = sides[i].ask({"mode": mode, "limit": limit, "queries": block})
                     ms[key][names[i]][round_number].extend(answer["ms"])
+                    spent = cpu.setdefault(key, {}).setdefault(names[i], {"process": [], "thread": []})
+                    spent["process"].extend(answer["cpu_ms"])
+                    spent["thread"].extend(answer["thread_cpu_ms"])
                     answers[names[i]] = answer["hits"]
                     loads.append(answer["load"])
                 if "peer" in answers:
@@ -324,6 +331,9 @@ def measure_service(
                 "p50": _spread([f["p50"] for f in figures]),
                 "p95": _spread([f["p95"] for f in figures]),
                 "pooled": _percentiles([t for times in per_round for t in times]),
+                "cpu_ms_mean": {
+                    part: round(statistics.fmean(values), 2) for part, values in cpu[key][side].items()
+                },
             }
         if "peer" in by_side:
             ratios = [
@@ -353,6 +363,7 @@ def main() -> int:
     parser.add_argument("--peer", action="store_true", help="time the table-based keyword evidence too")
     parser.add_argument("--peer-rev", help="git revision whose service path runs beside this checkout's")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the queries (service path)")
+    parser.add_argument("--service-queries", type=int, default=100, help="queries of the service path")
     parser.add_argument(
         "--status-seconds", type=float, default=0.0, help="status refresh period (0: the monitor's)"
     )
@@ -375,7 +386,9 @@ def main() -> int:
         path = kept(WORK / f"latency-{size}.sqlite3", lambda p, n=size: build_index(p, n, embedder, docs))
         results[str(size)] = {} if args.no_searcher else measure(size, queries, embedder, docs, args.peer)
         print(f"{size:,} chunks: the service-level path", flush=True)
-        results[str(size)]["service"] = measure_service(path, queries, args.rounds, peer, args.status_seconds)
+        results[str(size)]["service"] = measure_service(
+            path, queries[: args.service_queries], args.rounds, peer, args.status_seconds
+        )
     embedder.close()
 
     targets = {"100000": 30.0, "1000000": 100.0}
@@ -420,7 +433,7 @@ def main() -> int:
             for side in ("new", "peer"):
                 if side not in entry:
                     continue
-                p50, p95 = entry[side]["p50"], entry[side]["p95"]
+                p50, p95, spent = entry[side]["p50"], entry[side]["p95"], entry[side]["cpu_ms_mean"]
                 rows.append(
                     [
                         f"{int(size):,}",
@@ -428,6 +441,8 @@ def main() -> int:
                         side,
                         f"{p50['median']:.1f} [{p50['min']:.0f}-{p50['max']:.0f}]",
                         f"{p95['median']:.1f} [{p95['min']:.0f}-{p95['max']:.0f}]",
+                        f"{spent['process']:.1f}",
+                        f"{spent['thread']:.1f}",
                         targets.get(size, ""),
                         entry.get("queries_whose_results_differ_from_peer", "") if side == "new" else "",
                     ]
@@ -440,11 +455,11 @@ def main() -> int:
                 "",
                 "",
                 f"{load['median']} [{load['min']}-{load['max']}]",
-                "",
-                "",
+                *[""] * 4,
             ]
         )
-    common.print_table(["chunks", "search", "side", "p50 ms", "p95 ms", "target", "differ"], rows)
+    header = ["chunks", "search", "side", "p50 ms", "p95 ms", "cpu ms", "thread cpu", "target", "differ"]
+    common.print_table(header, rows)
     print(f"written to {common.shown(out)}")
     return 0
 

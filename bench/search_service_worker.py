@@ -5,7 +5,8 @@ at its cadence. It imports `localsearch` from PYTHONPATH, so the same script run
 checkout and an older revision side by side (search_latency.py --peer-rev).
 
 Reads one JSON request a line on stdin and answers one JSON line on stdout:
-    {"mode": "hybrid", "limit": 10, "queries": [...]}  ->  {"ms": [...], "hits": [...], "load": 1.2}
+    {"mode": "hybrid", "limit": 10, "queries": [...]}
+        ->  {"ms": [...], "cpu_ms": [...], "thread_cpu_ms": [...], "hits": [...], "load": 1.2}
     {"stop": true}                                       ->  {"status_ms": [...]}
 """
 
@@ -80,14 +81,25 @@ def main() -> int:
             monitor.finish()
             print(json.dumps({"status_ms": monitor.durations}), flush=True)
             break
-        times, hits = [], []
+        times, cpu, thread, hits = [], [], [], []
         for query in request["queries"]:
             service.searcher._cache.clear()  # every search embeds its query, as a new one would
-            started = time.perf_counter()
+            started, process_cpu, thread_cpu = time.perf_counter(), time.process_time(), time.thread_time()
             found = service.search(query, request["limit"], mode=request["mode"])
             times.append((time.perf_counter() - started) * 1000)
+            # CPU time, less sensitive to a busy machine than the clock: the whole process's
+            # (both lanes, and the monitor's share) and the searching thread's alone.
+            cpu.append((time.process_time() - process_cpu) * 1000)
+            thread.append((time.thread_time() - thread_cpu) * 1000)
             hits.append([[h.path, h.chunk, round(h.score, 6)] for h in found])
-        print(json.dumps({"ms": times, "hits": hits, "load": os.getloadavg()[0]}), flush=True)
+        answer = {
+            "ms": times,
+            "cpu_ms": cpu,
+            "thread_cpu_ms": thread,
+            "hits": hits,
+            "load": os.getloadavg()[0],
+        }
+        print(json.dumps(answer), flush=True)
     service.close()
     return 0
 
