@@ -118,6 +118,7 @@ def measure(
     ids, matrix = index.all_vectors(space)
 
     modes = ["hybrid", "semantic", "keyword"] + (["hybrid_table_peer"] if peer else [])
+    terms_held = Index.terms_held
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     semantic_files: list[set[str]] = []
     differ = 0
@@ -128,13 +129,15 @@ def measure(
         for mode in order:
             searcher._cache.clear()  # every search embeds its query, as a new query would
             table = mode == "hybrid_table_peer"
+            # On the class: the keyword lane's own connection reads held terms too.
             if table:
-                index.terms_held = index._terms_held_by_table  # type: ignore[method-assign]
+                Index.terms_held = Index._terms_held_by_table  # type: ignore[method-assign]
             started = time.perf_counter()
-            hits = searcher.search(query, 10, mode="hybrid" if table else mode)
+            try:
+                hits = searcher.search(query, 10, mode="hybrid" if table else mode)
+            finally:
+                Index.terms_held = terms_held  # type: ignore[method-assign]
             latencies[mode].append((time.perf_counter() - started) * 1000)
-            if table:
-                del index.terms_held
             answers[mode] = [(h.path, h.chunk, h.score) for h in hits]
             if mode == "semantic":
                 semantic_files.append({h.path for h in hits})
