@@ -12,7 +12,20 @@ two-stage rescoring, fusion and snippets. Reported: p50 and p95 per mode, recall
 the two-stage semantic results against an exact scan of every full vector (files,
 as the results list shows them), and the index's bytes per chunk on disk.
 
-    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200] [--peer] [--output F]
+The service-level path follows: what the command line and the window call,
+`LocalSearch.search` (emptiness probe included), in a process holding the window's search
+lane, while the window's index monitor reads the status at its cadence on a thread and
+connection of its own (bench/search_service_worker.py). Hybrid at the command line's
+limit (10) and the window's (50), semantic and keyword at 10. With --peer-rev, the same
+worker runs that revision's code in a second process, block by block interleaved with
+this checkout's (the order alternating), and the queries whose result lists differ
+between the two are counted. Each of --rounds passes over the queries gives a p50 and
+p95 per side; reported are their medians with the spread, the load average, and the mean
+CPU time a search costs (the process's, both lanes; and the searching thread's), which a
+busy machine inflates less than the clock.
+
+    python bench/search_latency.py [--sizes 100000 1000000] [--queries 200] [--peer]
+        [--peer-rev REV] [--rounds 3] [--service-queries 100] [--no-searcher] [--output F]
 
 --peer also times hybrid with the fusion's keyword evidence read the way it was before
 (a scratch full-text table of the candidate passages, Index._terms_held_by_table), query
@@ -24,10 +37,15 @@ Indexes are kept under bench/scratch/ (git-ignored) and reused by later runs.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -45,6 +63,12 @@ from localsearch.settings import Settings  # noqa: E402
 
 WORK = common.SCRATCH_DIR
 MODEL_NAME = "all-minilm-l6-v2"
+# The service-level configurations: (mode, limit). 10 is the command line's default, 50
+# the window's (SearchRequest.limit).
+SERVICE_RUNS = [("hybrid", 10), ("hybrid", 50), ("semantic", 10), ("keyword", 10)]
+SERVICE_BLOCK = 10  # queries a side runs before the other takes its turn
+
+
 def build_index(path: Path, size: int, embedder: LlamaEmbedder, docs: list[str]) -> None:
     """A synthetic index of `size` chunks whose vectors scatter around real embeddings."""
     print(f"embedding {len(docs)} SciFact documents as the index's centres…", flush=True)
@@ -94,6 +118,7 @@ def measure(
     ids, matrix = index.all_vectors(space)
 
     modes = ["hybrid", "semantic", "keyword"] + (["hybrid_table_peer"] if peer else [])
+    terms_held = Index.terms_held
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     semantic_files: list[set[str]] = []
     differ = 0
@@ -104,13 +129,15 @@ def measure(
         for mode in order:
             searcher._cache.clear()  # every search embeds its query, as a new query would
             table = mode == "hybrid_table_peer"
+            # On the class: the keyword lane's own connection reads held terms too.
             if table:
-                index.terms_held = index._terms_held_by_table  # type: ignore[method-assign]
+                Index.terms_held = Index._terms_held_by_table  # type: ignore[method-assign]
             started = time.perf_counter()
-            hits = searcher.search(query, 10, mode="hybrid" if table else mode)
+            try:
+                hits = searcher.search(query, 10, mode="hybrid" if table else mode)
+            finally:
+                Index.terms_held = terms_held  # type: ignore[method-assign]
             latencies[mode].append((time.perf_counter() - started) * 1000)
-            if table:
-                del index.terms_held
             answers[mode] = [(h.path, h.chunk, h.score) for h in hits]
             if mode == "semantic":
                 semantic_files.append({h.path for h in hits})
@@ -174,11 +201,176 @@ def measure(
     }
 
 
+# -- the service-level path -----------------------------------------------------------
+class ServiceSide:
+    """A bench/search_service_worker.py process importing `localsearch` from `tree`."""
+
+    def __init__(self, name: str, tree: Path, db: Path, status_seconds: float) -> None:
+        self.name = name
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        worker = Path(__file__).with_name("search_service_worker.py")
+        self.process = subprocess.Popen(
+            [sys.executable, str(worker), str(db), str(status_seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(tree),
+        )
+        ready = self._answer()
+        print(f"  {name}: localsearch from {ready['package']}", flush=True)
+
+    def _answer(self) -> dict[str, Any]:
+        out: IO[str] = self.process.stdout  # type: ignore[assignment]
+        line = out.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker stopped (status {self.process.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        stdin: IO[str] = self.process.stdin  # type: ignore[assignment]
+        stdin.write(json.dumps(request) + "\n")
+        stdin.flush()
+        return self._answer()
+
+    def stop(self) -> list[float]:
+        durations: list[float] = self.ask({"stop": True})["status_ms"]
+        self.process.wait(60)
+        return durations
+
+
+def peer_tree(revision: str) -> Path:
+    """`revision`'s localsearch package, unpacked once under bench/scratch/ (the model
+    files are this checkout's, so both sides embed with the same one)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = common.SCRATCH_DIR / f"peer-{commit[:12]}"
+    if not (tree / "localsearch").is_dir():
+        partial = tree.with_name(tree.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "localsearch", "pyproject.toml"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        (partial / "gguf").symlink_to(ROOT / "gguf")
+        partial.rename(tree)
+    return tree
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    return {f"p{q}": round(float(np.percentile(values, q)), 2) for q in (50, 95)}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def measure_service(
+    path: Path, queries: list[str], rounds: int, peer: Path | None, status_seconds: float
+) -> dict[str, object]:
+    """p50 and p95 of LocalSearch.search per configuration and side, round by round."""
+    sides = [ServiceSide("this checkout", ROOT, path, status_seconds)]
+    if peer is not None:
+        sides.append(ServiceSide("peer", peer, path, status_seconds))
+    names = ["new", "peer"][: len(sides)]
+    # ms[config][side][round] -> the round's per-query times; cpu: the mean CPU time per
+    # search of the process (both lanes) and of the searching thread, per config and side
+    ms: dict[str, dict[str, list[list[float]]]] = {}
+    cpu: dict[str, dict[str, dict[str, list[float]]]] = {}
+    differ: dict[str, set[int]] = {}
+    loads: list[float] = []
+    turn = 0
+    for round_number in range(rounds):
+        for config in SERVICE_RUNS:
+            key = f"{config[0]}@{config[1]}"
+            for side in names:
+                ms.setdefault(key, {}).setdefault(side, []).append([])
+            differ.setdefault(key, set())
+        for start in range(0, len(queries), SERVICE_BLOCK):
+            block = queries[start : start + SERVICE_BLOCK]
+            for mode, limit in SERVICE_RUNS:
+                key = f"{mode}@{limit}"
+                turn += 1
+                # The sides take turns going first, so neither always finds the caches warm.
+                order = list(range(len(sides))) if turn % 2 else list(reversed(range(len(sides))))
+                answers = {}
+                for i in order:
+                    answer = sides[i].ask({"mode": mode, "limit": limit, "queries": block})
+                    ms[key][names[i]][round_number].extend(answer["ms"])
+                    spent = cpu.setdefault(key, {}).setdefault(names[i], {"process": [], "thread": []})
+                    spent["process"].extend(answer["cpu_ms"])
+                    spent["thread"].extend(answer["thread_cpu_ms"])
+                    answers[names[i]] = answer["hits"]
+                    loads.append(answer["load"])
+                if "peer" in answers:
+                    for offset, (a, b) in enumerate(zip(answers["new"], answers["peer"], strict=True)):
+                        if a != b:
+                            differ[key].add(start + offset)
+        print(f"  round {round_number + 1} of {rounds} done (load {loads[-1]:.1f})", flush=True)
+    status_ms = {name: side.stop() for name, side in zip(names, sides, strict=True)}
+
+    configs: dict[str, object] = {}
+    for key, by_side in ms.items():
+        entry: dict[str, object] = {}
+        for side, per_round in by_side.items():
+            figures = [_percentiles(times) for times in per_round]
+            entry[side] = {
+                "p50_by_round": [f["p50"] for f in figures],
+                "p95_by_round": [f["p95"] for f in figures],
+                "p50": _spread([f["p50"] for f in figures]),
+                "p95": _spread([f["p95"] for f in figures]),
+                "pooled": _percentiles([t for times in per_round for t in times]),
+                "cpu_ms_mean": {
+                    part: round(statistics.fmean(values), 2) for part, values in cpu[key][side].items()
+                },
+            }
+        if "peer" in by_side:
+            ratios = [
+                float(np.percentile(a, 95) / np.percentile(b, 95))
+                for a, b in zip(by_side["new"], by_side["peer"], strict=True)
+            ]
+            entry["p95_new_over_peer_by_round"] = [round(r, 3) for r in ratios]
+            entry["queries_whose_results_differ_from_peer"] = len(differ[key])
+        configs[key] = entry
+    return {
+        "queries": len(queries),
+        "rounds": rounds,
+        "block": SERVICE_BLOCK,
+        "configs": configs,
+        "status_refresh": {
+            "interval_seconds": status_seconds or "index_monitor.MIN_STATUS_SECONDS",
+            **{f"{side}_ms": _percentiles(d) | {"count": len(d)} for side, d in status_ms.items() if d},
+        },
+        "load_average_1min": _spread(loads),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--peer", action="store_true", help="time the table-based keyword evidence too")
+    parser.add_argument("--peer-rev", help="git revision whose service path runs beside this checkout's")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the queries (service path)")
+    parser.add_argument("--service-queries", type=int, default=100, help="queries of the service path")
+    parser.add_argument(
+        "--status-seconds", type=float, default=0.0, help="status refresh period (0: the monitor's)"
+    )
+    parser.add_argument("--no-searcher", action="store_true", help="time the service-level path only")
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/search_latency.json)")
     parser.add_argument("--index-dir", type=Path, help="folder of the synthetic indexes (bench/scratch)")
     args = parser.parse_args()
@@ -187,11 +379,19 @@ def main() -> int:
 
     docs, all_queries = load_scifact()
     queries = all_queries[: args.queries]
+    peer = peer_tree(args.peer_rev) if args.peer_rev else None
     # The window's query lane: the file the app resolves the default model to (BF16 where
     # the CPU runs it natively, else Q8_0), one thread, a context the size of a chunk.
     model_file = resolve_model_path(Settings())
     embedder = LlamaEmbedder(model_file, name=MODEL_NAME, threads=1, max_tokens=256)
-    results = {str(size): measure(size, queries, embedder, docs, args.peer) for size in args.sizes}
+    results: dict[str, dict[str, object]] = {}
+    for size in args.sizes:
+        path = kept(WORK / f"latency-{size}.sqlite3", lambda p, n=size: build_index(p, n, embedder, docs))
+        results[str(size)] = {} if args.no_searcher else measure(size, queries, embedder, docs, args.peer)
+        print(f"{size:,} chunks: the service-level path", flush=True)
+        results[str(size)]["service"] = measure_service(
+            path, queries[: args.service_queries], args.rounds, peer, args.status_seconds
+        )
     embedder.close()
 
     targets = {"100000": 30.0, "1000000": 100.0}
@@ -201,28 +401,68 @@ def main() -> int:
         "model_file": model_file.name,
         "dimensions": 384,
         "targets_p95_ms": targets,
+        "peer_revision": args.peer_rev,
         "results": results,
         "machine": common.machine(),
     }
     out = common.write_result(args.output or "search_latency", report)
 
-    print(f"\n{'chunks':>10} {'mode':<9} {'p50 ms':>8} {'p95 ms':>8} {'target':>8}")
+    if not args.no_searcher:
+        rows = []
+        for size, result in results.items():
+            latency = result["latency_ms"]
+            assert isinstance(latency, dict)
+            for mode, figures in latency.items():
+                rows.append([f"{int(size):,}", mode, f"{figures['p50']:.1f}", f"{figures['p95']:.1f}"])
+        print("\nSearcher.search alone")
+        common.print_table(["chunks", "mode", "p50 ms", "p95 ms"], rows)
+        rows = [
+            [
+                f"{int(size):,}",
+                f"{result['recall@10_two_stage_vs_exact']:.4f}",
+                f"{result['bytes_per_chunk_on_disk']:,}",
+                f"{result['one_shot_semantic_ms']['p95']:.1f}",  # type: ignore[index]
+            ]
+            for size, result in results.items()
+        ]
+        common.print_table(["chunks", "recall@10", "bytes/chunk", "one-shot p95"], rows)
+
+    print("\nLocalSearch.search with the status refresh beside it: medians of rounds [min-max]")
+    rows = []
     for size, result in results.items():
-        latency = result["latency_ms"]
-        assert isinstance(latency, dict)
-        for mode, figures in latency.items():
-            target = targets.get(size)
-            print(
-                f"{int(size):>10,} {mode:<9} {figures['p50']:>8.1f} {figures['p95']:>8.1f} {target or '':>8}"
-            )
-    print(f"\n{'chunks':>10} {'recall@10':>10} {'bytes/chunk':>12} {'one-shot p95':>13}")
-    for size, result in results.items():
-        one_shot = result["one_shot_semantic_ms"]
-        assert isinstance(one_shot, dict)
-        print(
-            f"{int(size):>10,} {result['recall@10_two_stage_vs_exact']:>10.4f} "
-            f"{result['bytes_per_chunk_on_disk']:>12,} {one_shot['p95']:>12.1f}"
+        service = result["service"]
+        assert isinstance(service, dict)
+        for key, entry in service["configs"].items():
+            for side in ("new", "peer"):
+                if side not in entry:
+                    continue
+                p50, p95, spent = entry[side]["p50"], entry[side]["p95"], entry[side]["cpu_ms_mean"]
+                rows.append(
+                    [
+                        f"{int(size):,}",
+                        key,
+                        side,
+                        f"{p50['median']:.1f} [{p50['min']:.0f}-{p50['max']:.0f}]",
+                        f"{p95['median']:.1f} [{p95['min']:.0f}-{p95['max']:.0f}]",
+                        f"{spent['process']:.1f}",
+                        f"{spent['thread']:.1f}",
+                        targets.get(size, ""),
+                        entry.get("queries_whose_results_differ_from_peer", "") if side == "new" else "",
+                    ]
+                )
+        load = service["load_average_1min"]
+        rows.append(
+            [
+                f"{int(size):,}",
+                "load (1 min)",
+                "",
+                "",
+                f"{load['median']} [{load['min']}-{load['max']}]",
+                *[""] * 4,
+            ]
         )
+    header = ["chunks", "search", "side", "p50 ms", "p95 ms", "cpu ms", "thread cpu", "target", "differ"]
+    common.print_table(header, rows)
     print(f"written to {common.shown(out)}")
     return 0
 

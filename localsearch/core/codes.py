@@ -70,18 +70,33 @@ class CodeCache:
         if not len(self.ids) or n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, len(code)), dtype=np.uint8)
         query = self._words(code.reshape(1, -1))[:, 0]
-        distances = np.zeros(len(self.ids), dtype=np.uint16)
-        for column, word in zip(self.columns, query, strict=True):
-            distances += np.bitwise_count(column ^ word)
-        if n < len(distances):
+        total = len(self.ids)
+        distances = np.zeros(total, dtype=np.uint16)
+        histogram = np.zeros(64 * len(query) + 1, dtype=np.int64)
+        scratch = np.empty(min(total, _BLOCK), dtype=np.uint64)
+        bits = np.empty(min(total, _BLOCK), dtype=np.uint8)
+        # Block by block, so each block's words, distances and histogram stay in the CPU's
+        # cache instead of every pass streaming a million entries through memory.
+        for start in range(0, total, _BLOCK):
+            stop = min(total, start + _BLOCK)
+            block, x, counts = distances[start:stop], scratch[: stop - start], bits[: stop - start]
+            for column, word in zip(self.columns, query, strict=True):
+                np.bitwise_xor(column[start:stop], word, out=x)
+                np.bitwise_count(x, out=counts)
+                np.add(block, counts, out=block)
             # Distances are small integers: a histogram finds the cut faster than a partition.
-            cut = int(np.searchsorted(np.cumsum(np.bincount(distances)), n))
+            histogram += np.bincount(block, minlength=len(histogram))
+        if n < total:
+            cut = int(np.searchsorted(np.cumsum(histogram), n))
             below = np.flatnonzero(distances < cut)
             top = np.concatenate([below, np.flatnonzero(distances == cut)[: n - len(below)]])
         else:
-            top = np.arange(len(distances))
-        codes = np.ascontiguousarray(self.columns[:, top].T).view(np.uint8)[:, : len(code)]
+            top = np.arange(total)
+        codes = np.ascontiguousarray(np.take(self.columns, top, axis=1).T).view(np.uint8)[:, : len(code)]
         return self.ids[top], codes
+
+
+_BLOCK = 1 << 15  # chunks a pass of CodeCache.nearest takes at once (256 KB of each word)
 
 
 def shortlist(ids: np.ndarray, codes: np.ndarray, query: np.ndarray, n: int) -> list[int]:
@@ -96,8 +111,10 @@ def shortlist(ids: np.ndarray, codes: np.ndarray, query: np.ndarray, n: int) -> 
     # lookup per byte instead of eight multiply-adds.
     padded = np.zeros(codes.shape[1] * 8, dtype=np.float32)
     padded[: len(query)] = query
-    tables = _BYTE_BITS @ padded.reshape(-1, 8).T  # (256, bytes)
-    scores = tables[codes, np.arange(codes.shape[1])].sum(axis=1)
+    tables = np.ascontiguousarray((_BYTE_BITS @ padded.reshape(-1, 8).T).T)  # (bytes, 256)
+    # The same per-byte values as a 2-D lookup, gathered through one flat index (quicker).
+    offsets = np.arange(codes.shape[1], dtype=np.intp) * 256
+    scores = tables.ravel()[codes + offsets].sum(axis=1)
     return [int(i) for i in ids[np.argpartition(-scores, n - 1)[:n]]]
 
 

@@ -551,7 +551,31 @@ class Indexer:
             for path in files:
                 yield self._prepare(path, states.get(db_key(path)), hashes)
             return
-        yield from _Prefetch(files, lambda p: self._prepare(p, states.get(db_key(p)), hashes), workers)
+        limit = self.options.extract_seconds
+        yield from _Prefetch(
+            files,
+            lambda p: self._prepare(p, states.get(db_key(p)), hashes),
+            workers,
+            # The extraction deadline stops Python code at `limit`; past it and a grace, the
+            # file is stuck where no deadline reaches. 0 (no limit) waits for ever, as asked.
+            patience=limit + STUCK_GRACE_SECONDS if limit > 0 else None,
+            give_up=self._stuck,
+        )
+
+    def _stuck(self, path: Path, seconds: float) -> _Job:
+        """A file whose preparation never came back: recorded as failed, saying why."""
+        key = db_key(path)
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return _Job(path, key, Outcome.GONE)
+        if stat.S_ISLNK(info.st_mode):
+            return _Job(path, key, Outcome.GONE)
+        reason = (
+            f"reading or extracting it did not finish in {seconds:.0f} s and could not be stopped "
+            "(a damaged or unusual file, or a storage device that stopped answering)"
+        )
+        return _Job(path, key, Outcome.FAILED, info=info, reason=reason)
 
     # -- extraction stage (any thread; never touches the database) -----------
     def _prepare(self, path: Path, state: FileState | None, hashes: set[str], patient: bool = True) -> _Job:
@@ -854,11 +878,31 @@ class _Clock:
         return progress
 
 
+# Seconds past IndexOptions.extract_seconds after which a file still being prepared is
+# left behind (see _Prefetch): the deadline has had its chance to stop it by then.
+STUCK_GRACE_SECONDS = 30.0
+
+
 class _Prefetch:
     """Runs `prepare` over `items` in worker threads, yielding results in order, at most
-    a few files ahead of the consumer (bounded memory). Closing it stops the workers."""
+    a few files ahead of the consumer (bounded memory). Closing it stops the workers.
 
-    def __init__(self, items: Sequence[Path], prepare: Callable[[Path], _Job], workers: int) -> None:
+    With `patience`, an item not prepared that many seconds after a worker took it is
+    given up: `give_up(item, seconds)` stands in for its result (a file recorded as
+    failed, saying why), a fresh worker takes the stuck one's place, and the stuck one's
+    late result is dropped. The extraction deadline stops Python code that runs too long;
+    this catches what it cannot (a single C call that never returns, a read that hangs),
+    which would otherwise hold the whole run for ever."""
+
+    def __init__(
+        self,
+        items: Sequence[Path],
+        prepare: Callable[[Path], _Job],
+        workers: int,
+        *,
+        patience: float | None = None,
+        give_up: Callable[[Path, float], _Job] | None = None,
+    ) -> None:
         self._items = list(items)
         self._prepare = prepare
         self._results: dict[int, _Job | BaseException] = {}
@@ -868,11 +912,20 @@ class _Prefetch:
         self._taken = 0  # results consumed
         self._claimed = 0  # items handed to workers
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"extract-{i}", daemon=True) for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._patience = patience if give_up is not None else None
+        self._give_up = give_up
+        # item -> when (monotonic) and which worker took it, until it is prepared
+        self._started: dict[int, tuple[float, threading.Thread]] = {}
+        self._abandoned: set[int] = set()  # items given up while a worker still holds them
+        self._stuck: set[threading.Thread] = set()
+        self._threads: list[threading.Thread] = []
+        for _ in range(workers):
+            self._add_worker()
+
+    def _add_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"extract-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _work(self) -> None:
         while True:
@@ -883,12 +936,18 @@ class _Prefetch:
                     return
                 position = self._claimed
                 self._claimed += 1
+                self._started[position] = (time.monotonic(), threading.current_thread())
             result: _Job | BaseException
             try:
                 result = self._prepare(self._items[position])
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 result = exc
             with self._cond:
+                self._started.pop(position, None)
+                if position in self._abandoned:  # given up: a fresh worker took this one's place
+                    self._abandoned.discard(position)
+                    self._stuck.discard(threading.current_thread())
+                    return
                 self._results[position] = result
                 self._cond.notify_all()
 
@@ -899,12 +958,31 @@ class _Prefetch:
         with self._cond:
             if self._next >= len(self._items) or self._closed:
                 raise StopIteration
-            while self._next not in self._results:
-                self._cond.wait()
-            result = self._results.pop(self._next)
+            position = self._next
+            late = None
+            while position not in self._results:
+                if self._patience is None:
+                    self._cond.wait()
+                    continue
+                started = self._started.get(position)
+                waited = time.monotonic() - started[0] if started is not None else 0.0
+                if waited >= self._patience:
+                    late = waited
+                    break
+                self._cond.wait(self._patience - waited if started is not None else self._patience)
+            if late is None:
+                result = self._results.pop(position)
+            else:
+                self._abandoned.add(position)
+                self._stuck.add(self._started[position][1])
+                self._add_worker()
             self._next += 1
             self._taken += 1
             self._cond.notify_all()
+        if late is not None:
+            log.warning("preparing %s did not finish in %.0f s: left behind", self._items[position], late)
+            assert self._give_up is not None
+            return self._give_up(self._items[position], late)
         if isinstance(result, BaseException):
             self.close()
             raise result
@@ -914,6 +992,9 @@ class _Prefetch:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            stuck = set(self._stuck)
         for thread in self._threads:
+            if thread in stuck:
+                continue  # still inside a call that would not end: not waited for
             with contextlib.suppress(RuntimeError):
                 thread.join(timeout=30)

@@ -4,6 +4,7 @@ with the query's words marked, and the file's other matching chunks."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -153,6 +154,12 @@ DEFAULT_CALIBRATION = "all-minilm-l6-v2"
 COSINE_FLOOR_SHARE = 0.05
 
 
+@functools.lru_cache(maxsize=16)
+def _cosine_floor(calibration: CosineCalibration) -> float:
+    """Semantic mode's weak floor: worked out once per model, not once per result."""
+    return calibration.cosine_at(COSINE_FLOOR_SHARE)
+
+
 def calibration_for(model: str) -> CosineCalibration:
     name = re.split(r"[@+#]", model, maxsplit=1)[0]
     return CALIBRATIONS.get(name, CALIBRATIONS[DEFAULT_CALIBRATION])
@@ -187,6 +194,12 @@ class _KeywordFound:
     full_match: float = 0.0
     rare_word: bool = False  # the query is one word that few chunks hold
     idf: dict[str, float] = field(default_factory=dict)  # each query term's weight (no phrases)
+    # What the fusion reads of the hits, read on the keyword lane's thread while the query
+    # is embedded (see Searcher._lane_keyword): their vectors, and the query terms their
+    # texts hold (terms_held of every hit; `held_ids` says which were looked at).
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    held: dict[int, set[str]] = field(default_factory=dict)
+    held_ids: frozenset[int] = frozenset()
 
 
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -387,6 +400,23 @@ class Searcher:
             cached = self._totals[id(index)] = (version, index.chunk_total())
         return cached[1]
 
+    def _lane_keyword(
+        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index, evidence: bool
+    ) -> _KeywordFound:
+        """The keyword lane's work: the hits and, for the calibrated fusion (`evidence`),
+        what it reads of them, their vectors and the query terms they hold. On two cores
+        this runs while the other thread embeds the query and scans the codes, instead of
+        after both lanes; each passage's answers are its own, so they are the same."""
+        found = self._keyword(parsed, want_files, filters, index)
+        if not evidence or not found.hits:
+            return found
+        ids = [h.chunk_id for h in found.hits]
+        vectors = index.chunk_vectors(self.space, ids)
+        if not found.idf or found.full_match <= 0:  # _fill_keyword reads no terms then
+            return replace(found, vectors=vectors)
+        held = index.terms_held(list(found.idf), {h.chunk_id: h.text for h in found.hits})
+        return replace(found, vectors=vectors, held=held, held_ids=frozenset(ids))
+
     def _keyword(
         self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index | None = None
     ) -> _KeywordFound:
@@ -459,8 +489,9 @@ class Searcher:
         want = max(limit, 10) * 3
         keyword_future: Future[_KeywordFound] | None = None
         if mode in ("keyword", "hybrid") and self._keyword_lane is not None:
+            evidence = mode == "hybrid" and fusion == "calibrated"
             keyword_future = self._keyword_lane.submit(
-                lambda index: self._keyword(parsed, want, filters, index)
+                lambda index: self._lane_keyword(parsed, want, filters, index, evidence)
             )
         # Embedded in every mode: keyword results report a cosine score too.
         vector = self.embed_query(parsed.text or " ".join(parsed.phrases))
@@ -524,7 +555,7 @@ class Searcher:
             if fusion == "calibrated":
                 # Both signals for every candidate before they are mixed: the true cosine of
                 # chunks only the keyword lane found, the BM25 of chunks only meaning found.
-                self._fill_cosines(files.values(), vector)
+                self._fill_cosines(files.values(), vector, found.vectors)
                 self._fill_keyword(files.values(), found)
                 self._fuse_calibrated(files.values(), calibration, found)
             elif fusion == "minmax":
@@ -535,7 +566,7 @@ class Searcher:
             if fusion == "calibrated" and found.rare_word:
                 _literal_first(ranked)
         ranked = ranked[:limit]
-        self._fill_cosines(ranked, vector)
+        self._fill_cosines(ranked, vector, found.vectors)
         if sort == "date":
             ranked.sort(key=lambda f: -f.best.mtime)
         return [self._result(f, query, mode, metric, calibration, found.full_match, fusion) for f in ranked]
@@ -562,7 +593,10 @@ class Searcher:
             closest = max(f.chunks.items(), key=lambda item: -2.0 if math.isnan(item[1][1]) else item[1][1])
             texts[closest[0]] = closest[1][0].text
             texts.update((cid, f.chunks[cid][0].text) for cid in f.chunk_bm25)
-        held = self.index.terms_held(list(found.idf), texts)
+        # The keyword hits were looked at on the lane already: only the rest is read here.
+        rest = {cid: text for cid, text in texts.items() if cid not in found.held_ids}
+        held = self.index.terms_held(list(found.idf), rest) if rest else {}
+        held.update((cid, terms) for cid, terms in found.held.items() if cid in texts)
         for f in candidates:
             f.chunk_cover = {
                 cid: min(1.0, sum(found.idf[t] for t in held[cid]) / found.full_match)
@@ -620,14 +654,23 @@ class Searcher:
         for f in candidates:
             f.fused = sum(1.0 / (RRF_K + rank) for rank in (f.semantic_rank, f.keyword_rank) if rank)
 
-    def _fill_cosines(self, candidates: Iterable[_FileCandidate], vector: np.ndarray) -> None:
-        """Keyword-only chunks get their true cosine too, so every score means the same."""
+    def _fill_cosines(
+        self,
+        candidates: Iterable[_FileCandidate],
+        vector: np.ndarray,
+        known: dict[int, np.ndarray] | None = None,
+    ) -> None:
+        """Keyword-only chunks get their true cosine too, so every score means the same.
+        `known`: vectors already read (by the keyword lane)."""
         candidates = list(candidates)
         missing = [
             chunk_id for f in candidates for chunk_id, (_, cosine) in f.chunks.items() if math.isnan(cosine)
         ]
         if missing:
-            vectors = self._chunk_vectors(missing)
+            vectors = {c: known[c] for c in missing if c in known} if known else {}
+            unread = [c for c in missing if c not in vectors]
+            if unread:
+                vectors.update(self._chunk_vectors(unread))
             for f in candidates:
                 for chunk_id, (hit, cosine) in list(f.chunks.items()):
                     if math.isnan(cosine) and chunk_id in vectors:
@@ -668,7 +711,7 @@ class Searcher:
             scale = metric
             rank_score = _metric_score(cosine, "cosine") if not math.isnan(cosine) else 0.0
             score = similarity
-            floor = (calibration or calibration_for(self.space.model)).cosine_at(COSINE_FLOOR_SHARE)
+            floor = _cosine_floor(calibration or calibration_for(self.space.model))
             weak = math.isnan(cosine) or cosine < floor
         return SearchHit(
             path=hit.path,

@@ -89,8 +89,10 @@ class _SearchWorker(QObject):
 
     @Slot()
     def refresh_status(self) -> None:
+        # Without the storage figures, which read every page of the index (dbstat): on the
+        # search thread, queries would queue behind that read.
         try:
-            self.status.emit(self._get_service().status())
+            self.status.emit(self._get_service().status(storage=False))
         except Exception:
             log.exception("status failed")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from localsearch.core.codes import binary_codes, shortlist
+from localsearch.core import codes as codes_module
+from localsearch.core.codes import CodeCache, binary_codes, shortlist
 from localsearch.core.searcher import Searcher
 from localsearch.core.storage import ChunkRecord, Index, Space
 from tests.fakes import FixedQueryEmbedder
@@ -103,3 +104,21 @@ def test_shortlist_scores_codes_against_the_query_vector() -> None:
     expected = (vectors > 0).astype(np.float32) @ query
     best = set(np.argsort(-expected)[:25].tolist())
     assert set(shortlist(np.arange(300), codes, query, 25)) == best
+
+
+def test_nearest_codes_over_several_blocks_are_the_closest_by_hamming() -> None:
+    """CodeCache.nearest counts distances block by block: across block edges too, it
+    returns n of the chunks nearest the query, each with its own code."""
+    rng = np.random.default_rng(11)
+    total = 2 * codes_module._BLOCK + 123
+    codes = binary_codes(rng.standard_normal((total, 384)).astype(np.float32))
+    cache = CodeCache()
+    cache.ids, cache.columns = np.arange(total) * 3 + 1, CodeCache._words(codes)
+    query = binary_codes(rng.standard_normal(384).astype(np.float32))[0]
+    distances = np.unpackbits(codes ^ query, axis=1).sum(axis=1)
+    for n in (1, 5000, total, total + 10):
+        ids, found = cache.nearest(query, n)
+        rows = (ids - 1) // 3
+        assert len(set(ids.tolist())) == len(ids) == min(n, total)
+        assert (found == codes[rows]).all()
+        assert sorted(distances[rows].tolist()) == sorted(distances.tolist())[: min(n, total)]

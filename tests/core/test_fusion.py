@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from localsearch.core.searcher import KEYWORD_FLOOR, RELEVANCE_FLOOR, calibration_for
+from localsearch.core.searcher import KEYWORD_FLOOR, RELEVANCE_FLOOR, Searcher, calibration_for
 from localsearch.core.service import LocalSearch
 from localsearch.core.storage import Index
 
@@ -173,3 +173,22 @@ def test_terms_held_without_a_table_answer_as_the_table_does(tmp_path: Path) -> 
     for term in terms:
         assert index.terms_held([term], texts) == index._terms_held_by_table([term], texts)
     index.close()
+
+
+def test_evidence_read_on_the_keyword_lane_changes_no_result(
+    service: LocalSearch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keyword lane reads its hits' vectors and held terms on its own thread (see
+    Searcher._lane_keyword); with that turned off, every passage is read after both lanes,
+    and every result, score and passage must be the same."""
+    queries = [*QUERIES, "KX-4471", '"burst pipe" ceiling', "travel expenses receipts", "pipe"]
+    with_lane = [[h.as_dict() for h in service.search(q, 10, mode="hybrid")] for q in queries]
+    lane_keyword = Searcher._lane_keyword
+
+    def without_evidence(self: Searcher, *args: object) -> object:
+        return lane_keyword(self, *args[:-1], False)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Searcher, "_lane_keyword", without_evidence)
+    after_both = [[h.as_dict() for h in service.search(q, 10, mode="hybrid")] for q in queries]
+    assert after_both == with_lane
+    assert all(with_lane[:6])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from localsearch.core import indexer as indexer_module
 from localsearch.core.indexer import IndexControl, Indexer, IndexOptions, IndexProgress
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher
@@ -247,3 +248,57 @@ def test_user_exclusions_and_gitignore_through_options(
     _last(indexer.update([root / "build" / "new.txt", root / "gen", root / "fresh.txt"]))
     names = sorted(Path(p).relative_to(root).as_posix() for p in index.files_under(str(root)))
     assert names == [".notes/n.txt", "fresh.txt", "keep.txt"]
+
+
+def test_a_file_stuck_where_no_deadline_reaches_is_left_behind_and_the_run_goes_on(
+    tmp_path: Path, index: Index, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("a.txt", "stuck.txt", "c.txt"):
+        (root / name).write_text(f"{name} is a note about gardens.\n")
+    release = threading.Event()
+    real_extract = indexer_module.extract.extract
+
+    def extract(path: Path, data: bytes) -> object:
+        if Path(path).name == "stuck.txt":
+            release.wait()  # one blocking call: the extraction deadline cannot interrupt it
+        return real_extract(path, data)
+
+    monkeypatch.setattr(indexer_module.extract, "extract", extract)
+    monkeypatch.setattr(indexer_module, "STUCK_GRACE_SECONDS", 0.5)
+    started = time.monotonic()
+    try:
+        last = _last(_indexer(index, fake_embedder, extract_workers=1, extract_seconds=0.5).run([root]))
+    finally:
+        release.set()
+    assert time.monotonic() - started < 20  # waited about a second for it, not for ever
+    failures = {Path(path).name: reason for path, reason in index.failures()}
+    assert list(failures) == ["stuck.txt"]
+    assert "did not finish in 1 s and could not be stopped" in failures["stuck.txt"]
+    # The other files went on through the worker that took the stuck one's place.
+    assert last.files_done == 3 and sorted(_keyword(index, fake_embedder, "gardens")) == ["a.txt", "c.txt"]
+
+
+def test_prefetch_drops_the_late_result_of_an_item_it_gave_up() -> None:
+    release = threading.Event()
+    done: list[str] = []
+
+    def prepare(path: Path) -> object:
+        if path.name == "slow":
+            release.wait()
+        done.append(path.name)
+        return ("prepared", path.name)
+
+    prefetch = indexer_module._Prefetch(
+        [Path("one"), Path("slow"), Path("three"), Path("four")],
+        prepare,  # type: ignore[arg-type]
+        1,
+        patience=0.3,
+        give_up=lambda path, seconds: ("given up", path.name),  # type: ignore[arg-type,return-value]
+    )
+    got = [next(prefetch), next(prefetch)]
+    release.set()  # the stuck call ends now: its result must not stand in for a later item
+    got += list(prefetch)
+    prefetch.close()
+    assert got == [("prepared", "one"), ("given up", "slow"), ("prepared", "three"), ("prepared", "four")]
