@@ -40,12 +40,15 @@ ROLES = ("document", "query")
 # the engine refuses to run them without one, unless told to (tests of the base weights).
 TASK_ADAPTER_ARCHITECTURES = frozenset({"jina-bert-v3"})
 
-# llama.cpp's OpenMP threads meet at a barrier after every operation. Spinning there is
-# 35-50 % faster on free cores, but when the cores are shared (a desktop in use) a
-# spinning thread holds a core its partner needs: two threads measured 3-10x slower
-# than one. So this process's threads sleep; the indexing engine's child process
-# chooses as the cores' state changes (engine_process). Read when the OpenMP runtime loads, i.e. before
-# llama_cpp is imported (lazily, below); a policy the user set wins everywhere.
+# llama.cpp's OpenMP threads meet at a barrier after every operation. Spinning there gave
+# 1.19x and 1.29x the tokens/s of sleeping on free cores (bench/results/
+# engine_throughput.json, engine_throughput-repeat.json), but when the cores are shared (a
+# desktop in use) a spinning thread holds a core its partner needs: two threads measured
+# 3-10x slower than one. (Single-thread contexts, the data-parallel engine's, have no
+# barriers at all.) So this process's threads sleep; the indexing engine's child process
+# chooses as the cores' state changes (engine_process). Read when the OpenMP runtime
+# loads, i.e. before llama_cpp is imported (lazily, below); a policy the user set wins
+# everywhere.
 OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 # Marks the values as ours, so that processes started from this one (the engine child,
 # a CLI run by a script) still know the user chose nothing.

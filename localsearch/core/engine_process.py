@@ -61,11 +61,13 @@ IN_FLIGHT_SLOT = 1024
 
 # How the child's threads wait for each other at llama.cpp's per-operation barriers.
 # "spin": libgomp polls SPIN_COUNT times (about 3 ms) before it sleeps, which covers
-# every barrier inside a batch and still lets an idle engine sleep: 35-50 % more
-# tokens/s on free cores. "sleep": waiters sleep at once, which keeps two threads
-# useful when other work shares the cores. "auto" asks cpu_load at each start and then
-# every WAIT_RECHECK_SECONDS (or ten child start-up times, for a big model), restarting the
-# child between requests when the answer changes.
+# every barrier inside a batch and still lets an idle engine sleep: 1.19x and 1.29x the
+# tokens/s on free cores (bench/results/engine_throughput.json, -repeat.json). "sleep":
+# waiters sleep at once, which keeps two threads useful when other work shares the
+# cores. "auto" asks cpu_load at each start and then every WAIT_RECHECK_SECONDS (or ten
+# child start-up times, for a big model), restarting the child between requests when the
+# answer changes. A child of single-thread contexts (data parallel, the app's default on
+# the CPU) has no barriers: it never spins.
 WAIT_POLICIES = ("auto", "spin", "sleep")
 SPIN_COUNT = "300000"
 WAIT_RECHECK_SECONDS = 5.0
