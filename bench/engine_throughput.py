@@ -459,7 +459,7 @@ def worker(spec: dict[str, Any], hf_folder: str, threads: int, texts: list[str],
     embed, engine = build_stack(spec, Path(hf_folder), threads)
     ref_texts, _ = reference()
     vectors = embed(ref_texts)
-    embed(texts[:20])  # warm up
+    embed(texts[:4])  # warm up
     tokens = engine_tokens(engine, texts) if engine is not None else None
     conn.send((vectors, tokens, getattr(engine, "contexts", None)))
     while True:
