@@ -101,7 +101,7 @@ class EngineOptions:
     the engine runs cannot turn into a SIGBUS).
     contexts: llama contexts over the one loaded model, each decoding its own batches in
     its own thread (ctypes releases the GIL inside llama_decode). With threads=1 each, no
-    thread ever waits at a ggml barrier for another (see ParallelLanes below).
+    thread ever waits at a ggml barrier for another (see LlamaEmbedder).
     """
 
     model_path: Path
