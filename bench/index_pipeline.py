@@ -9,6 +9,11 @@
    also as the app builds its document engine (`default_embedder_factory`, which may run
    the model in a child process); the pipeline is then held to the faster of the two.
 
+--model NAME indexes with another model (nomic-embed-text-v1.5) and --threads N sets the
+engine's cores (data parallel: N single-thread contexts, as many as its memory budget
+holds), written to the run's settings: the peak RSS of CLI plus engine for that model and
+that many contexts.
+
 With --compare-workers N, first indexes the first N documents with extract_workers = 0
 and 1 (the setting) and reports both, to check that parallel extraction pays on this machine.
 
@@ -116,9 +121,9 @@ def chunk_texts(home: Path) -> tuple[list[str], int]:
 
 def engine_rate(texts: Sequence[str], tokens: int, kind: str) -> dict[str, Any]:
     from localsearch.core.service import default_embedder_factory, resolve_model_path
-    from localsearch.settings import Settings
+    from localsearch.settings import load as load_settings
 
-    settings = Settings()
+    settings = load_settings()  # the run's own (--model, --threads)
     if kind == "app":
         embedder: Any = default_embedder_factory(settings, False)
     else:
@@ -195,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the extract_workers comparison (--compare-workers N)",
     )
     parser.add_argument("--app-engine", action="store_true", help="also time the app's document engine")
+    parser.add_argument("--model", help="index with this model (a name from `localsearch models list`)")
+    parser.add_argument("--threads", type=int, help="the engine's cores (the threads setting)")
     parser.add_argument("--output", type=Path, help="JSON results file")
     args = parser.parse_args(argv)
     output = args.output or (
@@ -207,11 +214,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--compare-only needs --compare-workers N")
         return compare_only(documents[: args.compare_workers], args.output)
     model_path = common.resolve_model()
+    chosen = {k: v for k, v in (("model", args.model), ("threads", args.threads)) if v is not None}
     run_start = common.start()
     work = Path(tempfile.mkdtemp(prefix="localsearch-pipeline-"))
     try:
         workers = compare_workers(documents[: args.compare_workers], work) if args.compare_workers else None
         folder, home = work / "docs", work / "home"
+        if chosen:
+            write_settings(home, **chosen)
         common.write_documents(documents, folder)
         print(f"indexing {len(documents)} files", file=sys.stderr)
         first = index_once(folder, home)
@@ -230,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {
         "benchmark": "index_pipeline",
         "documents": len(documents),
+        "settings": chosen or "defaults (all-minilm-l6-v2, every core)",
         "pipeline": {
             "wall_seconds": first["wall_seconds"],
             "tokens_embedded": int(summary["tokens_embedded"]),

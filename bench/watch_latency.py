@@ -1,9 +1,14 @@
 """Edit-to-searchable: how long after a file is saved in a watched folder does search find it?
 
-Runs `localsearch watch FOLDER` (the real command, real default model) in a child process,
-then repeatedly saves a small file holding a new unique word (alternating new files and
-edits of existing ones) and polls a search (keyword mode, through the same service the
-CLI's `search` uses, opened once) every 20 ms until the word is found.
+Runs `localsearch watch FOLDER` (the real command, real default model, its long-lived
+indexing lane and document engine) in a child process, then repeatedly saves a real
+document (a SciFact abstract with a new unique word; alternating new files and edits of
+existing ones) and polls every 20 ms, as the window's search lane does: one long-lived
+service with the index's vectors kept in memory (LocalSearch(keep_vectors=True,
+for_queries=True), as gui/main_window.py opens it). A save is searchable once both lanes
+find it: the default (hybrid) search for its unique word ranks it first, and the meaning
+lane alone (semantic mode) returns it among the top 5 for its title, i.e. its vectors were
+embedded, stored and reached the search lane's copy.
 
     python bench/watch_latency.py            # 30 saves, writes bench/results/watch_latency.json
     python bench/watch_latency.py --saves 10
@@ -64,17 +69,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["LOCALSEARCH_HOME"] = str(home)
         from localsearch.core.service import LocalSearch
 
-        with LocalSearch(for_queries=True) as service:
-            service.search("warm up", 1, mode="keyword")
+        documents = common.read_scifact(args.saves).documents
+        with LocalSearch(keep_vectors=True, for_queries=True) as service:
+            service.search("warm up", 1)
             for i in range(args.saves):
                 word = f"zqx{i:03d}marker"
                 target = folder / (f"new{i:03d}.txt" if i % 2 == 0 else "edited.txt")
+                document = documents[i % len(documents)]
                 time.sleep(0.3)  # apart from the previous save, as a person's saves are
                 saved = time.perf_counter()
-                target.write_text(f"Note number {i} mentions {word} once.\n")
+                target.write_text(f"{document.text}\n\nIt mentions {word} once.\n")
+                found_word = found_meaning = False
                 while True:
-                    hits = service.search(word, 1, mode="keyword")
-                    if hits and hits[0].path == str(target):
+                    if not found_word:
+                        hits = service.search(word, 1)
+                        found_word = bool(hits) and hits[0].path == str(target)
+                    if found_word and not found_meaning:
+                        hits = service.search(document.title, 5, mode="semantic")
+                        found_meaning = str(target) in [hit.path for hit in hits]
+                    if found_word and found_meaning:
                         break
                     if time.perf_counter() - saved > TIMEOUT:
                         raise SystemExit(f"{word} not searchable after {TIMEOUT} s")
@@ -91,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "saves": len(latencies),
         "poll_seconds": POLL,
         "watch_quiet_seconds": 0.5,
+        "search_path": "LocalSearch(keep_vectors=True, for_queries=True), as the window's search lane: "
+        "hybrid search for the save's unique word ranks it first and semantic search for its title "
+        "returns it in the top 5",
+        "saved_documents": "SciFact abstracts (title + text) with a unique word appended",
         "p50_seconds": round(statistics.median(latencies), 3),
         "p95_seconds": round(percentile(latencies, 0.95), 3),
         "max_seconds": round(max(latencies), 3),

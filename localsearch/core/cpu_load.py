@@ -1,9 +1,10 @@
 """Whether other work competes for the CPU, read where the operating system reports it.
 
 The embedding engine's threads can wait for each other by spinning or by sleeping.
-Spinning is 35-50 % faster when the cores are free and several times slower when they
-are not (a spinning thread holds a core its partner needs), so the engine asks this
-module before it picks one.
+Spinning was 1.19x and 1.29x as fast when the cores were free (bench/results/
+engine_throughput.json, -repeat.json) and several times slower when they are not (a
+spinning thread holds a core its partner needs), so the engine asks this module before
+it picks one.
 
 Two readings. Once the engine runs, the best one is its own: Linux's schedstat says how
 long the engine's threads were ready to run but waited for a core (RunDelayProbe).

@@ -21,9 +21,11 @@ import contextlib
 import ctypes
 import logging
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -38,12 +40,15 @@ ROLES = ("document", "query")
 # the engine refuses to run them without one, unless told to (tests of the base weights).
 TASK_ADAPTER_ARCHITECTURES = frozenset({"jina-bert-v3"})
 
-# llama.cpp's OpenMP threads meet at a barrier after every operation. Spinning there is
-# 35-50 % faster on free cores, but when the cores are shared (a desktop in use) a
-# spinning thread holds a core its partner needs: two threads measured 3-10x slower
-# than one. So this process's threads sleep; the indexing engine's child process
-# chooses as the cores' state changes (engine_process). Read when the OpenMP runtime loads, i.e. before
-# llama_cpp is imported (lazily, below); a policy the user set wins everywhere.
+# llama.cpp's OpenMP threads meet at a barrier after every operation. Spinning there gave
+# 1.19x and 1.29x the tokens/s of sleeping on free cores (bench/results/
+# engine_throughput.json, engine_throughput-repeat.json), but when the cores are shared (a
+# desktop in use) a spinning thread holds a core its partner needs: two threads measured
+# 3-10x slower than one. (Single-thread contexts, the data-parallel engine's, have no
+# barriers at all.) So this process's threads sleep; the indexing engine's child process
+# chooses as the cores' state changes (engine_process). Read when the OpenMP runtime
+# loads, i.e. before llama_cpp is imported (lazily, below); a policy the user set wins
+# everywhere.
 OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 # Marks the values as ours, so that processes started from this one (the engine child,
 # a CLI run by a script) still know the user chose nothing.
@@ -94,11 +99,16 @@ class EngineOptions:
     normalized; the engine's `dimensions` is then the head's output size.
     mmap: map the file (False: read it into memory, which a file truncated in place while
     the engine runs cannot turn into a SIGBUS).
+    contexts: llama contexts over the one loaded model, each decoding its own batches in
+    its own thread (ctypes releases the GIL inside llama_decode). With threads=1 each, no
+    thread ever waits at a ggml barrier for another (see LlamaEmbedder).
     """
 
     model_path: Path
     name: str = ""  # "": the file's stem
-    threads: int = 0  # 0: every core this process may run on
+    threads: int = 0  # threads per context; 0: every core this process may run on
+    contexts: int = 1  # contexts embedding batches side by side (data parallel), one model
+    context_memory_mb: int = 160  # the contexts' buffers together, for contexts > 1 (0: no bound)
     max_tokens: int = 0  # 0: the model's training context
     batch_tokens: int = 0
     max_sequences: int = 0
@@ -147,6 +157,8 @@ class EngineInfo:
     special_tokens: int
     query_prefix_tokens: int
     document_prefix_tokens: int
+    contexts: int  # decoding side by side: a caller sends enough work to keep each busy
+    batch_tokens: int
 
     @classmethod
     def of(cls, engine: Any) -> EngineInfo:
@@ -297,6 +309,20 @@ def cpu_features() -> str:
     return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace")
 
 
+def _rss_mb() -> float:
+    """This process's resident memory: now where the system says (Linux), else its peak
+    so far (0 where it cannot say at all)."""
+    statm = Path("/proc/self/statm")
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(statm.read_text(encoding="ascii").split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
 def default_threads() -> int:
     """Cores this process may run on (the affinity mask, not the machine's total)."""
     try:
@@ -424,8 +450,24 @@ def _round_up(value: int, granule: int) -> int:
     return -(-value // granule) * granule
 
 
+class _Lane:
+    """One pooled context and its batch buffer: what one thread decodes with."""
+
+    def __init__(self, number: int, ctx: Any, batch: _Batch) -> None:
+        self.number = number
+        self.ctx = ctx
+        self.batch = batch
+
+
 class LlamaEmbedder:
-    """A GGUF embedding model in llama.cpp, CPU or GPU, one context per instance.
+    """A GGUF embedding model in llama.cpp, CPU or GPU.
+
+    One loaded model and `contexts` pooled contexts over it. With one context, a call's
+    batches run one after another on `threads` threads. With several (data parallel),
+    each context decodes whole batches in a thread of its own: ggml's threads of one
+    graph meet at a barrier after every operation, hundreds of times a pass, and a thread
+    that loses its core to another program stalls its partners there; single-thread
+    contexts never wait for each other. The weights are loaded once and shared.
 
     Built from EngineOptions, or from a model file and EngineOptions' fields as keywords.
     Not thread-safe: use one instance per thread (indexing lane, query lane).
@@ -438,7 +480,6 @@ class LlamaEmbedder:
 
         self.options = opts = EngineOptions.of(model, **options)
         self._lib = llama_cpp
-        self._ctx: Any = None
         self._late_ctx: Any = None
         self._adapters: dict[str, Any] = {}
         self._vocab = LlamaVocab(opts.model_path, vocab_only=False, gpu=opts.gpu, mmap=opts.mmap)
@@ -469,11 +510,13 @@ class LlamaEmbedder:
             max_parallel=max_parallel,
         )
         self.late_tokens = min(opts.late_tokens or n_ctx_train, n_ctx_train)
-        self.threads = opts.threads or default_threads()
+        self.contexts = max(1, opts.contexts)
+        self.threads = opts.threads or max(1, default_threads() // self.contexts)
         self.flash_attention = opts.flash_attention
-        # Called with the indices of the inputs about to be decoded: the process engine
-        # records them, so that after an abort it can name the very input that was in flight.
-        self.before_batch: Callable[[Sequence[int]], None] | None = None
+        # Called with the indices of the inputs about to be decoded and the number of the
+        # context decoding them (and with no indices once it is done): the process engine
+        # records them, so that after an abort it can name the very inputs in flight.
+        self.before_batch: Callable[[Sequence[int], int], None] | None = None
 
         self._prefix = {
             "query": self.tokenize(opts.query_prefix),
@@ -485,8 +528,15 @@ class LlamaEmbedder:
         self.query_prefix_tokens = len(self._prefix["query"])
         self.document_prefix_tokens = len(self._prefix["document"])
 
-        self._ctx = self._new_context(self.batch_tokens, self.max_sequences, pooled=True)
-        self._batch = _Batch(llama_cpp, self.batch_tokens)
+        self._lanes: list[_Lane] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._free_lanes: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        self._add_lane()
+        if self.contexts > 1:
+            self._add_contexts(self.contexts, opts.context_memory_mb)
+        self.contexts = len(self._lanes)
+        for lane in self._lanes:
+            self._free_lanes.put(lane)
         self._late_batch: _Batch | None = None
 
         self.adapter_scale = float(opts.adapter_scale)
@@ -499,7 +549,7 @@ class LlamaEmbedder:
             if not adapter:
                 raise ModelError(f"llama.cpp could not load the {role} adapter {path} for {self.model_path}")
             self._adapters[role] = adapter
-        self._active: dict[str, str] = {}  # context ("pooled", "late") -> role whose adapter is set
+        self._active: dict[str, str] = {}  # context ("pooled0", …, "late") -> role whose adapter is set
         arch = self._architecture()
         if arch in TASK_ADAPTER_ARCHITECTURES and not opts.allow_missing_adapters:
             missing = [role for role in ROLES if role not in self._adapters]
@@ -510,12 +560,38 @@ class LlamaEmbedder:
                     f"role; none given for {', '.join(missing)}: its base weights alone give other vectors"
                 )
 
+    def _add_lane(self) -> _Lane:
+        ctx = self._new_context(self.batch_tokens, self.max_sequences, pooled=True)
+        lane = _Lane(len(self._lanes), ctx, _Batch(self._lib, self.batch_tokens))
+        self._lanes.append(lane)
+        return lane
+
+    def _add_contexts(self, wanted: int, budget_mb: int) -> None:
+        """Contexts up to `wanted`, as many as budget_mb of memory holds. A context's buffers
+        grow with the model and the batch (36 MB for MiniLM at 256 tokens): the second
+        context is measured after a full batch through each (the first pass also maps the
+        weights in), and the rest are added while the budget lasts."""
+        warm = [self._bos if self._bos >= 0 else 0] * self.max_tokens
+        sequences = [warm] * max(1, min(self.max_sequences, self.batch_tokens // self.max_tokens))
+        scratch = np.empty((len(sequences), self.hidden_size), dtype=np.float32)
+        indices = list(range(len(sequences)))
+        self._run(self._lanes[0], indices, sequences, scratch, "document", record=False)
+        before = _rss_mb()
+        self._run(self._add_lane(), indices, sequences, scratch, "document", record=False)
+        cost = _rss_mb() - before
+        fits = wanted if budget_mb <= 0 or cost <= 0 else max(1, int(budget_mb // cost))
+        while len(self._lanes) > min(wanted, fits):
+            self._lib.llama_free(self._lanes.pop().ctx)
+        while len(self._lanes) < min(wanted, fits):
+            self._add_lane()
+        log.debug("%d contexts of %d tokens, %.0f MB each", len(self._lanes), self.batch_tokens, cost)
+
     def _architecture(self) -> str:
         buffer = ctypes.create_string_buffer(128)
         n = self._lib.llama_model_meta_val_str(self._model, b"general.architecture", buffer, len(buffer))
         return buffer.value.decode(errors="replace") if n >= 0 else ""
 
-    def _new_context(self, n_tokens: int, n_sequences: int, *, pooled: bool) -> Any:
+    def _new_context(self, n_tokens: int, n_sequences: int, *, pooled: bool, threads: int = 0) -> Any:
         lib = self._lib
         params = lib.llama_context_default_params()
         params.n_ctx = n_tokens
@@ -526,8 +602,7 @@ class LlamaEmbedder:
         params.embeddings = True
         # The model's own pooling (mean, CLS …) for whole inputs; token states for late chunking.
         params.pooling_type = lib.LLAMA_POOLING_TYPE_UNSPECIFIED if pooled else lib.LLAMA_POOLING_TYPE_NONE
-        params.n_threads = self.threads
-        params.n_threads_batch = self.threads
+        params.n_threads = params.n_threads_batch = threads or self.threads
         params.flash_attn_type = (
             lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attention else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
@@ -548,11 +623,19 @@ class LlamaEmbedder:
         return self.max_tokens - self.special_tokens
 
     def close(self) -> None:
-        for attr in ("_ctx", "_late_ctx"):
-            ctx = getattr(self, attr, None)
-            if ctx:
-                self._lib.llama_free(ctx)
-                setattr(self, attr, None)
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+            self._pool = None
+        for lane in getattr(self, "_lanes", []):
+            if lane.ctx:
+                self._lib.llama_free(lane.ctx)
+                lane.ctx = None
+        self._lanes = []
+        ctx = getattr(self, "_late_ctx", None)
+        if ctx:
+            self._lib.llama_free(ctx)
+            self._late_ctx = None
         for adapter in getattr(self, "_adapters", {}).values():
             self._lib.llama_adapter_lora_free(adapter)
         self._adapters = {}
@@ -602,21 +685,52 @@ class LlamaEmbedder:
         _check_role(role)
         out = np.empty((len(sequences), self.hidden_size), dtype=np.float32)
         framed = [self._framed(tokens, role, self.max_tokens) for tokens in sequences]
-        self._use_adapter("pooled", self._ctx, role)
-        # Longest first, packed greedily: similar lengths share a batch and none is cut.
+        batches = self._pack(framed)
+        if len(self._lanes) == 1 or len(batches) == 1:
+            lane = self._lanes[0]  # a query: on the caller's thread, no hand-over
+            for batch in batches:
+                self._run(lane, batch, framed, out, role)
+        else:
+            # Longest batches first (the packing's order), each to whichever context is
+            # free: the contexts finish close together.
+            pool = self._executor()
+            futures = [pool.submit(self._run_on_free_lane, batch, framed, out, role) for batch in batches]
+            errors = [exc for exc in (future.exception() for future in futures) if exc is not None]
+            if errors:
+                raise errors[0]
+        return self._finish(out)
+
+    def _pack(self, framed: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Indices of the inputs per batch. Longest first, packed greedily: similar lengths
+        share a batch, each batch holds as many tokens as the context takes, none is cut."""
         order = sorted(range(len(framed)), key=lambda i: -len(framed[i]))
+        batches: list[list[int]] = []
         pending: list[int] = []
         used = 0
         for index in order:
             n = len(framed[index])
             if pending and (used + n > self.batch_tokens or len(pending) >= self.max_sequences):
-                self._run(pending, framed, out)
+                batches.append(pending)
                 pending, used = [], 0
             pending.append(index)
             used += n
         if pending:
-            self._run(pending, framed, out)
-        return self._finish(out)
+            batches.append(pending)
+        return batches
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="llama-context")
+        return self._pool
+
+    def _run_on_free_lane(
+        self, batch: list[int], framed: list[list[int]], out: np.ndarray, role: str
+    ) -> None:
+        lane = self._free_lanes.get()  # never waits: no more tasks run than there are lanes
+        try:
+            self._run(lane, batch, framed, out, role)
+        finally:
+            self._free_lanes.put(lane)
 
     def _finish(self, pooled: np.ndarray) -> np.ndarray:
         """Pooled rows as the model's final vectors: through the head, if any, then normalized
@@ -632,20 +746,33 @@ class LlamaEmbedder:
     def embed_texts(self, texts: Sequence[str], role: str = "document") -> np.ndarray:
         return self.embed_tokens([self.tokenize(t) for t in texts], role)
 
-    def _run(self, pending: list[int], framed: list[list[int]], out: np.ndarray) -> None:
+    def _run(
+        self,
+        lane: _Lane,
+        pending: list[int],
+        framed: Sequence[Sequence[int]],
+        out: np.ndarray,
+        role: str,
+        *,
+        record: bool = True,
+    ) -> None:
         lib = self._lib
-        if self.before_batch is not None:
-            self.before_batch(pending)
-        self._batch.fill([framed[i] for i in pending])
-        lib.llama_memory_clear(lib.llama_get_memory(self._ctx), True)
-        status = lib.llama_decode(self._ctx, self._batch.struct)
+        self._use_adapter(f"pooled{lane.number}", lane.ctx, role)
+        callback = self.before_batch if record else None
+        if callback is not None:
+            callback(pending, lane.number)
+        lane.batch.fill([framed[i] for i in pending])
+        lib.llama_memory_clear(lib.llama_get_memory(lane.ctx), True)
+        status = lib.llama_decode(lane.ctx, lane.batch.struct)  # the GIL is released inside
         if status != 0:
             raise ModelError(f"llama.cpp failed to embed a batch (status {status})")
         for seq, index in enumerate(pending):
-            pointer = lib.llama_get_embeddings_seq(self._ctx, seq)
+            pointer = lib.llama_get_embeddings_seq(lane.ctx, seq)
             if not pointer:
                 raise ModelError("llama.cpp returned no embedding for a sequence")
             out[index] = np.ctypeslib.as_array(pointer, shape=(self.hidden_size,))
+        if callback is not None:
+            callback((), lane.number)
 
     # -- late chunking ---------------------------------------------------------------
     def token_states(self, tokens: Sequence[int], role: str = "document") -> np.ndarray:
@@ -662,7 +789,10 @@ class LlamaEmbedder:
                 n_ctx_train=self._vocab.n_ctx_train,
                 max_parallel=int(lib.llama_max_parallel_sequences()),
             )
-            self._late_ctx = self._new_context(capacity, 1, pooled=False)
+            # A late pass is one file's, so it gets every context's cores.
+            self._late_ctx = self._new_context(
+                capacity, 1, pooled=False, threads=self.threads * self.contexts
+            )
             self._late_batch = _Batch(lib, capacity)
         batch = cast(_Batch, self._late_batch)
         framed = self._framed(tokens, role, self.late_tokens)

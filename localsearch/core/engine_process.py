@@ -55,14 +55,19 @@ STATUS_OK, STATUS_ERROR = 0, 1
 _REQUEST = struct.Struct("<BBII")
 _REPLY = struct.Struct("<BII")
 _LENGTH = struct.Struct("<I")
+# The in-flight file: one slot per context, each the comma-separated indices of the inputs
+# that context is decoding (blank between batches).
+IN_FLIGHT_SLOT = 1024
 
 # How the child's threads wait for each other at llama.cpp's per-operation barriers.
 # "spin": libgomp polls SPIN_COUNT times (about 3 ms) before it sleeps, which covers
-# every barrier inside a batch and still lets an idle engine sleep: 35-50 % more
-# tokens/s on free cores. "sleep": waiters sleep at once, which keeps two threads
-# useful when other work shares the cores. "auto" asks cpu_load at each start and then
-# every WAIT_RECHECK_SECONDS (or ten child start-up times, for a big model), restarting the
-# child between requests when the answer changes.
+# every barrier inside a batch and still lets an idle engine sleep: 1.19x and 1.29x the
+# tokens/s on free cores (bench/results/engine_throughput.json, -repeat.json). "sleep":
+# waiters sleep at once, which keeps two threads useful when other work shares the
+# cores. "auto" asks cpu_load at each start and then every WAIT_RECHECK_SECONDS (or ten
+# child start-up times, for a big model), restarting the child between requests when the
+# answer changes. A child of single-thread contexts (data parallel, the app's default on
+# the CPU) has no barriers: it never spins.
 WAIT_POLICIES = ("auto", "spin", "sleep")
 SPIN_COUNT = "300000"
 WAIT_RECHECK_SECONDS = 5.0
@@ -294,15 +299,22 @@ class ProcessEmbedder:
                 said = f"; it said: {(asserts or lines)[-1].strip()[:300]}"
         return how + said
 
-    def _read_in_flight(self) -> list[int]:
-        """The inputs the child last said it was decoding (empty where it cannot say)."""
+    def _read_in_flight(self) -> list[list[int]]:
+        """The inputs each of the child's contexts last said it was decoding, a list per
+        batch in flight (empty where it cannot say)."""
         if self._in_flight is None:
             return []
         self._in_flight.seek(0)
-        text = self._in_flight.read(4096).decode(errors="replace").strip()
+        data = self._in_flight.read(IN_FLIGHT_SLOT * 256)
         self._in_flight.close()
         self._in_flight = None
-        return [int(part) for part in text.split(",") if part.isdigit()]
+        batches = []
+        for start in range(0, len(data), IN_FLIGHT_SLOT):
+            text = data[start : start + IN_FLIGHT_SLOT].decode(errors="replace")
+            batch = [int(part) for part in text.split(",") if part.strip().isdigit()]
+            if batch:
+                batches.append(batch)
+        return batches
 
     def _request(
         self,
@@ -340,10 +352,18 @@ class ProcessEmbedder:
             raise EngineCrashed(f"The embedding engine stopped ({how}) while embedding {what}") from None
         return np.frombuffer(data, dtype=np.float32).reshape(rows, cols).copy()
 
-    def _describe(self, sequences: Sequence[Sequence[int]], in_flight: Sequence[int] = ()) -> str:
+    def _describe(self, sequences: Sequence[Sequence[int]], in_flight: Sequence[Sequence[int]] = ()) -> str:
         if len(sequences) == 1:
             return f"the input ({self._vocab.describe(sequences[0])})"
-        in_flight = [i for i in in_flight if 0 <= i < len(sequences)]
+        batches = [[i for i in batch if 0 <= i < len(sequences)] for batch in in_flight]
+        batches = [batch for batch in batches if batch]
+        if len(batches) > 1:  # several contexts were decoding: one of them died
+            return f"one of {len(batches)} batches decoded side by side: " + "; ".join(
+                self._describe_batch(sequences, batch) for batch in batches
+            )
+        return self._describe_batch(sequences, batches[0] if batches else [])
+
+    def _describe_batch(self, sequences: Sequence[Sequence[int]], in_flight: Sequence[int]) -> str:
         if len(in_flight) == 1:
             index = in_flight[0]
             return f"input {index + 1} of {len(sequences)} ({self._vocab.describe(sequences[index])})"
@@ -432,8 +452,11 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
         return
     if in_flight_fd is not None:
 
-        def record(indices: Sequence[int]) -> None:
-            os.pwrite(in_flight_fd, ",".join(map(str, indices)).encode().ljust(64), 0)
+        def record(indices: Sequence[int], lane: int) -> None:
+            text = ",".join(map(str, indices)).encode()
+            if len(text) > IN_FLIGHT_SLOT:  # names as many as the slot holds
+                text = text[: text.rfind(b",", 0, IN_FLIGHT_SLOT)]
+            os.pwrite(in_flight_fd, text.ljust(IN_FLIGHT_SLOT), lane * IN_FLIGHT_SLOT)
 
         engine.before_batch = record
     info = json.dumps(engine.info.to_json()).encode()
@@ -478,9 +501,9 @@ def _abort_in_batch(engine: LlamaEmbedder, sequences: list[list[int]], token: in
     holds `token` (earlier batches of the request complete)."""
     recorder = engine.before_batch
 
-    def abort_when_poisoned(indices: Sequence[int]) -> None:
+    def abort_when_poisoned(indices: Sequence[int], lane: int) -> None:
         if recorder is not None:
-            recorder(indices)
+            recorder(indices, lane)
         if any(token in sequences[i] for i in indices):
             os.abort()
 

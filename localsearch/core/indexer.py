@@ -6,7 +6,11 @@ GUI can turn them into signals. The pipeline has three stages:
 - extraction (stat, read, hash, extract, chunk, tokenize) runs ahead in a worker thread
   (`IndexOptions.extract_workers`), bounded by a small queue;
 - one embedding lane: the calling thread embeds each file's chunks (llama.cpp releases
-  the GIL while it computes, so extraction of the next files overlaps it);
+  the GIL while it computes, so extraction of the next files overlaps it). An engine with
+  several contexts (data parallel, `contexts` > 1) gets the chunks of several consecutive
+  files in one request, enough to keep each context busy (`group_tokens`); the vectors
+  are split back per file, and if the engine dies on such a request each file is embedded
+  again on its own, so an abort still costs only the file that caused it;
 - one database writer: the calling thread, which owns the connection, commits every file
   in its own transaction, so an interrupted run loses at most the file in flight and a
   rerun picks up where it stopped, with no duplicate work.
@@ -146,6 +150,14 @@ def late_layout(chunks: Sequence[Chunk]) -> tuple[list[int], list[tuple[int, int
     return stream, spans
 
 
+def group_tokens(embedder: Embedder) -> int:
+    """Tokens per request to an engine with several contexts: two batches for each, so
+    that none idles while another finishes a long one. 0: one request per file."""
+    contexts = int(getattr(embedder, "contexts", 1) or 1)
+    batch_tokens = int(getattr(embedder, "batch_tokens", 0) or embedder.max_tokens)
+    return 2 * contexts * batch_tokens if contexts > 1 else 0
+
+
 class IndexControl:
     """Pause, resume and cancel a run from another thread (the CLI's stdin reader, the
     GUI), and the battery policy. The indexer checks it between files."""
@@ -252,6 +264,8 @@ class _Job:
     chunks: list[Chunk] = field(default_factory=list)
     name_tokens: list[int] = field(default_factory=list)  # see IndexOptions.file_names
     seconds: float = 0.0
+    # The chunks' vectors and the tokens read for them, when embedded with other files.
+    embedded: tuple[np.ndarray, int] | None = None
 
 
 class _Stop(Exception):
@@ -294,6 +308,7 @@ class Indexer:
             raise ModelError(f"The engine for {embedder.name} cannot do late chunking")
         # LlamaEmbedder.tokenize shares a buffer: extraction threads take turns.
         self._tokenize_lock = threading.Lock()
+        self.group_tokens = group_tokens(embedder)
 
     # -- public --------------------------------------------------------------
     def run(self, roots: Iterable[Path]) -> Iterator[IndexProgress]:
@@ -465,7 +480,7 @@ class Indexer:
         unstable: list[Path] = []
         jobs = self._jobs(files, states, hashes)
         try:
-            for job in jobs:
+            for job in self._grouped(jobs):
                 yield from self._checkpoint(progress, clock)
                 progress.current = str(job.path)
                 outcome = yield from self._commit_when_room(folder_id, job, progress, hashes, clock)
@@ -544,6 +559,51 @@ class Indexer:
             case _:
                 assert_never(outcome)
         progress.files_done += 1
+
+    def _grouped(self, jobs: Iterator[_Job]) -> Iterator[_Job]:
+        """The jobs in order; with group_tokens, the chunks of consecutive files awaiting
+        embedding are embedded together first (each job then carries its vectors). A group
+        closes at group_tokens or when the files run out (a watcher's single edit is a
+        group of one), and is committed file by file, each in its own transaction."""
+        if not self.group_tokens or self.options.late_chunking:
+            yield from jobs
+            return
+        pending: list[_Job] = []
+        tokens = 0
+        for job in jobs:
+            pending.append(job)
+            if self._embeddable(job):
+                tokens += sum(len(c.tokens) for c in job.chunks)
+            if tokens >= self.group_tokens:
+                self._embed_group(pending)
+                yield from pending
+                pending, tokens = [], 0
+        self._embed_group(pending)
+        yield from pending
+
+    @staticmethod
+    def _embeddable(job: _Job) -> bool:
+        return job.outcome is Outcome.INDEXED and bool(job.chunks)
+
+    def _embed_group(self, jobs: Sequence[_Job]) -> None:
+        group = [job for job in jobs if self._embeddable(job)]
+        if len(group) < 2:
+            return  # one file: embedded as it is committed, as without grouping
+        sequences = [self._sequences(job.chunks, job.name_tokens) for job in group]
+        try:
+            vectors = self.embedder.embed_tokens([s for seqs in sequences for s in seqs])
+        except EngineCrashed as exc:
+            # Which file killed it is not known: each is embedded alone at its commit.
+            log.warning(
+                "the engine stopped on a group of %d files; embedding each alone: %s", len(group), exc
+            )
+            return
+        vectors = truncate_dimensions(vectors, self.space.dimensions)
+        start = 0
+        for job, seqs in zip(group, sequences, strict=True):
+            tokens = sum(len(t) for t in seqs) + self.embedder.special_tokens * len(seqs)
+            job.embedded = (vectors[start : start + len(seqs)], tokens)
+            start += len(seqs)
 
     def _jobs(self, files: Sequence[Path], states: dict[str, FileState], hashes: set[str]) -> Iterator[_Job]:
         workers = self.options.extract_workers
@@ -785,7 +845,7 @@ class Indexer:
             job = self._prepare(job.path, state, hashes)
             return self._commit(folder_id, job, progress, hashes)
         try:
-            vectors, tokens = self._embed(job.chunks, job.name_tokens)
+            vectors, tokens = job.embedded or self._embed(job.chunks, job.name_tokens)
         except EngineCrashed:
             # The engine restarts on the next request. Once more: a death from outside (the
             # out-of-memory killer, a kill) must not cost the file; a second one is the file's.
@@ -823,7 +883,7 @@ class Indexer:
         file's name words first, a full chunk gives up its last tokens to them (its overlap
         with the next chunk, mostly) so that nothing is cut at the model's limit."""
         if not self.options.late_chunking:
-            sequences = [[*name_tokens, *c.tokens][: self.max_tokens] for c in chunks]
+            sequences = self._sequences(chunks, name_tokens)
             vectors = self.embedder.embed_tokens(sequences)
             tokens = sum(len(t) for t in sequences) + self.embedder.special_tokens * len(chunks)
             return truncate_dimensions(vectors, self.space.dimensions), tokens
@@ -837,6 +897,9 @@ class Indexer:
         windows = late_windows(spans, room, len(stream))
         tokens = sum(stop - start + reserved for start, stop, _ in windows)
         return truncate_dimensions(vectors, self.space.dimensions), tokens
+
+    def _sequences(self, chunks: Sequence[Chunk], name_tokens: Sequence[int]) -> list[list[int]]:
+        return [[*name_tokens, *c.tokens][: self.max_tokens] for c in chunks]
 
     @staticmethod
     def _still_same(job: _Job) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from localsearch import paths
-from localsearch.core.embedding import Embedder, LlamaEmbedder
+from localsearch.core.embedding import Embedder, LlamaEmbedder, default_threads, gpu_offload_available
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.indexer import (
     BUSY_REASON,
@@ -51,8 +51,16 @@ def model_engine(model: ModelSpec, settings: Settings, for_queries: bool = False
         return LlamaEmbedder(model.engine_options(threads=1, max_tokens=settings.chunk_tokens, mmap=False))
     # Documents are embedded in a child process: a llama.cpp abort costs the file in
     # flight (recorded as failed), not the indexing run. A context the size of one chunk
-    # measured fastest.
-    return ProcessEmbedder(model.engine_options(threads=settings.threads, max_tokens=settings.chunk_tokens))
+    # measured fastest. On the CPU, one single-thread context per core (data parallel,
+    # bounded by memory): no thread waits at ggml's barriers for a partner that lost its
+    # core to another program (bench/results/engine_throughput*.json). A GPU takes the
+    # whole batch itself: one context.
+    cores = settings.threads or default_threads()
+    if cores > 1 and not gpu_offload_available():
+        options = model.engine_options(threads=1, contexts=cores, max_tokens=settings.chunk_tokens)
+    else:
+        options = model.engine_options(threads=settings.threads, max_tokens=settings.chunk_tokens)
+    return ProcessEmbedder(options)
 
 
 def default_embedder_factory(settings: Settings, for_queries: bool = False) -> Embedder:
