@@ -183,6 +183,7 @@ class ChunkHit:
     file_id: int = 0
     mtime: float = 0.0
     heading: str | None = None
+    host: str = ""  # the machine the file is on, in a shared index (pg/index.py); "" here
 
 
 _HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime, c.heading"
