@@ -30,3 +30,26 @@ def describe(settings: Settings, db_path: Path) -> str:
 
         return without_password(settings.index_url)
     return str(db_path)
+
+
+def machine_name(settings: Settings) -> str:
+    """This computer's name in a shared index (results from other machines say theirs)."""
+    from localsearch.core.pg.url import default_host
+
+    return settings.machine or default_host()
+
+
+def elsewhere(settings: Settings, host: str) -> str | None:
+    """The machine a result's file is on when it is not this one, else None."""
+    return host if host and host != machine_name(settings) else None
+
+
+def open_location(location: str, settings: Settings) -> IndexStore:
+    """An index named on the command line: a postgresql:// address or an SQLite file."""
+    from localsearch.core.pg.url import is_postgres
+
+    if is_postgres(location):
+        from localsearch.core.pg.index import PostgresIndex
+
+        return PostgresIndex.open(location, host=machine_name(settings))
+    return Index.open(Path(location).expanduser())

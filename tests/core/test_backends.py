@@ -62,12 +62,16 @@ def test_both_backends_satisfy_the_storage_protocol(tmp_path: Path, pg_url: str)
         pg_index.close()
 
 
-def test_index_reindex_reuse_delete_and_failure(store: Any, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+def test_index_reindex_reuse_delete_and_failure(
+    store: Any, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
     root = _write_docs(tmp_path / "root")
     first = _run(store, fake_embedder, root)
     assert (first.files_indexed, first.files_failed) == (5, 1)
     assert store.counts() == {"folders": 1, "files": 5, "chunks": 5}
-    assert store.failures() == [(str(root / "work/blob.txt"), "not text: the file holds binary data (NUL bytes)")]
+    assert store.failures() == [
+        (str(root / "work/blob.txt"), "not text: the file holds binary data (NUL bytes)")
+    ]
 
     embedded = fake_embedder.embedded_sequences
     again = _run(store, fake_embedder, root)
@@ -121,7 +125,9 @@ def _results(store: Any, root: Path) -> dict[str, Any]:
             hits = searcher.search("water fox invoice passport revenue", 10, mode=mode, filters=filters)
             found[f"{mode} {name}"] = [h.as_dict() for h in hits]
     found["more_like"] = [h.as_dict() for h in searcher.more_like(str(root / "notes/sub/poem.txt"), 3)]
-    found["more_like chunk"] = [h.as_dict() for h in searcher.more_like(str(root / "work/plan.md"), 3, chunk=0)]
+    found["more_like chunk"] = [
+        h.as_dict() for h in searcher.more_like(str(root / "work/plan.md"), 3, chunk=0)
+    ]
     return found
 
 
@@ -156,7 +162,9 @@ def test_search_gives_the_same_json_on_both_backends(tmp_path: Path, pg_url: str
     ],
 )
 @pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
-def test_filters_on_both_backends(store: Any, tmp_path: Path, filters: Any, expected: set[str], mode: str) -> None:
+def test_filters_on_both_backends(
+    store: Any, tmp_path: Path, filters: Any, expected: set[str], mode: str
+) -> None:
     root = _write_docs(tmp_path / "root")
     _run(store, FakeEmbedder(), root)
     hits = _searcher(store, FakeEmbedder()).search(

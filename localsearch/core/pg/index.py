@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,16 +32,12 @@ from psycopg.types import TypeInfo
 from localsearch.core.codes import binary_codes
 from localsearch.core.pg import schema
 from localsearch.core.pg.text import tokens, translate, tsvector_literal
-from localsearch.core.pg.url import checked, without_password
+from localsearch.core.pg.url import checked, default_host, without_password
 from localsearch.core.storage import NO_FILTERS, PRECISIONS, ChunkHit, ChunkRecord, FileState, Filters, Space
 from localsearch.errors import DiskFullError, StorageError
 
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
 EF_SEARCH_MAX = 1000  # pgvector 0.6 caps hnsw.ef_search here
-
-
-def default_host() -> str:
-    return socket.gethostname() or "localhost"
 
 
 class _VectorDumper(Dumper):
@@ -713,6 +708,20 @@ class PostgresIndex:
             return []
         rows = self.conn.execute("SELECT id FROM chunks WHERE file_id = %s ORDER BY ordinal", (row[0],))
         return [int(r[0]) for r in rows]
+
+    def file_chunks(self, file_id: int, space: Space) -> tuple[list[ChunkRecord], np.ndarray]:
+        """A file's chunks in order with their vectors (see storage.Index.file_chunks)."""
+        with self.conn.cursor(binary=True) as cur:
+            rows = cur.execute(
+                "SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, c.heading, "
+                f"v.embedding FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+                "WHERE c.file_id = %s ORDER BY c.ordinal",
+                (file_id,),
+            ).fetchall()
+        vectors = (
+            np.stack([r[7] for r in rows]) if rows else np.zeros((0, space.dimensions), dtype=np.float32)
+        )
+        return [ChunkRecord(*r[:7]) for r in rows], vectors
 
     # -- status --------------------------------------------------------------
     def is_empty(self) -> bool:

@@ -4,6 +4,7 @@ it. Credentials never live in localsearch's settings: libpq finds them itself in
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from localsearch.errors import UserFacingError
@@ -16,6 +17,11 @@ PASSWORD_REFUSED = (
     "library instead: a line in ~/.pgpass (host:port:database:user:password, mode 0600), the "
     "PGPASSWORD environment variable, or a service file (service=NAME in the address)."
 )
+
+
+def default_host() -> str:
+    """This computer's name in a shared index when the settings give none."""
+    return socket.gethostname() or "localhost"
 
 
 def is_postgres(url: str) -> bool:
@@ -43,6 +49,8 @@ def checked(url: str) -> str:
 
 def without_password(url: str) -> str:
     """The address with any password taken out (what may be saved or shown)."""
+    if not has_password(url):
+        return url.strip()
     parts = urlsplit(url.strip())
     netloc = parts.netloc
     if parts.password is not None:
