@@ -352,3 +352,32 @@ def test_chunk_records_round_trip_through_the_server(pg_url: str) -> None:
             )  # fmt: skip
     finally:
         store.close()
+
+
+def test_index_export_and_import_commands(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    root = _write_docs(tmp_path / "root")
+    assert main(["index", str(root)]) == 0
+    assert main(["search", "brown fox", "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main(["index-export", pg_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "folders": 1, "files": 5, "failed": 1, "chunks": 5, "skipped": 0,
+    }  # fmt: skip
+    assert main(["--index-url", pg_url, "search", "brown fox", "--json"]) == 0
+    shared = json.loads(capsys.readouterr().out)
+    assert [h["path"] for h in shared] == [h["path"] for h in local]
+    back = tmp_path / "back.sqlite3"
+    assert main(["--index-url", pg_url, "index-export", str(back), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks"] == 5
+    assert main(["--index-url", str(back), "status"]) == 1  # a file is not an index_url...
+    assert "not a PostgreSQL address" in capsys.readouterr().err
+    assert main(["--index-url", pg_url, "index-import", str(back), "--json"]) == 0  # ...but a source
+    assert json.loads(capsys.readouterr().out)["files"] == 5
+    copied = Index.open(back)
+    try:
+        assert copied.counts() == {"folders": 1, "files": 5, "chunks": 5}
+    finally:
+        copied.close()

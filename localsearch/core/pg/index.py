@@ -160,6 +160,36 @@ def _writes() -> Iterator[None]:
         ) from exc
 
 
+def probe(url: str, timeout: int = 8) -> str:
+    """What the server at `url` offers, in a sentence, without changing anything (the
+    settings dialog's "Test connection"); a StorageError saying what is wrong otherwise."""
+    url = checked(url)
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=timeout, application_name="localsearch"
+        ) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+            vector = conn.execute(
+                "SELECT installed_version, default_version FROM pg_available_extensions WHERE name = 'vector'"
+            ).fetchone()
+            user = conn.execute("SELECT current_user").fetchone()
+            schema_at = schema.schema_version(conn)
+    except psycopg.Error as exc:
+        raise StorageError(f"Cannot reach {without_password(url)}: {str(exc).strip()}") from exc
+    if vector is None:
+        raise StorageError(
+            f"Connected as {user[0] if user else '?'}, but this PostgreSQL server has no pgvector "
+            "extension installed."
+        )
+    if schema_at > schema.SCHEMA_VERSION:
+        raise StorageError("This index was written by a newer localsearch; update localsearch to use it.")
+    state = "holds a localsearch index" if schema_at else "is empty: localsearch will set it up on first use"
+    return (
+        f"Connected as {user[0] if user else '?'} to PostgreSQL {version[0] if version else '?'} with "
+        f"pgvector {vector[0] or vector[1]}; the database {state}."
+    )
+
+
 class PostgresIndex:
     """The shared index behind one connection (one per thread), writing as `host`."""
 
