@@ -381,3 +381,49 @@ def test_index_export_and_import_commands(
         assert copied.counts() == {"folders": 1, "files": 5, "chunks": 5}
     finally:
         copied.close()
+
+
+def _counts_by_scan(store: PostgresIndex, lexemes: list[str]) -> dict[str, int]:
+    counts = {}
+    for t in lexemes:
+        row = store.conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE terms @@ %s::tsquery", (f"'{t}'",)
+        ).fetchone()
+        counts[t] = int(row[0]) if row else 0
+    return counts
+
+
+def test_word_statistics_follow_every_change_and_an_older_schema_is_upgraded(
+    tmp_path: Path, pg_url: str
+) -> None:
+    root = _write_docs(tmp_path / "root")
+    # A database at schema 1 (before the word statistics) with an index in it...
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        schema.migrate(conn, "test", target=1)
+    old = PostgresIndex(
+        psycopg.connect(pg_url, autocommit=True), pg_url, "laptop"
+    )  # opened without migrating
+    space = old.ensure_space("fake", 64)
+    folder = old.add_folder(str(root))
+    old.replace_file(
+        folder_id=folder, path=str(root / "a.txt"), size=1, mtime=1, content_hash="a", space=space,
+        chunks=[ChunkRecord(0, "brown fox river", None, 0, 15, 3)],
+        vectors=np.ones((1, 64), dtype=np.float32) / 8,
+    )  # fmt: skip
+    old.close()
+    # ...is upgraded on open, its statistics made from the chunks already there.
+    store = PostgresIndex.open(pg_url, host="laptop")
+    try:
+        assert store.term_counts(["fox", "river", "cat"]) == {"fox": 1, "river": 1, "cat": 0}
+        _index_folder(store, root)
+        (root / "work/plan.md").write_text("The fox again, and a cat.", encoding="utf-8")
+        (root / "notes/sub/poem.txt").unlink()
+        _index_folder(store, root)
+        words = ["fox", "river", "cat", "water", "brown", "the"]
+        assert store.term_counts(words) == _counts_by_scan(store, words)
+        total = store.conn.execute("SELECT COUNT(*), SUM(n_terms) FROM chunks").fetchone()
+        assert store.chunk_total() == total[0]  # type: ignore[index]
+        store.remove_folder(str(root))
+        assert store.term_counts(words) == dict.fromkeys(words, 0) and store.chunk_total() == 0
+    finally:
+        store.close()

@@ -400,15 +400,23 @@ class PostgresIndex:
             ).fetchall()
         ]
         with self.conn.cursor() as cur:
-            chunk_rows = []
-            for chunk_id, row in zip(ids, rows, strict=True):
-                words = tokens(str(row[1]))
-                chunk_rows.append((chunk_id, file_id, folder_id, *row, tsvector_literal(words), len(words)))
-            cur.executemany(
-                "INSERT INTO chunks (id, file_id, folder_id, ordinal, text, page, "
-                "start_char, end_char, n_tokens, "
-                "heading, terms, n_terms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::tsvector, %s)",
-                chunk_rows,
+            words = [tokens(str(row[1])) for row in rows]
+            columns = list(zip(*rows, strict=True))
+            # One statement for the file's chunks: the word statistics' trigger runs once.
+            cur.execute(
+                "INSERT INTO chunks (id, file_id, folder_id, ordinal, text, page, start_char, end_char, "
+                "n_tokens, heading, terms, n_terms) SELECT id, %s, %s, ordinal, text, page, start_char, "
+                "end_char, n_tokens, heading, terms::tsvector, n_terms FROM unnest(%s::bigint[], %s::int[], "
+                "%s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::text[], %s::text[], %s::int[]) "
+                "AS r(id, ordinal, text, page, start_char, end_char, n_tokens, heading, terms, n_terms)",
+                (
+                    file_id,
+                    folder_id,
+                    ids,
+                    *(list(c) for c in columns),
+                    [tsvector_literal(w) for w in words],
+                    [len(w) for w in words],
+                ),
             )
             cur.executemany(
                 f"INSERT INTO {space.table_name} (chunk_id, folder_id, embedding) VALUES (%s, %s, %s)",
@@ -613,14 +621,33 @@ class PostgresIndex:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def _lexeme_counts(self, lexemes: Sequence[str]) -> dict[str, int]:
+        """How many visible chunks hold each lexeme, from the per-folder word statistics."""
+        total = self._totals()[0]  # first: a new data version empties the memo
+        missing = sorted({t for t in lexemes if ("df", (t,)) not in self._memo})
+        if missing:
+            found = dict(
+                self.conn.execute(
+                    "SELECT lexeme, SUM(chunks) FROM term_stats WHERE lexeme = ANY(%s) GROUP BY lexeme",
+                    (missing,),
+                ).fetchall()
+            )
+            # Writers commit between statements: a count is never more than the total it is
+            # read against (BM25's IDF takes the log of their difference).
+            for t in missing:
+                self._memo[("df", (t,))] = min(total, int(found.get(t) or 0))
+        return {t: int(self._memo[("df", (t,))]) for t in lexemes}
+
     def _phrase_count(self, phrase: Sequence[str]) -> int:
+        if len(phrase) == 1:
+            return self._lexeme_counts(phrase)[phrase[0]]
         query = " <-> ".join(f"'{t}'" for t in phrase)
 
-        def count() -> int:
+        def count() -> int:  # a phrase's chunks are counted through the GIN index
             row = self.conn.execute(
                 "SELECT COUNT(*) FROM chunks WHERE terms @@ %s::tsquery", (query,)
             ).fetchone()
-            return int(row[0]) if row else 0
+            return min(self._totals()[0], int(row[0]) if row else 0)
 
         return int(self._memoized(("df", tuple(phrase)), count))
 
@@ -628,8 +655,11 @@ class PostgresIndex:
         """Visible chunks and their mean length in tokens (BM25's N and avgdl)."""
 
         def totals() -> tuple[int, float]:
-            row = self.conn.execute("SELECT COUNT(*), COALESCE(AVG(n_terms), 0) FROM chunks").fetchone()
-            return (int(row[0]), float(row[1])) if row else (0, 0.0)
+            row = self.conn.execute(
+                "SELECT COALESCE(SUM(chunks), 0), COALESCE(SUM(tokens), 0) FROM term_stats WHERE lexeme = ''"
+            ).fetchone()
+            chunks, words = (int(row[0]), int(row[1])) if row else (0, 0)
+            return chunks, (words / chunks if chunks else 0.0)
 
         found: tuple[int, float] = self._memoized("totals", totals)
         return found
@@ -642,11 +672,11 @@ class PostgresIndex:
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many visible chunks hold each term (a term of several tokens: its rarest)."""
-        found = {}
-        for term, words in zip(terms, self.index_tokens(terms), strict=True):
-            if words:
-                found[term] = min(self._phrase_count([w]) for w in words)
-        return found
+        split = self.index_tokens(terms)
+        counts = self._lexeme_counts([w for words in split for w in words])
+        return {
+            term: min(counts[w] for w in words) for term, words in zip(terms, split, strict=True) if words
+        }
 
     def terms_held(self, terms: Sequence[str], texts: dict[int, str]) -> dict[int, set[str]]:
         """Which terms each text holds, every token of a term somewhere in it (as the SQLite
@@ -668,6 +698,7 @@ class PostgresIndex:
             return []
         total, mean_length = self._totals()
         weights: dict[str, float] = {}
+        self._lexeme_counts([t for phrase in phrases if len(phrase) == 1 for t in phrase])  # one query
         for phrase in phrases:  # each phrase of the expression counts, repeats too, as in FTS5
             n = self._phrase_count(phrase)
             idf = math.log((total - n + 0.5) / (n + 0.5)) if total else 0.0
