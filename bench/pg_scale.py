@@ -32,7 +32,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from localsearch.core.pg.local_server import LocalServer  # noqa: E402
 from localsearch.core.pg.transfer import transfer  # noqa: E402
 from localsearch.core.searcher import Searcher  # noqa: E402
 from localsearch.core.service import resolve_model_path  # noqa: E402
-from localsearch.core.storage import ChunkRecord, Index  # noqa: E402
+from localsearch.core.storage import ChunkRecord, Filters, Index  # noqa: E402
 from localsearch.settings import Settings  # noqa: E402
 
 SIZE = 100_000
@@ -187,6 +186,42 @@ def part_search(
     }
 
 
+def part_ann(
+    server: LocalServer, sqlite_path: Path, embedder: LlamaEmbedder, queries: list[str]
+) -> dict[str, Any]:
+    """The HNSW lane alone (query vectors embedded beforehand): recall@10 of the files
+    against an exact scan, and time, by how many candidates the graph hands over."""
+    local = Index.open(sqlite_path)
+    shared = PostgresIndex.open(server.url(database="scale"), host="bench")
+    local_space, shared_space = local.find_space(MODEL_NAME), shared.find_space(MODEL_NAME)
+    assert local_space is not None and shared_space is not None
+    embedding = Searcher(local, embedder, local_space, cache_size=0)
+    vectors = [embedding.embed_query(q) for q in queries]
+    ids, matrix = local.all_vectors(local_space)
+    expected = [set(exact_files(local, ids, matrix, v)) for v in vectors]
+    del matrix
+    sweep = []
+    for per_file in (2, 4, 8, 16, 33):  # 33 x 30 files = 990: pgvector 0.6's ef_search ceiling
+        shared.candidates_per_file = per_file
+        found, ms = 0, []
+        for vector, wanted in zip(vectors, expected, strict=True):
+            started = time.perf_counter()
+            hits = shared.nearest_chunks(shared_space, vector, 30, Filters())
+            ms.append((time.perf_counter() - started) * 1000)
+            files: list[str] = []
+            for h in hits:
+                if h.path not in files:
+                    files.append(h.path)
+            found += len(wanted & set(files[:10]))
+        row = {"candidates_per_file": per_file, "ef_search": max(40, per_file * 30),
+               "recall@10": round(found / sum(len(w) for w in expected), 4), "ms": timed_ms(ms)}  # fmt: skip
+        sweep.append(row)
+        print(f"  {row}", flush=True)
+    local.close()
+    shared.close()
+    return {"queries": len(queries), "wanted_files": 30, "sweep": sweep}
+
+
 class _KnownVectors:
     """Query vectors embedded beforehand: the concurrency part measures the database, not
     eight copies of the model fighting for two cores."""
@@ -206,6 +241,67 @@ class _KnownVectors:
         return np.stack([self.vectors[self._texts[b[0]]] for b in batches])
 
 
+def _write_files(number: int, url: str, seconds: float, out: Any) -> None:
+    """A writer machine (own process, own connection): new files of 10 passages, each
+    near a stored vector, with stored passage text, one transaction a file."""
+    rng = np.random.default_rng(number)
+    store = PostgresIndex.open(url, host=f"writer-{number}")
+    written, errors = 0, []
+    try:
+        space = store.find_space(MODEL_NAME)
+        assert space is not None
+        with store.conn.cursor(binary=True) as cur:
+            sample = cur.execute(
+                f"SELECT embedding FROM {space.table_name} ORDER BY chunk_id LIMIT 5000"
+            ).fetchall()
+        matrix = np.stack([r[0] for r in sample])
+        texts = [str(r[0]) for r in store.conn.execute("SELECT text FROM chunks ORDER BY id LIMIT 5000")]
+        folder = store.add_folder(f"/bench/writer-{number}")
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            rows = rng.integers(len(matrix), size=CHUNKS_PER_FILE)
+            noisy = matrix[rows] + 0.03 * rng.standard_normal((CHUNKS_PER_FILE, matrix.shape[1]))
+            noisy = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
+            chunks = [
+                ChunkRecord(i, texts[int(rng.integers(len(texts)))], None, 0, 1, 80)
+                for i in range(CHUNKS_PER_FILE)
+            ]
+            store.replace_file(
+                folder_id=folder, path=f"/bench/writer-{number}/{written:07d}.txt", size=1, mtime=time.time(),
+                content_hash=f"{number}-{written}", space=space, chunks=chunks, vectors=noisy,
+            )  # fmt: skip
+            written += 1
+    except Exception as exc:  # counted and reported, never hidden
+        errors.append(f"writer {number}: {exc!r}")
+    finally:
+        store.close()
+    out.put({"kind": "writer", "files": written, "errors": errors})
+
+
+def _search(number: int, url: str, seconds: float, vectors: dict[str, np.ndarray], out: Any) -> None:
+    """A searching machine (own process, own connection): hybrid searches one after another."""
+    rng = np.random.default_rng(100 + number)
+    store = PostgresIndex.open(url, host="reader")
+    ms: list[float] = []
+    errors = []
+    try:
+        space = store.find_space(MODEL_NAME)
+        assert space is not None
+        searcher = Searcher(store, _KnownVectors(vectors, space.dimensions), space, cache_size=0)  # type: ignore[arg-type]
+        queries = list(vectors)
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            query = queries[int(rng.integers(len(queries)))]
+            started = time.perf_counter()
+            searcher.search(query, 10, mode="hybrid")
+            ms.append((time.perf_counter() - started) * 1000)
+    except Exception as exc:
+        errors.append(f"searcher {number}: {exc!r}")
+    finally:
+        store.close()
+    out.put({"kind": "searcher", "ms": ms, "errors": errors})
+
+
 def part_concurrency(
     server: LocalServer,
     embedder: LlamaEmbedder,
@@ -214,79 +310,37 @@ def part_concurrency(
     writers: int,
     readers: int,
 ) -> dict[str, Any]:
+    """Writers and searchers as separate processes (as separate machines would be), each
+    with its own connection, all at once for `seconds`."""
+    import multiprocessing
+
     url = server.url(database="scale")
-    setup = PostgresIndex.open(url, host="bench")
-    space = setup.find_space(MODEL_NAME)
-    assert space is not None
-    _, matrix = setup.all_vectors(space)
-    texts = [str(r[0]) for r in sql(setup, "SELECT text FROM chunks ORDER BY id LIMIT 5000")]
-    setup.close()
     vectors = {q: embedder.embed_texts([q], role="query")[0] for q in queries}
-    stop = threading.Event()
-    errors: list[str] = []
-    written = [0] * writers
-    search_ms: list[list[float]] = [[] for _ in range(readers)]
-
-    def write(number: int) -> None:
-        rng = np.random.default_rng(number)
-        store = PostgresIndex.open(url, host=f"writer-{number}")
-        try:
-            folder = store.add_folder(f"/bench/writer-{number}")
-            while not stop.is_set():
-                rows = rng.integers(len(matrix), size=CHUNKS_PER_FILE)
-                noisy = matrix[rows] + 0.03 * rng.standard_normal((CHUNKS_PER_FILE, matrix.shape[1]))
-                noisy = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
-                chunks = [
-                    ChunkRecord(i, texts[int(rng.integers(len(texts)))], None, 0, 1, 80)
-                    for i in range(CHUNKS_PER_FILE)
-                ]
-                store.replace_file(
-                    folder_id=folder, path=f"/bench/writer-{number}/{written[number]:07d}.txt", size=1,
-                    mtime=time.time(), content_hash=f"{number}-{written[number]}", space=space,
-                    chunks=chunks, vectors=noisy,
-                )  # fmt: skip
-                written[number] += 1
-        except Exception as exc:  # counted and reported, never hidden
-            errors.append(f"writer {number}: {exc!r}")
-        finally:
-            store.close()
-
-    def search(number: int) -> None:
-        rng = np.random.default_rng(100 + number)
-        store = PostgresIndex.open(url, host="reader")
-        searcher = Searcher(store, _KnownVectors(vectors, space.dimensions), space, cache_size=0)  # type: ignore[arg-type]
-        try:
-            while not stop.is_set():
-                query = queries[int(rng.integers(len(queries)))]
-                started = time.perf_counter()
-                searcher.search(query, 10, mode="hybrid")
-                search_ms[number].append((time.perf_counter() - started) * 1000)
-        except Exception as exc:
-            errors.append(f"searcher {number}: {exc!r}")
-        finally:
-            store.close()
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
-    threads += [threading.Thread(target=search, args=(i,)) for i in range(readers)]
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    workers = [context.Process(target=_write_files, args=(i, url, seconds, out)) for i in range(writers)]
+    workers += [context.Process(target=_search, args=(i, url, seconds, vectors, out)) for i in range(readers)]
     started = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
+    for w in workers:
+        w.start()
+    reports = [out.get(timeout=seconds + 600) for _ in workers]
+    for w in workers:
+        w.join()
     elapsed = time.perf_counter() - started
-    all_ms = [ms for per in search_ms for ms in per]
+    files = sum(r["files"] for r in reports if r["kind"] == "writer")
+    all_ms = [ms for r in reports if r["kind"] == "searcher" for ms in r["ms"]]
     return {
         "writers": writers,
         "searchers": readers,
-        "seconds": round(elapsed, 1),
-        "files_written": sum(written),
-        "passages_written_per_second": round(sum(written) * CHUNKS_PER_FILE / elapsed, 1),
+        "seconds": seconds,
+        "seconds_with_start_up": round(elapsed, 1),
+        "files_written": files,
+        "passages_written_per_second": round(files * CHUNKS_PER_FILE / seconds, 1),
         "searches": len(all_ms),
-        "searches_per_second": round(len(all_ms) / elapsed, 1),
+        "searches_per_second": round(len(all_ms) / seconds, 1),
         "search_ms": timed_ms(all_ms),
-        "errors": errors,
+        "errors": [e for r in reports for e in r["errors"]],
+        "processes": "each writer and searcher its own process and connection",
     }
 
 
@@ -327,7 +381,7 @@ def part_quality(server: LocalServer) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="load,search,concurrency,quality")
+    parser.add_argument("--parts", default="load,ann,search,concurrency,quality")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--writers", type=int, default=4)
@@ -351,6 +405,8 @@ def main() -> int:
             part_started = time.perf_counter()
             if part == "load":
                 report["load"] = part_load(server, sqlite_path)
+            elif part == "ann":
+                report["ann"] = part_ann(server, sqlite_path, embedder, queries)
             elif part == "search":
                 report["search"] = part_search(server, sqlite_path, embedder, queries)
             elif part == "concurrency":

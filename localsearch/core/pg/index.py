@@ -193,6 +193,10 @@ def probe(url: str, timeout: int = 8) -> str:
 class PostgresIndex:
     """The shared index behind one connection (one per thread), writing as `host`."""
 
+    # Chunks the HNSW graph hands over per wanted file (and hnsw.ef_search with them): the
+    # meaning lane's recall against time, measured in bench/pg_scale.py (part "ann").
+    candidates_per_file = 8
+
     def __init__(self, conn: psycopg.Connection[Any], url: str, host: str) -> None:
         self.conn = conn
         self.url = url
@@ -528,7 +532,7 @@ class PostgresIndex:
         leave too few, the candidates widen and, past the graph's limit, the scan is exact."""
         query = np.asarray(vector, dtype=np.float32)
         where, params = _filter_sql(filters)
-        n = max(want_files * 8, 64)
+        n = max(want_files * self.candidates_per_file, 64)
         while True:
             exact = n > EF_SEARCH_MAX
             # "+ 0" keeps the planner off the HNSW index: an exact scan in cosine order.
