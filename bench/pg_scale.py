@@ -182,7 +182,7 @@ def part_search(
         "queries": len(queries),
         "latency_ms": {b: {m: timed_ms(v) for m, v in modes.items()} for b, modes in latencies.items()},
         "recall@10_semantic_files_vs_exact": {b: round(recall[b] / total, 4) for b in peers},
-        "hnsw_ef_search": "max(40, 8 x wanted files) = 240 for 10 results",
+        "candidates_per_file": shared.candidates_per_file,  # ef_search = that x 30 wanted files
     }
 
 

@@ -367,6 +367,21 @@ def cmd_index_move(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_share(args: argparse.Namespace) -> int:
+    """share FOLDER ROLE / share FOLDER --private: who may search a folder of a shared index."""
+    if bool(args.role) == bool(args.private):
+        raise UserFacingError("give the role to share the folder with, or --private")
+    with _open_service() as service:
+        share = getattr(service.index, "share_folder", None)
+        if share is None:
+            raise UserFacingError("Folders are shared in a shared index only (the setting index_url).")
+        key = os.path.abspath(args.folder)
+        if not share(key, None if args.private else args.role):
+            raise UserFacingError(f"{key} is not a folder this computer indexed as your database role.")
+    print(f"{key}: only you" if args.private else f"{key}: you and the members of {args.role}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_service() as service:
         status = service.status()
@@ -901,6 +916,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("location", metavar=role, help="postgresql://user@host/database, or an index file")
         p.add_argument("--json", action="store_true", help="print what was copied as JSON")
         p.set_defaults(func=cmd_index_move)
+
+    p = sub.add_parser("share", help="in a shared index: let a database group role search a folder of yours")
+    p.add_argument("folder", metavar="FOLDER", help="an indexed folder of this computer")
+    p.add_argument("role", nargs="?", metavar="ROLE", help="the PostgreSQL role whose members may search it")
+    p.add_argument("--private", action="store_true", help="only you again")
+    p.set_defaults(func=cmd_share)
 
     p = sub.add_parser("status", help="what is indexed, and which files could not be")
     p.add_argument("--json", action="store_true", help="print status as JSON")

@@ -427,3 +427,20 @@ def test_word_statistics_follow_every_change_and_an_older_schema_is_upgraded(
         assert store.term_counts(words) == dict.fromkeys(words, 0) and store.chunk_total() == 0
     finally:
         store.close()
+
+
+def test_share_command(tmp_path: Path, pg_server: Any, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALSEARCH_TEST_EMBEDDER", "tests.fakes:FakeEmbedder")
+    _roles(pg_server, pg_url)
+    root = _write_docs(tmp_path / "root")
+    assert main(["--index-url", pg_url, "index", str(root)]) == 0
+    assert main(["--index-url", pg_url, "share", str(root), "team"]) == 0
+    store = PostgresIndex.open(pg_url)
+    try:
+        assert [f["readers"] for f in store.all_folders()] == ["team"]
+        assert main(["--index-url", pg_url, "share", str(root), "--private"]) == 0
+        assert [f["readers"] for f in store.all_folders()] == [None]
+        assert main(["--index-url", pg_url, "share", str(tmp_path), "team"]) == 1  # not an indexed folder
+        assert main(["share", str(root), "team"]) == 1  # this computer's own index has no roles
+    finally:
+        store.close()
