@@ -33,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +345,7 @@ def part_concurrency(
     }
 
 
-def part_quality(server: LocalServer) -> dict[str, Any]:
+def part_quality(server: LocalServer, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     import search_quality
 
     corpus = search_quality.scifact_corpus()
@@ -362,21 +363,27 @@ def part_quality(server: LocalServer) -> dict[str, Any]:
         copied = transfer(local.index, shared.index, local.space_key)
         copy_seconds = time.perf_counter() - started
         scores: dict[str, Any] = {"copied": copied.as_dict(), "copy_seconds": round(copy_seconds, 1)}
-        for backend, service in (("sqlite", local), ("postgres", shared)):
-            searcher = service.searcher
-            for mode in MODES:
+        scores["queries"] = len(corpus.queries)
+        scores["in_sample"] = "SciFact train is where the fusion was tuned (bench/fusion_tuning.py)"
+        for service in (local, shared):
+            service.searcher._cache_size = len(corpus.queries) + 10  # each claim embedded once
+        for mode in MODES:  # hybrid (the default) first, on both, saved before the next mode
+            for backend, service in (("sqlite", local), ("postgres", shared)):
                 rankings = {
-                    q.id: [os.path.relpath(h.path, docs) for h in searcher.search(q.text, 10, mode=mode)]
+                    q.id: [
+                        os.path.relpath(h.path, docs) for h in service.searcher.search(q.text, 10, mode=mode)
+                    ]
                     for q in corpus.queries
                 }
-                summary = search_quality.summarize(corpus, rankings)
-                scores.setdefault(backend, {})[mode] = {
-                    k: summary[k] for k in ("ndcg@10", "mrr@10") if k in summary
-                }
+                summary = search_quality.summarize(corpus, rankings)["all"]
+                scores.setdefault(backend, {})[mode] = {k: summary[k] for k in ("ndcg@10", "mrr@10")}
                 print(f"  {backend} {mode}: {scores[backend][mode]}", flush=True)
-    scores["queries"] = len(corpus.queries)
-    scores["in_sample"] = "SciFact train is where the fusion was tuned (bench/fusion_tuning.py)"
+            save(scores)
     return scores
+
+
+def _save_part(output: Path, report: dict[str, Any], part: str, done: dict[str, Any]) -> None:
+    common.write_result(output, {**report, part: done}, quiet=True)
 
 
 def main() -> int:
@@ -414,7 +421,9 @@ def main() -> int:
                     server, embedder, queries, args.seconds, args.writers, args.searchers
                 )
             elif part == "quality":
-                report["quality"] = part_quality(server)
+                report["quality"] = part_quality(
+                    server, lambda done: _save_part(args.output, report, "quality", done)
+                )
             print(f"   {part}: {time.perf_counter() - part_started:.0f} s", flush=True)
             report["machine"] = common.machine(model_file, started)
             common.write_result(args.output, report, quiet=True)
