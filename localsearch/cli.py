@@ -28,6 +28,7 @@ from localsearch.errors import LocalSearchError, UserFacingError
 if TYPE_CHECKING:
     from localsearch.core.indexer import IndexControl
     from localsearch.core.service import LocalSearch
+    from localsearch.settings import Settings
 
 log = logging.getLogger("localsearch")
 
@@ -137,6 +138,20 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+# --index-url: the index this run uses instead of the settings' (the shared index on a
+# PostgreSQL server, or "" for this computer's own).
+_index_url: str | None = None
+
+
+def _settings() -> Settings:
+    from localsearch.settings import load, validate
+
+    settings = load()
+    if _index_url is not None:
+        settings.index_url = validate("index_url", _index_url.strip(), " given by --index-url")
+    return settings
+
+
 def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> LocalSearch:
     from localsearch.core.service import LocalSearch
 
@@ -148,12 +163,13 @@ def _open_service(*, keep_vectors: bool = False, for_queries: bool = False) -> L
         embedder_class = getattr(importlib.import_module(module_name), class_name)
         log.warning("using the test embedder %s (%s is set)", spec, TEST_EMBEDDER_ENV)
         service = LocalSearch(
+            _settings(),
             keep_vectors=keep_vectors,
             for_queries=for_queries,
             embedder_factory=lambda settings, queries: embedder_class(),
         )
     else:
-        service = LocalSearch(keep_vectors=keep_vectors, for_queries=for_queries)
+        service = LocalSearch(_settings(), keep_vectors=keep_vectors, for_queries=for_queries)
     if service.recovered:  # the index was damaged and set aside: say so, once
         log.warning("%s", service.recovered)
         _report(f"localsearch: {service.recovered} Run `localsearch index` to rebuild it.")
@@ -248,7 +264,9 @@ def _filters(args: argparse.Namespace) -> Filters:
     )
 
 
-def _print_hits(hits: list[SearchHit]) -> None:
+def _print_hits(hits: list[SearchHit], settings: Settings | None = None) -> None:
+    from localsearch.core.backends import elsewhere
+
     if not hits:
         print("No results.")
     shown_weak = False
@@ -259,7 +277,9 @@ def _print_hits(hits: list[SearchHit]) -> None:
         page = f"  (page {hit.page})" if hit.page else ""
         heading = f"  § {hit.heading}" if hit.heading else ""
         score = f"{hit.score:>4.0%}" if hit.scale == "relevance" else f"{hit.score:.3f}"
-        print(f"{rank:2d}. {score}  {hit.path}{page}{heading}")
+        remote = elsewhere(settings, hit.host) if settings is not None else None
+        where = f"  (on {remote})" if remote else ""
+        print(f"{rank:2d}. {score}  {hit.path}{where}{page}{heading}")
         print(f"    {hit.snippet}")
 
 
@@ -284,7 +304,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
     else:
-        _print_hits(hits)
+        _print_hits(hits, service.settings)
     return 0
 
 
@@ -311,6 +331,55 @@ def _search_batch(service: LocalSearch, args: argparse.Namespace, options: dict)
             # Flushed: a program feeding queries through a pipe waits for each answer.
             line = json.dumps({"id": query_id, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False)
             print(line, flush=True)
+    return 0
+
+
+def cmd_index_move(args: argparse.Namespace) -> int:
+    """index-export TARGET / index-import SOURCE: copy the index in use to, or from, a
+    postgresql:// address or an SQLite file, vectors and all (nothing re-embedded)."""
+    from localsearch.core.backends import open_location
+    from localsearch.core.pg.transfer import TransferReport, transfer
+
+    def progress(done: TransferReport) -> None:
+        if not args.json:
+            sys.stderr.write(f"\r{done.files} files, {done.chunks} passages copied")
+
+    with _open_service() as service:
+        other = open_location(args.location, service.settings)
+        source, target = (service.index, other) if args.command == "index-export" else (other, service.index)
+        lock = target.writer_lock()
+        try:
+            if not lock.acquire(timeout=30):
+                raise UserFacingError(
+                    "Another localsearch is indexing into the target index; try again when it is done."
+                )
+            done = transfer(source, target, service.space_key, service.settings.dimensions, report=progress)
+        finally:
+            lock.release()
+            other.close()
+    if args.json:
+        print(json.dumps(done.as_dict()))
+    else:
+        sys.stderr.write("\n")
+        print(
+            f"Copied {done.folders} folder(s), {done.files} files with {done.chunks} passages and "
+            f"{done.failed} failed file(s); {done.skipped} file(s) of another model left out."
+        )
+    return 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """share FOLDER ROLE / share FOLDER --private: who may search a folder of a shared index."""
+    if bool(args.role) == bool(args.private):
+        raise UserFacingError("give the role to share the folder with, or --private")
+    with _open_service() as service:
+        share = getattr(service.index, "share_folder", None)
+        if share is None:
+            raise UserFacingError("Folders are shared in a shared index only (the setting index_url).")
+        key = os.path.abspath(args.folder)
+        if not share(key, None if args.private else args.role):
+            raise UserFacingError(f"{key} is not a folder this computer indexed as your database role.")
+    print(f"{key}: only you" if args.private else f"{key}: you and the members of {args.role}")
     return 0
 
 
@@ -785,6 +854,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"localsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="use the shared index at postgresql://user@host/database for this run (no password: "
+        "PostgreSQL reads it from ~/.pgpass, PGPASSWORD or a service file); '' uses this computer's",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders or files to the index and index them")
@@ -830,6 +905,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", type=float, default=0.5, help="seconds without events before acting (0.5)")
     p.set_defaults(func=cmd_watch)
+
+    for name, role, what in (
+        ("index-export", "TARGET", "copy the index in use to TARGET"),
+        ("index-import", "SOURCE", "copy SOURCE into the index in use"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=f"{what} (a postgresql:// address or an SQLite file), vectors and all, nothing re-embedded",
+        )
+        p.add_argument("location", metavar=role, help="postgresql://user@host/database, or an index file")
+        p.add_argument("--json", action="store_true", help="print what was copied as JSON")
+        p.set_defaults(func=cmd_index_move)
+
+    p = sub.add_parser("share", help="in a shared index: let a database group role search a folder of yours")
+    p.add_argument("folder", metavar="FOLDER", help="an indexed folder of this computer")
+    p.add_argument("role", nargs="?", metavar="ROLE", help="the PostgreSQL role whose members may search it")
+    p.add_argument("--private", action="store_true", help="only you again")
+    p.set_defaults(func=cmd_share)
 
     p = sub.add_parser("status", help="what is indexed, and which files could not be")
     p.add_argument("--json", action="store_true", help="print status as JSON")
@@ -885,6 +978,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    global _index_url
+    _index_url = args.index_url
     paths.secure_state()
     _configure_logging(args.verbose, to_stderr=not getattr(args, "protocol", False))
     func = getattr(args, "func", cmd_gui)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -75,6 +76,15 @@ class Settings:
         "is found by what its name says. Changing it re-embeds every file.",
     )
     theme: str = _setting("system", "The window's colours: 'system', 'light' or 'dark'.")
+    index_url: str = _setting(
+        "",
+        "A shared index on a PostgreSQL server with pgvector (postgresql://user@host/database), "
+        "searched and written by several computers; empty keeps the index on this computer. No "
+        "password here: PostgreSQL's client reads it from ~/.pgpass, PGPASSWORD or a service file.",
+    )
+    machine: str = _setting(
+        "", "This computer's name in a shared index (files are told apart by it); empty: the host name."
+    )
     keep_watching: bool = _setting(
         False,
         "Keep watching the folders from the tray when the window is closed (where there is a tray).",
@@ -118,6 +128,10 @@ def validate(key: str, value: Any, where: str = "") -> Any:
         raise UserFacingError(f"Setting {key!r}{where} must be {type(default).__name__}, got {value!r}")
     if isinstance(value, list) and not all(isinstance(item, str) for item in value):
         raise UserFacingError(f"Setting {key!r}{where} must be a list of strings, got {value!r}")
+    if key == "index_url" and value:
+        from localsearch.core.pg.url import checked  # a password in the settings is refused
+
+        value = checked(value)
     if key in CHOICES and value not in CHOICES[key]:
         raise UserFacingError(
             f"Setting {key!r}{where} must be one of {', '.join(CHOICES[key])}, got {value!r}"
@@ -161,8 +175,23 @@ def load(path: Path | None = None) -> Settings:
     for key, value in raw.items():
         if key not in _FIELDS:
             continue  # a setting from a newer or older version: not ours; save() keeps it
+        if key == "index_url" and isinstance(value, str):
+            value = _without_password(value, path)
         values[key] = validate(key, value, f" in {path}")
     return Settings(**values)
+
+
+def _without_password(url: str, path: Path) -> str:
+    """A saved index address with a password in it is used without it (libpq then finds
+    the password where it belongs), and the user is told to take it out of the file."""
+    from localsearch.core.pg.url import PASSWORD_REFUSED, has_password, is_postgres, without_password
+
+    if not (is_postgres(url) and has_password(url)):
+        return url
+    logging.getLogger(__name__).warning(
+        "index_url in %s: %s The password was ignored.", path, PASSWORD_REFUSED
+    )
+    return without_password(url)
 
 
 def _unknown_entries(path: Path) -> dict[str, Any]:

@@ -22,6 +22,8 @@ OWNERS = {
     "huggingface_hub": {"core/models/download.py"},
     "snowballstemmer": {"core/snippets.py"},
     "defusedxml": {"core/extract/office.py"},
+    "psycopg": {"core/pg/index.py"},
+    "pgserver": {"core/pg/local_server.py"},
 }
 
 # The command line and the window reach models and engines through the service and

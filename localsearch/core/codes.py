@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from localsearch.core.storage import Index, Space
+    from localsearch.core.storage import Space
+    from localsearch.core.store_protocol import IndexStore
 
 
 def binary_codes(matrix: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ class CodeCache:
         padded[:, : codes.shape[1]] = codes
         return np.ascontiguousarray(padded.view(np.uint64).T)
 
-    def current(self, index: Index, space: Space) -> CodeCache:
+    def current(self, index: IndexStore, space: Space) -> CodeCache:
         version = index.data_version()
         if version == self._version and space.id == self._space_id:
             return self

@@ -58,7 +58,8 @@ from localsearch.core.embedding import (
 )
 from localsearch.core.exclude import Exclusions
 from localsearch.core.power import PowerPolicy
-from localsearch.core.storage import ChunkRecord, FileState, Index, Space
+from localsearch.core.storage import ChunkRecord, FileState, Space
+from localsearch.core.store_protocol import IndexStore
 from localsearch.errors import DiskFullError, ModelError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ def name_words(file_name: str) -> str:
 class Indexer:
     def __init__(
         self,
-        index: Index,
+        index: IndexStore,
         embedder: Embedder,
         space: Space,
         options: IndexOptions,

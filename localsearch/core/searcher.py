@@ -21,6 +21,7 @@ from localsearch.core.embedding import Embedder, truncate_dimensions
 from localsearch.core.query import ParsedQuery, one_line, parse_query
 from localsearch.core.snippets import make_snippet
 from localsearch.core.storage import NO_FILTERS, ChunkHit, Filters, Index, Space
+from localsearch.core.store_protocol import IndexStore, NearestChunks
 
 MODES = ("hybrid", "semantic", "keyword")
 METRICS = ("cosine", "dot", "euclidean")
@@ -94,6 +95,7 @@ class SearchHit:
     # What score is: "relevance" (0..1), or the metric of a similarity ("cosine", "dot",
     # "euclidean"), or "fused" for the baseline fusions measured in bench/search_quality.py.
     scale: str = "relevance"
+    host: str = ""  # the machine the file is on, in a shared index; "" on this machine's own index
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -251,7 +253,7 @@ class _KeywordLane:
             self._index = Index.open(self._path)
         return self._index
 
-    def submit(self, work: Callable[[Index], _KeywordFound]) -> Future[_KeywordFound]:
+    def submit(self, work: Callable[[IndexStore], _KeywordFound]) -> Future[_KeywordFound]:
         return self._pool.submit(lambda: work(self._here()))
 
     def close(self) -> None:
@@ -280,7 +282,7 @@ class Searcher:
 
     def __init__(
         self,
-        index: Index,
+        index: IndexStore,
         embedder: Embedder,
         space: Space,
         *,
@@ -338,6 +340,8 @@ class Searcher:
     ) -> list[ChunkHit]:
         """Nearest chunks of one space by cosine, best first, widened until they cover
         enough distinct files: candidates from binary codes, rescored with the stored vectors."""
+        if isinstance(self.index, NearestChunks):  # the backend's own nearest-neighbour index
+            return self.index.nearest_chunks(space, vector, want_files, filters)
         code = binary_codes(vector)[0]
         cache = (
             self._codes.current(self.index, space)
@@ -393,7 +397,7 @@ class Searcher:
             vectors.update(self.index.chunk_vectors(space, [c for c in chunk_ids if c not in vectors]))
         return vectors
 
-    def _chunk_total(self, index: Index) -> int:
+    def _chunk_total(self, index: IndexStore) -> int:
         version = index.data_version()
         cached = self._totals.get(id(index))
         if cached is None or cached[0] != version:
@@ -401,7 +405,7 @@ class Searcher:
         return cached[1]
 
     def _lane_keyword(
-        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index, evidence: bool
+        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: IndexStore, evidence: bool
     ) -> _KeywordFound:
         """The keyword lane's work: the hits and, for the calibrated fusion (`evidence`),
         what it reads of them, their vectors and the query terms they hold. On two cores
@@ -418,7 +422,7 @@ class Searcher:
         return replace(found, vectors=vectors, held=held, held_ids=frozenset(ids))
 
     def _keyword(
-        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: Index | None = None
+        self, parsed: ParsedQuery, want_files: int, filters: Filters, index: IndexStore | None = None
     ) -> _KeywordFound:
         index = index or self.index
         counts = index.term_counts(parsed.terms) if parsed.terms else {}
@@ -743,6 +747,7 @@ class Searcher:
             bm25=None if f.bm25 is None else round(-f.bm25, 6),
             weak=weak,
             scale=scale,
+            host=hit.host,
         )
 
     def more_like(

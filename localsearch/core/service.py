@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from localsearch import paths
+from localsearch.core.backends import describe as describe_index
+from localsearch.core.backends import open_index
 from localsearch.core.embedding import Embedder, LlamaEmbedder, default_threads, gpu_offload_available
 from localsearch.core.engine_process import ProcessEmbedder
 from localsearch.core.indexer import (
@@ -26,7 +28,7 @@ from localsearch.core.models.spec import ModelSpec, keys_read_otherwise, resolve
 from localsearch.core.models.spec import space_key as model_space_key
 from localsearch.core.power import PowerPolicy
 from localsearch.core.searcher import Searcher, SearchHit
-from localsearch.core.storage import NO_FILTERS, Filters, Index, Space
+from localsearch.core.storage import NO_FILTERS, Filters, Space
 from localsearch.settings import Settings
 from localsearch.settings import load as load_settings
 
@@ -89,7 +91,9 @@ class LocalSearch:
         # file, a cost that grows with the index, so a one-shot search makes it only when
         # the file was written since it last passed; the window's lanes, batch searches,
         # indexing and status always make it.
-        self.index = Index.open(self.db_path, check=True if keep_vectors or not for_queries else "if changed")
+        self.index = open_index(
+            self.settings, self.db_path, check=True if keep_vectors or not for_queries else "if changed"
+        )
         self.recovered = self.index.recovered
         self._embedder_factory = embedder_factory
         self._model: ModelSpec | None = None
@@ -298,7 +302,7 @@ class LocalSearch:
             "dimensions": space.dimensions if space else None,
             "late_chunking": self.settings.late_chunking,
             "failed": [{"path": p, "reason": r} for p, r in self.index.failures()],
-            "database": str(self.db_path),
+            "database": describe_index(self.settings, self.db_path),
             "recovered": self.recovered,
         }
         if storage:

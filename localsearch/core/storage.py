@@ -183,6 +183,7 @@ class ChunkHit:
     file_id: int = 0
     mtime: float = 0.0
     heading: str | None = None
+    host: str = ""  # the machine the file is on, in a shared index (pg/index.py); "" here
 
 
 _HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime, c.heading"
@@ -1044,6 +1045,17 @@ class Index:
             (chunk_id,),
         ).fetchone()
         return _hit(row[0], row[1], row[2], row[3:]) if row else None
+
+    def file_chunks(self, file_id: int, space: Space) -> tuple[list[ChunkRecord], np.ndarray]:
+        """A file's chunks in order with their vectors (float32): what moving the index to
+        another backend copies (core/pg/transfer.py), nothing re-embedded."""
+        rows = self.conn.execute(
+            "SELECT c.ordinal, c.text, c.page, c.start_char, c.end_char, c.n_tokens, c.heading, v.embedding "
+            f"FROM chunks c JOIN {space.table_name} v ON v.chunk_id = c.id "
+            "WHERE c.file_id = ? ORDER BY c.ordinal",
+            (file_id,),
+        ).fetchall()
+        return [ChunkRecord(*r[:7]) for r in rows], space.decode([r[7] for r in rows])
 
     # -- status --------------------------------------------------------------
     def is_empty(self) -> bool:

@@ -31,7 +31,7 @@ from localsearch.gui.index_monitor import IndexMonitor, Passage
 from localsearch.gui.keys import trigger_bound_action
 from localsearch.gui.models_dialog import ModelsDialog, use_model
 from localsearch.gui.progress_view import IndexProgressView
-from localsearch.gui.results import HitRole, WeakerRole, results_summary
+from localsearch.gui.results import HitRole, WeakerRole, remote_host, results_summary
 from localsearch.gui.results_pane import ResultsPane
 from localsearch.gui.results_view import PopupOnArrows
 from localsearch.gui.search_bar import SearchBar
@@ -788,13 +788,26 @@ class MainWindow(QMainWindow):
     def _open_result(self, index: QModelIndex) -> None:
         hit = self._hit_at(index)
         if hit is not None:
-            self.open_path(hit.path, hit.page)
+            self.open_hit(hit)
+
+    def open_hit(self, hit: SearchHit) -> None:
+        """Open a result's file; one on another machine of a shared index is not here to
+        open, so say where it is (with its path to copy)."""
+        remote = remote_host(hit)
+        if remote:
+            path = hit.path
+            self.notice.show_notice(
+                f"{os.path.basename(path) or path} is on {remote}, not on this computer: {path}",
+                [("Copy path", lambda: QGuiApplication.clipboard().setText(path))],
+            )
+            return
+        self.open_path(hit.path, hit.page)
 
     def open_current(self) -> None:
         """Enter: open the current result; on the weaker-matches row, show or hide them."""
         hit = self.current_hit()
         if hit is not None:
-            self.open_path(hit.path, hit.page)
+            self.open_hit(hit)
         elif self.results_view.currentIndex().data(WeakerRole):
             row = self.results_view.currentIndex().row()
             self.results_model.toggle_weaker()
@@ -855,7 +868,7 @@ class MainWindow(QMainWindow):
             return
         menu = QMenu(self)
         open_label = f"Open at page {hit.page}" if hit.page else "Open"
-        menu.addAction(open_label, lambda: self.open_path(hit.path, hit.page))
+        menu.addAction(open_label, lambda: self.open_hit(hit))
         menu.addAction("Show in folder", lambda: self.reveal_path(hit.path))
         menu.addAction("Copy path", lambda: QGuiApplication.clipboard().setText(hit.path))
         menu.addSeparator()

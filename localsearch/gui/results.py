@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from typing import Any
 
@@ -19,7 +20,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from localsearch.core.backends import machine_name
 from localsearch.core.searcher import SearchHit
+from localsearch.settings import load as load_settings
 
 HitRole = Qt.ItemDataRole.UserRole + 1
 WeakerRole = Qt.ItemDataRole.UserRole + 2  # on the "show N weaker matches" row: N
@@ -126,6 +129,23 @@ def score_color(hit: SearchHit) -> QColor:
     return QColor("#b26a00")
 
 
+@functools.lru_cache(maxsize=1)
+def this_machine() -> str:
+    """This computer's name in a shared index, read once (changing it re-indexes anyway)."""
+    return machine_name(load_settings())
+
+
+def remote_host(hit: SearchHit) -> str | None:
+    """The machine a result's file is on when it is another one (a shared index)."""
+    return hit.host if hit.host and hit.host != this_machine() else None
+
+
+def folder_line(hit: SearchHit) -> str:
+    """The folder under a result's name, saying which machine holds it when not this one."""
+    remote = remote_host(hit)
+    return f"{hit.folder}  · on {remote}" if remote else hit.folder
+
+
 class ResultDelegate(QStyledItemDelegate):
     PADDING = 10
     SNIPPET_LINES = 3
@@ -221,7 +241,7 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawText(
             folder_rect,
             Qt.AlignmentFlag.AlignLeft,
-            fm_small.elidedText(hit.folder, Qt.TextElideMode.ElideMiddle, folder_width),
+            fm_small.elidedText(folder_line(hit), Qt.TextElideMode.ElideMiddle, folder_width),
         )
         if hit.heading and heading_width > 0:
             section = QColor(text_color)
@@ -293,7 +313,7 @@ def _share_line(hit: SearchHit, metrics: QFontMetrics, width: int) -> tuple[int,
     if not hit.heading:
         return width, 0, 0
     gap = metrics.horizontalAdvance("    ")
-    folder = metrics.horizontalAdvance(hit.folder) + 1  # elidedText wants a pixel to spare
+    folder = metrics.horizontalAdvance(folder_line(hit)) + 1  # elidedText wants a pixel to spare
     heading = metrics.horizontalAdvance(f"§ {hit.heading}") + 1
     if folder + gap + heading > width:
         heading = min(heading, max(width // 2, width - folder - gap))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import threading
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -13,16 +16,20 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from localsearch import autostart
+from localsearch.errors import UserFacingError
 from localsearch.gui.theme import THEME_LABELS, THEMES
-from localsearch.settings import CHOICES, Settings, embedding_changed
+from localsearch.settings import CHOICES, Settings, embedding_changed, validate
 
 LATE_CHUNKING_TIP = (
     "Normally each passage is read on its own. With this on, the whole document is read "
@@ -45,9 +52,19 @@ EXCLUDE_TIP = (
     "  /drafts/**  the drafts folder at the top only\n"
     "Hidden files, .git, node_modules and caches are always skipped."
 )
+SHARED_INDEX_TIP = (
+    "Leave empty to keep the index on this computer (the usual case).\n"
+    "To share one index with other computers, give the address of a PostgreSQL server with the "
+    "pgvector extension, like postgresql://anna@nas.local/localsearch. Every computer that uses "
+    "it indexes its own folders into it and can search all the folders it is allowed to see.\n"
+    "Do not put a password here: add it to the file ~/.pgpass (or set PGPASSWORD), where "
+    "PostgreSQL's own tools look for it."
+)
 
 
 class SettingsDialog(QDialog):
+    probed = Signal(bool, str)  # from the connection test's thread: worked, and what it found
+
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -133,6 +150,34 @@ class SettingsDialog(QDialog):
         form.addRow("Colours:", self.theme)
         layout.addWidget(looks)
 
+        shared = QGroupBox("Shared index (optional)", self)
+        form = QFormLayout(shared)
+        self.index_url = QLineEdit(settings.index_url, self)
+        self.index_url.setPlaceholderText("empty: on this computer  ·  postgresql://user@server/database")
+        self.index_url.setToolTip(SHARED_INDEX_TIP)
+        self.index_url.setAccessibleName("Shared index address")
+        self.test_button = QPushButton("Test connection", self)
+        self.test_button.setToolTip("Connects to the server and says what it found; changes nothing.")
+        self.test_button.clicked.connect(self._test_connection)
+        row = QHBoxLayout()
+        row.addWidget(self.index_url, 1)
+        row.addWidget(self.test_button)
+        form.addRow("Server address:", row)
+        self.machine = QLineEdit(settings.machine, self)
+        self.machine.setPlaceholderText(_this_computer())
+        self.machine.setToolTip(Settings.describe()["machine"])
+        self.machine.setAccessibleName("This computer's name in the shared index")
+        form.addRow("This computer's name:", self.machine)
+        self.shared_note = QLabel(
+            "One index for several computers, on a PostgreSQL server your household or team runs. "
+            "Passwords stay out of localsearch: PostgreSQL reads them from ~/.pgpass.",
+            self,
+        )
+        self.shared_note.setWordWrap(True)
+        form.addRow(self.shared_note)
+        self.probed.connect(self._show_probe)
+        layout.addWidget(shared)
+
         self.note = QLabel("", self)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #b26a00;")
@@ -148,7 +193,42 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
+    def _url_problem(self) -> str | None:
+        try:
+            validate("index_url", self.index_url.text().strip())
+        except UserFacingError as exc:
+            return str(exc)
+        return None
+
+    def _test_connection(self) -> None:
+        url = self.index_url.text().strip()
+        problem = self._url_problem() if url else "Give a server address first."
+        if problem:
+            self._show_probe(False, problem)
+            return
+        self.test_button.setEnabled(False)
+        self.shared_note.setText("Connecting…")
+
+        def run() -> None:  # off the UI thread: a server may take seconds to answer or not
+            from localsearch.core.pg.index import probe
+
+            try:
+                self.probed.emit(True, probe(url))
+            except Exception as exc:  # any failure is the answer to show
+                self.probed.emit(False, str(exc))
+
+        threading.Thread(target=run, name="connection-test", daemon=True).start()
+
+    def _show_probe(self, worked: bool, message: str) -> None:
+        self.test_button.setEnabled(True)
+        self.shared_note.setText(message)
+        self.shared_note.setStyleSheet("" if worked else "color: #b26a00;")
+
     def accept(self) -> None:
+        problem = self._url_problem()
+        if problem:
+            self._show_probe(False, problem)  # e.g. a password in the address: refused, never saved
+            return
         if autostart.supported() and self.start_at_login.isChecked() != autostart.is_enabled():
             try:
                 autostart.set_enabled(self.start_at_login.isChecked())
@@ -176,4 +256,10 @@ class SettingsDialog(QDialog):
             threads=self.threads.value(),
             keep_watching=self.keep_watching.isChecked(),
             theme=str(self.theme.currentData()),
+            index_url=self.index_url.text().strip(),
+            machine=self.machine.text().strip(),
         )
+
+
+def _this_computer() -> str:
+    return socket.gethostname() or "this computer"

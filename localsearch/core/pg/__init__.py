@@ -1,0 +1,1 @@
+"""The shared index on PostgreSQL with pgvector (see docs/scale-out.md)."""
