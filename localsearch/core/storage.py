@@ -189,7 +189,8 @@ class ChunkHit:
 _HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime, c.heading"
 
 
-def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> ChunkHit:
+def hit_from_row(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> ChunkHit:
+    """A hit from the columns of _HIT_COLUMNS (a shared index adds the host after them)."""
     return ChunkHit(
         int(chunk_id),
         float(distance),
@@ -202,6 +203,7 @@ def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> Chunk
         int(row[5]),
         float(row[6]),
         row[7],
+        host=str(row[8]) if len(row) > 8 else "",
     )
 
 
@@ -788,7 +790,7 @@ class Index:
                 f"WHERE chunks_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
                 (match, *params, k),
             ).fetchall()
-        return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+        return [hit_from_row(r[0], r[1], r[2], r[3:]) for r in rows]
 
     def terms_held(self, terms: Sequence[str], texts: dict[int, str]) -> dict[int, set[str]]:
         """Which of the terms each text holds, matched as the index matches them (the same
@@ -1029,7 +1031,7 @@ class Index:
             f"WHERE c.id IN ({','.join('?' * len(chunk_ids))}) AND {where}",
             (*chunk_ids, *params),
         ).fetchall()
-        return {int(r[0]): _hit(r[0], distance.get(r[0], 0.0), r[1], r[2:]) for r in rows}
+        return {int(r[0]): hit_from_row(r[0], distance.get(r[0], 0.0), r[1], r[2:]) for r in rows}
 
     def file_chunk_ids(self, path: str) -> list[int]:
         rows = self.conn.execute(
@@ -1044,7 +1046,7 @@ class Index:
             "WHERE c.id = ?",
             (chunk_id,),
         ).fetchone()
-        return _hit(row[0], row[1], row[2], row[3:]) if row else None
+        return hit_from_row(row[0], row[1], row[2], row[3:]) if row else None
 
     def file_chunks(self, file_id: int, space: Space) -> tuple[list[ChunkRecord], np.ndarray]:
         """A file's chunks in order with their vectors (float32): what moving the index to

@@ -33,7 +33,16 @@ from localsearch.core.codes import binary_codes
 from localsearch.core.pg import schema
 from localsearch.core.pg.text import tokens, translate, tsvector_literal
 from localsearch.core.pg.url import checked, default_host, without_password
-from localsearch.core.storage import NO_FILTERS, PRECISIONS, ChunkHit, ChunkRecord, FileState, Filters, Space
+from localsearch.core.storage import (
+    NO_FILTERS,
+    PRECISIONS,
+    ChunkHit,
+    ChunkRecord,
+    FileState,
+    Filters,
+    Space,
+    hit_from_row,
+)
 from localsearch.errors import DiskFullError, StorageError
 
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
@@ -92,23 +101,6 @@ def _filter_sql(filters: Filters) -> tuple[str, list[object]]:
 
 
 _HIT_COLUMNS = "c.text, c.page, c.start_char, c.end_char, c.ordinal, c.file_id, f.mtime, c.heading, f.host"
-
-
-def _hit(chunk_id: int, distance: float, path: str, row: Sequence[Any]) -> ChunkHit:
-    return ChunkHit(
-        int(chunk_id),
-        float(distance),
-        str(path),
-        str(row[0]),
-        row[1],
-        int(row[2]),
-        int(row[3]),
-        int(row[4]),
-        int(row[5]),
-        float(row[6]),
-        row[7],
-        host=str(row[8]),
-    )
 
 
 class AdvisoryWriterLock:
@@ -549,7 +541,7 @@ class PostgresIndex:
                     f"WHERE {where} ORDER BY {order} LIMIT %s",
                     (query, *params, query, n),
                 ).fetchall()
-            hits = [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+            hits = [hit_from_row(r[0], r[1], r[2], r[3:]) for r in rows]
             if exact or len({h.path for h in hits}) >= want_files:
                 return hits
             n *= 4
@@ -746,7 +738,7 @@ class PostgresIndex:
                 k,
             ),
         ).fetchall()
-        return [_hit(r[0], r[1], r[2], r[3:]) for r in rows]
+        return [hit_from_row(r[0], r[1], r[2], r[3:]) for r in rows]
 
     # -- rows of results -----------------------------------------------------
     def chunk_hits(
@@ -765,7 +757,7 @@ class PostgresIndex:
             f"WHERE c.id = ANY(%s) AND {where}",
             ([int(c) for c in chunk_ids], *params),
         ).fetchall()
-        return {int(r[0]): _hit(r[0], distance.get(r[0], 0.0), r[1], r[2:]) for r in rows}
+        return {int(r[0]): hit_from_row(r[0], distance.get(r[0], 0.0), r[1], r[2:]) for r in rows}
 
     def chunk_hit(self, chunk_id: int) -> ChunkHit | None:
         row = self.conn.execute(
@@ -773,7 +765,7 @@ class PostgresIndex:
             "f.id = c.file_id WHERE c.id = %s",
             (chunk_id,),
         ).fetchone()
-        return _hit(row[0], 0.0, row[1], row[2:]) if row else None
+        return hit_from_row(row[0], 0.0, row[1], row[2:]) if row else None
 
     def file_chunk_ids(self, path: str) -> list[int]:
         """The chunks of the file at `path`: this machine's, else another machine's the role sees."""
